@@ -1,0 +1,299 @@
+"""The PAL-XFEL DAQ layout: names, completion markers, confinement, routing, path mapping.
+
+Standard library only, valid on Python 3.9, imports inside the functions: this text is
+registered with Globus Compute (bundled into each entry function's source by
+``palxfel_globus.functions``) and runs in the DAQ endpoint's own interpreter.
+
+The ``config`` dict every entry function takes is built by ``palxfel_globus.config``:
+``daq_root``, ``ledger``, ``collection``, ``collection_root``, ``markers``,
+``quiet_seconds``, ``routes`` ([{match, collection, base_path, compute_endpoint}]),
+``max_scans``, ``max_bytes``, ``lease_seconds``, ``max_attempts``, ``backoff_seconds``.
+"""
+
+EXPERIMENT_PATTERN = r"([a-z]+)_(\d{6})_(.+)"
+SCAN_PATTERN = r"(\d{6})_(.+)_(\d{5})_DIR"
+RAW_DATA = "rawData"
+MAX_PROBLEMS = 50
+
+
+class DaqError(Exception):
+    """A refusal the operator can act on; its text is one sentence shown as is."""
+
+
+class ScanError(DaqError):
+    """One scan cannot be handled (unreadable, or a link leaving the root); others go on."""
+
+
+def _date_from_yymmdd(yymmdd):
+    import datetime
+
+    try:
+        return datetime.date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
+    except ValueError:
+        return None
+
+
+def _valid_component(name):
+    return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name
+
+
+def parse_experiment_name(name):
+    """``ue_251023_FXL`` -> {experiment, kind, date, tag}; None for anything else."""
+    import re
+
+    match = re.fullmatch(EXPERIMENT_PATTERN, name, re.DOTALL)
+    if not match or not _valid_component(name):
+        return None
+    kind, yymmdd, tag = match.groups()
+    date = _date_from_yymmdd(yymmdd)
+    if date is None:
+        return None
+    return {"experiment": name, "kind": kind, "date": date.isoformat(), "tag": tag}
+
+
+def parse_scan_name(name):
+    """``251023_alignment_00001_DIR`` -> {scan, date, name, number}; None for anything else."""
+    import re
+
+    match = re.fullmatch(SCAN_PATTERN, name, re.DOTALL)
+    if not match or not _valid_component(name):
+        return None
+    yymmdd, label, number = match.groups()
+    date = _date_from_yymmdd(yymmdd)
+    if date is None:
+        return None
+    return {"scan": name, "date": date.isoformat(), "name": label, "number": int(number)}
+
+
+def scan_sort_key(name):
+    parsed = parse_scan_name(name)
+    return (parsed["date"], parsed["number"], name) if parsed else ("", 0, name)
+
+
+def add_problem(problems, message):
+    """Keep the list bounded: it travels in the flow's run state (200 KB cap)."""
+    if len(problems) < MAX_PROBLEMS:
+        problems.append(message)
+    elif len(problems) == MAX_PROBLEMS:
+        problems.append("further problems were left out; run 'palxfel-globus scans list' on the DAQ host")
+
+
+def real_root(path):
+    """The DAQ root as an absolute real path; refuses a relative or missing one."""
+    import os
+
+    if not os.path.isabs(path):
+        raise DaqError(f"The DAQ root {path!r} is not an absolute path.")
+    if not os.path.isdir(path):
+        raise DaqError(f"The DAQ root {path} does not exist or is not a directory.")
+    return os.path.realpath(path)
+
+
+def is_within(root_real, path):
+    import os
+
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def confined(root_real, *parts):
+    """Join name parts under the root; refuses ``..``, separators and links leaving it."""
+    import os
+
+    for part in parts:
+        if not _valid_component(part):
+            raise DaqError(f"Refusing the path component {part!r}: it is not a plain name.")
+    path = os.path.join(root_real, *parts)
+    if not is_within(root_real, path):
+        raise DaqError(f"Refusing {path}: it leads outside the root {root_real}.")
+    return path
+
+
+def list_dir(path, problems):
+    """Entries of a directory, sorted; an unreadable one is reported and yields nothing."""
+    import os
+
+    try:
+        with os.scandir(path) as entries:
+            return sorted(entries, key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        add_problem(problems, f"Cannot read {path} ({exc.strerror or exc}); its scans are skipped.")
+        return []
+
+
+def list_experiments(root_real, problems):
+    """Experiment directories of the root; links and unrecognised names are reported."""
+    experiments = []
+    for entry in list_dir(root_real, problems):
+        if entry.name.startswith("."):
+            continue
+        parsed = parse_experiment_name(entry.name)
+        if entry.is_symlink():
+            add_problem(problems, f"{entry.path} is a symbolic link; links are never followed.")
+        elif not entry.is_dir(follow_symlinks=False):
+            continue
+        elif parsed is None:
+            add_problem(
+                problems,
+                f"{entry.path} is not named <kind>_<YYMMDD>_<tag>; it is not an experiment and is skipped.",
+            )
+        else:
+            experiments.append(parsed)
+    experiments.sort(key=lambda exp: (exp["date"], exp["experiment"]))
+    return experiments
+
+
+def list_scans_of(root_real, experiment, problems):
+    """(scan names, names of every entry) in ``<experiment>/rawData``, oldest scan first."""
+    raw = confined(root_real, experiment, RAW_DATA)
+    names = set()
+    scans = []
+    for entry in list_dir(raw, problems):
+        names.add(entry.name)
+        if entry.name.startswith(".") or parse_scan_name(entry.name) is None:
+            continue
+        if entry.is_symlink():
+            add_problem(problems, f"{entry.path} is a symbolic link; links are never followed.")
+        elif entry.is_dir(follow_symlinks=False):
+            scans.append(entry.name)
+    scans.sort(key=scan_sort_key)
+    return scans, names
+
+
+def has_marker(root_real, experiment, scan, raw_names, markers):
+    """A marker inside the scan, or a sibling ``<scan><marker>`` among the rawData names."""
+    import os
+
+    for marker in markers:
+        if scan + marker in raw_names:
+            return True
+        if os.path.lexists(os.path.join(root_real, experiment, RAW_DATA, scan, marker)):
+            return True
+    return False
+
+
+def tree_files(root_real, top):
+    """Every regular file under ``top`` as (relative path, absolute path, size, mtime), sorted.
+
+    A link to a file inside the root counts as that file; a link that leaves the root or
+    points at a directory, a special file, or an unreadable directory makes the whole tree
+    an error, so nothing is shipped or verified half-read.
+    """
+    import os
+    import stat
+
+    files = []
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        directory = os.path.join(top, rel_dir) if rel_dir else top
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda entry: entry.name)
+        except OSError as exc:
+            raise ScanError(f"Cannot read {directory} ({exc.strerror or exc}).") from None
+        for entry in entries:
+            rel = rel_dir + "/" + entry.name if rel_dir else entry.name
+            if entry.is_symlink():
+                if not is_within(root_real, entry.path):
+                    raise ScanError(f"{entry.path} is a link that leaves the DAQ root; it is never followed.")
+                if os.path.isdir(entry.path):
+                    raise ScanError(f"{entry.path} links to a directory; links to directories are not followed.")
+            try:
+                info = os.stat(entry.path)
+            except OSError as exc:
+                raise ScanError(f"Cannot read {entry.path} ({exc.strerror or exc}).") from None
+            if stat.S_ISDIR(info.st_mode):
+                pending.append(rel)
+            elif stat.S_ISREG(info.st_mode):
+                files.append((rel, entry.path, info.st_size, info.st_mtime))
+            else:
+                raise ScanError(f"{entry.path} is not a regular file or directory.")
+    files.sort()
+    return files
+
+
+def scan_files(root_real, experiment, scan):
+    return tree_files(root_real, confined(root_real, experiment, RAW_DATA, scan))
+
+
+def scan_is_quiet(root_real, experiment, scan, files, now, quiet_seconds):
+    """Quiet-period completion: nothing in the scan (nor the scan directory) changed lately."""
+    import os
+
+    scan_mtime = os.stat(confined(root_real, experiment, RAW_DATA, scan)).st_mtime
+    newest = max([mtime for _, _, _, mtime in files] + [scan_mtime])
+    return now - newest >= quiet_seconds
+
+
+def route_for(experiment, routes):
+    """The first route whose glob matches the experiment name, or None."""
+    import fnmatch
+
+    for route in routes:
+        if fnmatch.fnmatchcase(experiment, route["match"]):
+            return route
+    return None
+
+
+def join_collection_path(base, *names):
+    """``/~/dat`` + names -> ``/~/dat/a/b``; a collection path always uses ``/``."""
+    path = base.rstrip("/")
+    for name in names:
+        path += "/" + name
+    return path if path else "/"
+
+
+def to_collection_path(daq_root, collection_root, fs_path):
+    """The same directory as the DAQ collection sees it (``/xfel/ffs/dat/x`` -> ``/~/dat/x``)."""
+    import os
+
+    root = os.path.normpath(daq_root)
+    path = os.path.normpath(fs_path)
+    if path == root:
+        return join_collection_path(collection_root)
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        raise DaqError(f"{fs_path} is not under the DAQ root {daq_root}.")
+    return join_collection_path(collection_root, *path[len(root.rstrip(os.sep)) + 1 :].split(os.sep))
+
+
+def from_collection_path(daq_root, collection_root, collection_path):
+    """The inverse of ``to_collection_path``; refuses paths outside the collection root."""
+    import os
+
+    base = collection_root.rstrip("/")
+    if collection_path.rstrip("/") == base:
+        return os.path.normpath(daq_root)
+    if not collection_path.startswith(base + "/"):
+        raise DaqError(f"{collection_path} is not under the collection root {collection_root}.")
+    parts = [part for part in collection_path[len(base) + 1 :].split("/") if part]
+    for part in parts:
+        if not _valid_component(part):
+            raise DaqError(f"Refusing the collection path {collection_path}: {part!r} is not a plain name.")
+    return os.path.join(os.path.normpath(daq_root), *parts)
+
+
+def destination_path(route, experiment, scan):
+    """Where a scan lands: ``<base_path>/<experiment>/rawData/<scan>/``."""
+    return join_collection_path(route["base_path"], experiment, RAW_DATA, scan) + "/"
+
+
+def split_scan_id(scan_id):
+    """``EXPERIMENT/SCAN`` or ``SCAN`` -> (experiment or None, scan); refuses anything else."""
+    parts = scan_id.strip("/").split("/")
+    if len(parts) > 2 or parse_scan_name(parts[-1]) is None:
+        raise DaqError(f"{scan_id!r} is not a scan name: give <YYMMDD>_<name>_<NNNNN>_DIR or EXPERIMENT/SCAN.")
+    if len(parts) == 2 and parse_experiment_name(parts[0]) is None:
+        raise DaqError(f"{parts[0]!r} is not an experiment name of the form <kind>_<YYMMDD>_<tag>.")
+    return (parts[0] if len(parts) == 2 else None), parts[-1]
+
+
+def checked_scan(experiment, scan):
+    """Refuse anything but a well-formed experiment and scan name before touching a path."""
+    if not isinstance(experiment, str) or parse_experiment_name(experiment) is None:
+        raise DaqError(f"{experiment!r} is not an experiment name of the form <kind>_<YYMMDD>_<tag>.")
+    if not isinstance(scan, str) or parse_scan_name(scan) is None:
+        raise DaqError(f"{scan!r} is not a scan name of the form <YYMMDD>_<name>_<NNNNN>_DIR.")
+    return experiment, scan

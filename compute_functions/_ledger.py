@@ -1,0 +1,271 @@
+"""The ledger on the DAQ side: one small JSON record per scan, claims, manifests.
+
+Layout under the ledger directory (names are the experiment and scan directory names):
+
+    scans/<experiment>/<scan>.json        the record: shipped, failed, quarantined, pending
+    shipped/<experiment>/<scan>           empty; present only once the record says shipped,
+                                          so a tick lists shipped scans in one readdir
+    claims/<experiment>/<scan>.<gen>.claim     a run's lease, generation <gen>
+    claims/<experiment>/<scan>.<gen>.released  that lease given back
+    manifests/<experiment>/<scan>.json    the checksum manifest
+
+Every write is atomic (temp file, fsync, rename, fsync of the directory) and a claim is an
+exclusive create (temp file, fsync, hard link to the final name), so a crash at any point
+leaves either the old or the new file, and a shared filesystem sees one winner.
+Standard library only, valid on Python 3.9 (see _layout).
+"""
+
+from _layout import DaqError
+
+LEDGER_VERSION = 1
+CLAIM_SUFFIX = ".claim"
+RELEASED_SUFFIX = ".released"
+TEMP_PREFIX = ".tmp-"
+
+
+def ledger_path(ledger, area, experiment, name=None):
+    import os
+
+    for part in (experiment, name):
+        if part is not None and (not part or part in (".", "..") or "/" in part or "\x00" in part):
+            raise DaqError(f"Refusing the ledger name {part!r}: it is not a plain name.")
+    directory = os.path.join(ledger, area, experiment)
+    return directory if name is None else os.path.join(directory, name)
+
+
+def _fsync_dir(directory):
+    import os
+
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(directory, final_name, data):
+    import os
+    import uuid
+
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{final_name}-{uuid.uuid4().hex}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return temp
+
+
+def encode_json(document):
+    import json
+
+    return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+
+def atomic_write(path, data):
+    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
+    import os
+
+    directory, name = os.path.split(path)
+    temp = _write_temp(directory, name, data)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    _fsync_dir(directory)
+
+
+def exclusive_create(path, data):
+    """Create ``path`` with ``data`` only if it does not exist; True if this call made it."""
+    import os
+
+    directory, name = os.path.split(path)
+    temp = _write_temp(directory, name, data)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temp)
+    _fsync_dir(directory)
+    return True
+
+
+def read_json(path):
+    """(document, None), (None, None) when absent, or (None, problem sentence) when unreadable."""
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            document = json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"The ledger file {path} is unreadable ({exc}); inspect it or run 'palxfel-globus scans forget'."
+    if not isinstance(document, dict):
+        return None, f"The ledger file {path} does not hold a JSON object; inspect it or remove it."
+    return document, None
+
+
+def read_record(ledger, experiment, scan):
+    return read_json(ledger_path(ledger, "scans", experiment, scan + ".json"))
+
+
+def write_record(ledger, record):
+    record = dict(record, version=LEDGER_VERSION)
+    atomic_write(ledger_path(ledger, "scans", record["experiment"], record["scan"] + ".json"), encode_json(record))
+
+
+def shipped_names(ledger, experiment):
+    """Scans of an experiment that the shipped index lists, from one directory read."""
+    import os
+
+    try:
+        return {name for name in os.listdir(ledger_path(ledger, "shipped", experiment)) if not name.startswith(".")}
+    except FileNotFoundError:
+        return set()
+
+
+def mark_shipped_index(ledger, experiment, scan):
+    path = ledger_path(ledger, "shipped", experiment, scan)
+    exclusive_create(path, b"")
+
+
+def unmark_shipped_index(ledger, experiment, scan):
+    import os
+
+    try:
+        os.unlink(ledger_path(ledger, "shipped", experiment, scan))
+    except FileNotFoundError:
+        pass
+
+
+def parse_claim_name(name):
+    """``<scan>.<gen>.claim`` / ``.released`` -> (scan, gen, kind); None for foreign names."""
+    import re
+
+    match = re.fullmatch(r"(.+_DIR)\.(\d+)\.(claim|released)", name, re.DOTALL)
+    if not match:
+        return None
+    return match.group(1), int(match.group(2)), match.group(3)
+
+
+def claim_index(ledger, experiment):
+    """{scan: {gen: {"claim": bool, "released": bool}}} for an experiment, from one readdir."""
+    import os
+
+    index = {}
+    try:
+        names = os.listdir(ledger_path(ledger, "claims", experiment))
+    except FileNotFoundError:
+        return index
+    for name in names:
+        parsed = parse_claim_name(name)
+        if parsed is None:
+            continue
+        scan, gen, kind = parsed
+        index.setdefault(scan, {}).setdefault(gen, {"claim": False, "released": False})[kind] = True
+    return index
+
+
+def current_claim(ledger, experiment, scan, generations, now):
+    """The newest generation's lease: {gen, run_id, expires_at, active}, or None."""
+    import os
+
+    claimed = [gen for gen, kinds in generations.items() if kinds["claim"]]
+    if not claimed:
+        return None
+    gen = max(claimed)
+    path = ledger_path(ledger, "claims", experiment, f"{scan}.{gen}{CLAIM_SUFFIX}")
+    lease, _problem = read_json(path)
+    if lease is None:
+        # A foreign or damaged lease: honour it for one default lease from its mtime.
+        try:
+            expires_at = os.stat(path).st_mtime + 12 * 3600
+        except FileNotFoundError:
+            expires_at = 0
+        lease = {"run_id": None, "expires_at": expires_at}
+    released = generations[gen]["released"]
+    expires_at = float(lease.get("expires_at", 0))
+    return {
+        "gen": gen,
+        "run_id": lease.get("run_id"),
+        "expires_at": expires_at,
+        "released": released,
+        "active": not released and expires_at > now,
+    }
+
+
+def acquire_claim(ledger, experiment, scan, run_id, now, lease_seconds, generations):
+    """Take the next generation's lease; the gen number, or None when another run holds it.
+
+    Generation numbers make a takeover of an expired lease an exclusive create like any
+    other claim: two runs that both see generation N expired race for N+1 and one wins.
+    A run that created a generation older than one now present has lost and gives it back.
+    """
+    current = current_claim(ledger, experiment, scan, generations, now)
+    if current is not None and current["active"]:
+        return None
+    gen = 1 if current is None else current["gen"] + 1
+    lease = {"run_id": run_id, "claimed_at": now, "expires_at": now + lease_seconds, "scan": scan}
+    path = ledger_path(ledger, "claims", experiment, f"{scan}.{gen}{CLAIM_SUFFIX}")
+    if not exclusive_create(path, encode_json(lease)):
+        return None
+    newest = max(claim_index(ledger, experiment).get(scan, {gen: None}))
+    if newest > gen:
+        release_generation(ledger, experiment, scan, gen, run_id)
+        return None
+    return gen
+
+
+def release_generation(ledger, experiment, scan, gen, run_id):
+    path = ledger_path(ledger, "claims", experiment, f"{scan}.{gen}{RELEASED_SUFFIX}")
+    exclusive_create(path, encode_json({"run_id": run_id}))
+
+
+def release_claim(ledger, experiment, scan, run_id, now):
+    """Give back this run's lease; True if it held the newest one."""
+    generations = claim_index(ledger, experiment).get(scan, {})
+    current = current_claim(ledger, experiment, scan, generations, now)
+    if current is None or current["run_id"] != run_id or current["released"]:
+        return False
+    release_generation(ledger, experiment, scan, current["gen"], run_id)
+    return True
+
+
+def clear_claims(ledger, experiment, scan):
+    """Remove every lease file of a scan once its record is final (shipped or forgotten)."""
+    import os
+
+    directory = ledger_path(ledger, "claims", experiment)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        parsed = parse_claim_name(name)
+        if parsed is not None and parsed[0] == scan:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass
+
+
+def manifest_path(ledger, experiment, scan):
+    return ledger_path(ledger, "manifests", experiment, scan + ".json")
+
+
+def file_digest(path):
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def iso_time(timestamp):
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")

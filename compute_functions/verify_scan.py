@@ -1,0 +1,39 @@
+"""Compute function: check one scan's files against its manifest, file by file.
+
+Runs where the copy is (the destination's endpoint, or the DAQ endpoint for a local check).
+Every path is taken relative to ``root`` and refused if it leaves it.
+"""
+
+from _checksums import checked_algorithm, compare_with_manifest, default_workers, describe_differences
+from _layout import DaqError, confined, real_root, tree_files
+from _ledger import encode_json, read_json
+
+
+def verify_scan(root, scan_path, manifest=None, manifest_path=None, workers=None):
+    """Compare ``root/scan_path`` with a manifest given inline or as a file under ``root``.
+
+    Returns {ok, experiment, scan, manifest_digest, missing, extra, size_mismatch,
+    digest_mismatch, problem_count, summary}; the lists are capped for the run state.
+    """
+    import hashlib
+    import os
+
+    root_real = real_root(root)
+    if (manifest is None) == (manifest_path is None):
+        raise DaqError("verify_scan needs exactly one of manifest and manifest_path.")
+    if manifest is None:
+        manifest, problem = read_json(confined(root_real, *manifest_path.strip("/").split("/")))
+        if manifest is None:
+            raise DaqError(problem or f"The manifest {manifest_path} does not exist under {root}.")
+    top = confined(root_real, *scan_path.strip("/").split("/"))
+    files = tree_files(root_real, top) if os.path.isdir(top) else []
+    result = compare_with_manifest(
+        manifest, files, checked_algorithm(manifest["algorithm"]), workers or default_workers()
+    )
+    result.update(
+        experiment=manifest.get("experiment"),
+        scan=manifest.get("scan"),
+        manifest_digest=hashlib.sha256(encode_json(manifest)).hexdigest(),
+        summary=describe_differences(result) if not result["ok"] else f"all {len(files)} files match",
+    )
+    return result

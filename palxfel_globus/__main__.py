@@ -1,0 +1,3 @@
+from palxfel_globus.cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The ``palxfel-globus`` entry point and its error boundary.
+
+Every failure leaves here as one sentence on stderr and a non-zero exit code: our own
+``PalxfelError`` (2 = bad input, 1 = failed operation), a command-line usage mistake (2),
+an OS error (1), Ctrl-C (130). Anything unexpected is one sentence too, with the way to
+get the traceback (``PALXFEL_GLOBUS_DEBUG=1``) for a bug report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from palxfel_globus.cli import scans
+from palxfel_globus.cli.output import error
+from palxfel_globus.errors import PalxfelError
+
+DEBUG_ENV = "PALXFEL_GLOBUS_DEBUG"
+
+app = typer.Typer(
+    name="palxfel-globus",
+    help="Automatic, verified backup of completed PAL-XFEL DAQ scans with Globus.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(scans.app, name="scans")
+
+
+def _usage_error_text(exc: Exception) -> str:
+    """Click's usage errors (typer vendors click, so matched by shape, not by class)."""
+    message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "palxfel-globus"
+    return f"{message} (see '{command} --help')."
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the CLI; returns the exit code instead of raising."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="palxfel-globus", standalone_mode=False)
+    except PalxfelError as exc:
+        for line in str(exc).splitlines():
+            error(line)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error("Interrupted.")
+        return 130
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        error(f"{exc.strerror or exc}{where}.")
+        return 1
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            if type(exc).__name__ == "Abort":
+                error("Aborted.")
+                return 1
+            error(_usage_error_text(exc))
+            return int(exc.exit_code)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        error(f"Internal error ({type(exc).__name__}: {exc}); rerun with {DEBUG_ENV}=1 and report the traceback.")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

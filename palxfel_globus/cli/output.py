@@ -1,0 +1,27 @@
+"""What the CLI prints: rich tables for people, plain JSON for scripts, plain text on stderr.
+
+Messages carry user text (paths, scan names, TOML section names like ``[daq]``), so they
+are never parsed as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"Warning: {message}\n")
+
+
+def error(message: str) -> None:
+    sys.stderr.write(f"Error: {message}\n")

@@ -1,0 +1,181 @@
+"""``palxfel-globus scans list | retry | forget``: the ledger on the DAQ host."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console, print_json, warn
+from palxfel_globus.errors import PalxfelError
+
+app = typer.Typer(help="Scans on the DAQ host and their backup state (reads the ledger).", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="Config file (default: $PALXFEL_GLOBUS_CONFIG or ./palxfel-globus.toml)."),
+]
+DaqRootOption = Annotated[
+    Optional[Path], typer.Option("--daq-root", help="Read this DAQ tree directly, without a config file.")
+]
+LedgerOption = Annotated[
+    Optional[Path], typer.Option("--ledger", help="Ledger directory (default: <daq root>/.palxfel-backup).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+STATE_STYLES = {
+    "shipped": "green",
+    "pending": "cyan",
+    "claimed": "blue",
+    "incomplete": "dim",
+    "failed": "yellow",
+    "quarantined": "bold red",
+    "unrouted": "magenta",
+}
+
+
+def _function_config(config: Optional[Path], daq_root: Optional[Path], ledger: Optional[Path]) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from palxfel_globus.config import daq_only_config, load_config
+
+    if config is not None and daq_root is not None:
+        raise PalxfelError("Give either --config or --daq-root, not both.")
+    if daq_root is not None:
+        return daq_only_config(daq_root, ledger).function_config()
+    loaded = load_config(config)
+    if ledger is not None:
+        loaded = replace(loaded, daq=replace(loaded.daq, ledger=ledger.absolute()))
+    return loaded.function_config()
+
+
+def _note(row: dict[str, Any]) -> str:
+    state = row["state"]
+    if state == "failed":
+        return f"attempt {row['attempts']}, retry after {row['retry_after']}: {row['last_error']}"
+    if state == "quarantined":
+        return f"after {row['attempts']} attempts: {row['last_error']}; fix, then 'scans retry'"
+    if state == "claimed":
+        return f"being shipped by run {row['claimed_by']}"
+    if state == "unrouted":
+        return "no [[route]] matches this experiment"
+    if state == "shipped":
+        return f"{row['shipped_at'] or ''}{'' if row['on_disk'] else ' (no longer on disk)'}"
+    return ""
+
+
+def _render_table(rows: list[dict[str, Any]], root: str) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.units import format_size
+
+    if not rows:
+        console.print(Text(f"No scans found under {root}."))
+        return
+    table = Table(title=Text(f"Scans under {root}"), title_justify="left")
+    notes = [_note(row) for row in rows]
+    table.add_column("Experiment", no_wrap=True)
+    table.add_column("Scan", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Files", justify="right", min_width=5)
+    table.add_column("Size", justify="right", no_wrap=True)
+    if any(notes):
+        table.add_column("Note", ratio=1)
+    previous = None
+    for row, note in zip(rows, notes):
+        if previous is not None and row["experiment"] != previous:
+            table.add_section()
+        table.add_row(
+            Text(row["experiment"] if row["experiment"] != previous else ""),
+            Text(row["scan"]),
+            Text(row["state"], style=STATE_STYLES[row["state"]]),
+            "-" if row["files"] is None else str(row["files"]),
+            format_size(row["bytes"]),
+            *([Text(note)] if any(notes) else []),
+        )
+        previous = row["experiment"]
+    console.print(table)
+    counts = Counter(row["state"] for row in rows)
+    summary = ", ".join(f"{counts[state]} {state}" for state in STATE_STYLES if counts[state])
+    console.print(Text(f"{len(rows)} scans: {summary}."))
+
+
+@app.command("list")
+def list_scans(
+    config: ConfigOption = None,
+    daq_root: DaqRootOption = None,
+    ledger: LedgerOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined."""
+    from palxfel_globus.functions import call
+
+    function_config = _function_config(config, daq_root, ledger)
+    result = call("list_scans", config=function_config)
+    for problem in result["problems"]:
+        warn(problem)
+    if json_output:
+        print_json(result["scans"])
+    else:
+        _render_table(result["scans"], function_config["daq_root"])
+
+
+ScanArgument = Annotated[list[str], typer.Argument(help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")]
+
+
+def _change(
+    action: str,
+    scan_ids: list[str],
+    config: Optional[Path],
+    daq_root: Optional[Path],
+    ledger: Optional[Path],
+    json_output: bool,
+    explain: str,
+) -> None:
+    from palxfel_globus.functions import call
+
+    function_config = _function_config(config, daq_root, ledger)
+    results = [call("manage_scan", config=function_config, scan_id=scan_id, action=action) for scan_id in scan_ids]
+    if json_output:
+        print_json(results)
+        return
+    for result in results:
+        console.print(
+            f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}", markup=False
+        )
+
+
+@app.command("retry")
+def retry(
+    scans: ScanArgument,
+    config: ConfigOption = None,
+    daq_root: DaqRootOption = None,
+    ledger: LedgerOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Make failed or quarantined scans pending again, with a fresh attempt count."""
+    _change("retry", scans, config, daq_root, ledger, json_output, "now pending, the next tick ships it.")
+
+
+@app.command("forget")
+def forget(
+    scans: ScanArgument,
+    config: ConfigOption = None,
+    daq_root: DaqRootOption = None,
+    ledger: LedgerOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove scans from the ledger; the next tick ships them again (only what differs moves)."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise PalxfelError("Refusing to forget scans without --yes when not run interactively.")
+        if not typer.confirm(f"Forget {', '.join(scans)}? The next tick will ship them again."):
+            raise PalxfelError("Nothing was forgotten.", exit_code=1)
+    _change("forget", scans, config, daq_root, ledger, json_output, "forgotten, the next tick ships it again.")

@@ -1,0 +1,371 @@
+"""``palxfel-globus.toml``: found, parsed and checked before anything touches data.
+
+Every mistake in a file is reported, one sentence each, naming the section and key; a
+typo in a key gets a "did you mean". The result is frozen dataclasses, and
+``function_config()`` turns them into the plain dict the Compute functions take (they
+run where our package is not installed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from palxfel_globus.errors import PalxfelError
+from palxfel_globus.units import parse_duration, parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on the 3.9/3.10 endpoints only
+    import tomli as tomllib
+
+CONFIG_ENV = "PALXFEL_GLOBUS_CONFIG"
+CONFIG_FILE_NAME = "palxfel-globus.toml"
+DEFAULT_MARKERS = (".done", ".complete")
+LEDGER_DIR_NAME = ".palxfel-backup"
+
+
+class ConfigError(PalxfelError):
+    """One or more mistakes in a config file; each is one line of the message."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems), exit_code=2)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Route:
+    match: str
+    collection: str
+    base_path: str
+    compute_endpoint: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DaqSettings:
+    root: Path
+    collection: Optional[str]
+    collection_root: str
+    compute_endpoint: Optional[str]
+    ledger: Path
+    markers: tuple[str, ...] = DEFAULT_MARKERS
+    quiet_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_scans: int = 50
+    max_bytes: int = 5 * 10**12
+    lease_seconds: int = 12 * 3600
+    max_attempts: int = 5
+    backoff_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    collections: dict[str, Path] = field(default_factory=dict)
+    endpoints: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    daq: DaqSettings
+    routes: tuple[Route, ...] = ()
+    timer_interval: int = 600
+    limits: Limits = Limits()
+    local: LocalSettings = LocalSettings()
+    source: Optional[Path] = None
+
+    def function_config(self) -> dict[str, Any]:
+        """The dict the Compute functions take (see compute_functions/_layout.py)."""
+        return {
+            "daq_root": str(self.daq.root),
+            "ledger": str(self.daq.ledger),
+            "collection": self.daq.collection,
+            "collection_root": self.daq.collection_root,
+            "markers": list(self.daq.markers),
+            "quiet_seconds": self.daq.quiet_seconds,
+            "routes": [
+                {
+                    "match": route.match,
+                    "collection": route.collection,
+                    "base_path": route.base_path,
+                    "compute_endpoint": route.compute_endpoint,
+                }
+                for route in self.routes
+            ],
+            "max_scans": self.limits.max_scans,
+            "max_bytes": self.limits.max_bytes,
+            "lease_seconds": self.limits.lease_seconds,
+            "max_attempts": self.limits.max_attempts,
+            "backoff_seconds": self.limits.backoff_seconds,
+        }
+
+
+def daq_only_config(daq_root: Path, ledger: Optional[Path] = None) -> Config:
+    """A config for ``--daq-root DIR`` use: no collections, no routes, the default ledger."""
+    root = _absolute_dir(daq_root, "--daq-root")
+    if ledger is not None and not ledger.is_absolute():
+        ledger = ledger.absolute()
+    return Config(
+        daq=DaqSettings(
+            root=root,
+            collection=None,
+            collection_root="/",
+            compute_endpoint=None,
+            ledger=ledger or root / LEDGER_DIR_NAME,
+        )
+    )
+
+
+def _absolute_dir(path: Path, what: str) -> Path:
+    path = path.expanduser().absolute()
+    if not path.is_dir():
+        raise PalxfelError(f"The DAQ root {path} given with {what} does not exist or is not a directory.")
+    return path
+
+
+def find_config_file(explicit: Optional[Path]) -> Path:
+    """``--config``, else ``$PALXFEL_GLOBUS_CONFIG``, else ``./palxfel-globus.toml``."""
+    if explicit is not None:
+        candidate, origin = explicit, "--config"
+    elif os.environ.get(CONFIG_ENV):
+        candidate, origin = Path(os.environ[CONFIG_ENV]), f"${CONFIG_ENV}"
+    else:
+        candidate, origin = Path(CONFIG_FILE_NAME), None
+        if not candidate.is_file():
+            raise PalxfelError(
+                f"No configuration found: pass --config FILE, set {CONFIG_ENV}, or create {CONFIG_FILE_NAME} here."
+            )
+    if not candidate.is_file():
+        raise PalxfelError(f"The config file {candidate} given by {origin} does not exist.")
+    return candidate
+
+
+def load_config(explicit: Optional[Path] = None, *, check_tree: bool = True) -> Config:
+    """Find, parse and check the config; ``check_tree`` also checks it against the DAQ root."""
+    path = find_config_file(explicit)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PalxfelError(f"Cannot read the config file {path}: {exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PalxfelError(f"{path} is not valid TOML: {exc}.") from None
+    return parse_config(document, source=path, check_tree=check_tree)
+
+
+class _Checker:
+    """Collects one sentence per mistake while reading a TOML document."""
+
+    def __init__(self, source: Optional[Path]) -> None:
+        self.prefix = f"{source}: " if source else ""
+        self.problems: list[str] = []
+
+    def problem(self, where: str, message: str) -> None:
+        ending = "" if message.endswith(("?", ".")) else "."
+        self.problems.append(f"{self.prefix}{where}: {message}{ending}")
+
+    def table(self, document: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+        value = document.get(name, {})
+        if not isinstance(value, dict):
+            self.problem(where, "must be a table")
+            return {}
+        return value
+
+    def known_keys(self, table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys are {', '.join(allowed)}"
+                self.problem(where, f"unknown key {key!r}; {hint}")
+
+    def get(self, table: dict[str, Any], key: str, where: str, convert: Callable[[Any], Any], default: Any) -> Any:
+        if key not in table:
+            if default is _REQUIRED:
+                self.problem(where, f"the key {key!r} is required")
+            return None if default is _REQUIRED else default
+        try:
+            return convert(table[key])
+        except (ValueError, TypeError) as exc:
+            self.problem(f"{where}.{key}", str(exc))
+            return None
+
+
+_REQUIRED = object()
+
+
+def _uuid(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a UUID (expected e.g. 1b3c5d7e-0000-4000-8000-000000000000)") from None
+
+
+def _absolute_path(value: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a path as a string")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{value!r} is a relative path; give an absolute one")
+    return path
+
+
+def _collection_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ValueError(f"{value!r} is not a collection path; it must start with '/' (e.g. '/~/dat' or '/dat')")
+    if any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(f"{value!r} must not contain '.' or '..' components")
+    return value.rstrip("/") or "/"
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} is not a whole number of at least 1")
+    return value
+
+
+def _markers(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError('expected a non-empty list of names such as [".done", ".complete"]')
+    for marker in value:
+        if not isinstance(marker, str) or not marker.startswith(".") or "/" in marker or marker in (".", ".."):
+            raise ValueError(f'{marker!r} is not a marker name; markers look like ".done"')
+    return tuple(value)
+
+
+def _glob(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError('expected a glob on the experiment name such as "ue_*"')
+    return value
+
+
+DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
+ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint")
+LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local")
+
+
+def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
+    """A checked ``Config`` from a parsed TOML document, or ``ConfigError`` listing every mistake."""
+    check = _Checker(source)
+    check.known_keys(document, TOP_KEYS, "top level")
+
+    daq_table = check.table(document, "daq", "[daq]")
+    if "daq" not in document:
+        check.problem("[daq]", "the section is required (at least root, collection, collection_root, compute_endpoint)")
+    check.known_keys(daq_table, DAQ_KEYS, "[daq]")
+    root = check.get(daq_table, "root", "[daq]", _absolute_path, _REQUIRED)
+    daq = DaqSettings(
+        root=root or Path("/"),
+        collection=check.get(daq_table, "collection", "[daq]", _uuid, _REQUIRED),
+        collection_root=check.get(daq_table, "collection_root", "[daq]", _collection_path, _REQUIRED) or "/",
+        compute_endpoint=check.get(daq_table, "compute_endpoint", "[daq]", _uuid, _REQUIRED),
+        ledger=check.get(daq_table, "ledger", "[daq]", _absolute_path, None) or (root or Path("/")) / LEDGER_DIR_NAME,
+        markers=check.get(daq_table, "markers", "[daq]", _markers, DEFAULT_MARKERS) or DEFAULT_MARKERS,
+        quiet_seconds=check.get(daq_table, "quiet_seconds", "[daq]", parse_duration, 0) or 0,
+    )
+
+    routes = _parse_routes(check, document.get("route", []))
+
+    timer_table = check.table(document, "timer", "[timer]")
+    check.known_keys(timer_table, ("interval",), "[timer]")
+    interval = check.get(timer_table, "interval", "[timer]", parse_duration, 600)
+    if interval is not None and not 60 <= interval <= 365 * 86400:
+        check.problem("[timer].interval", f"{interval} s is outside what Globus Timers accept (1 minute to 365 days)")
+
+    limits_table = check.table(document, "limits", "[limits]")
+    check.known_keys(limits_table, LIMIT_KEYS, "[limits]")
+    defaults = Limits()
+    limits = Limits(
+        max_scans=check.get(limits_table, "max_scans", "[limits]", _positive_int, defaults.max_scans),
+        max_bytes=check.get(limits_table, "max_bytes", "[limits]", parse_size, defaults.max_bytes),
+        lease_seconds=check.get(limits_table, "lease", "[limits]", parse_duration, defaults.lease_seconds),
+        max_attempts=check.get(limits_table, "max_attempts", "[limits]", _positive_int, defaults.max_attempts),
+        backoff_seconds=check.get(limits_table, "retry_backoff", "[limits]", parse_duration, defaults.backoff_seconds),
+    )
+
+    local = _parse_local(check, check.table(document, "local", "[local]"))
+
+    if check.problems:
+        raise ConfigError(check.problems)
+    config = Config(daq=daq, routes=routes, timer_interval=interval, limits=limits, local=local, source=source)
+    if check_tree:
+        check_against_tree(config)
+    return config
+
+
+def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
+    if not isinstance(value, list) or not value:
+        check.problem("[[route]]", 'at least one route is required, e.g. match = "ue_*", collection, base_path')
+        return ()
+    routes = []
+    for number, table in enumerate(value, 1):
+        where = f"[[route]] #{number}"
+        if not isinstance(table, dict):
+            check.problem(where, "must be a table")
+            continue
+        check.known_keys(table, ROUTE_KEYS, where)
+        routes.append(
+            Route(
+                match=check.get(table, "match", where, _glob, _REQUIRED),
+                collection=check.get(table, "collection", where, _uuid, _REQUIRED),
+                base_path=check.get(table, "base_path", where, _collection_path, _REQUIRED),
+                compute_endpoint=check.get(table, "compute_endpoint", where, _uuid, None),
+            )
+        )
+    return tuple(routes)
+
+
+def _parse_local(check: _Checker, table: dict[str, Any]) -> LocalSettings:
+    check.known_keys(table, ("collections", "endpoints"), "[local]")
+    collections: dict[str, Path] = {}
+    for key, value in check.table(table, "collections", "[local].collections").items():
+        try:
+            collections[_uuid(key)] = _absolute_path(value)
+        except ValueError as exc:
+            check.problem(f"[local].collections.{key}", str(exc))
+    endpoints: dict[str, int] = {}
+    for key, value in check.table(table, "endpoints", "[local].endpoints").items():
+        where = f"[local].endpoints.{key}"
+        try:
+            endpoint = _uuid(key)
+        except ValueError as exc:
+            check.problem(where, str(exc))
+            continue
+        if not isinstance(value, dict):
+            check.problem(where, "must be a table such as { workers = 4 }")
+            continue
+        check.known_keys(value, ("workers",), where)
+        workers = check.get(value, "workers", where, _positive_int, 2)
+        if workers is not None:
+            endpoints[endpoint] = workers
+    return LocalSettings(collections=collections, endpoints=endpoints)
+
+
+def check_against_tree(config: Config) -> None:
+    """The root exists and every route matches at least one experiment there."""
+    from palxfel_globus.functions import layout
+
+    root = config.daq.root
+    where = f"{config.source}: " if config.source else ""
+    if not root.is_dir():
+        raise ConfigError([f"{where}[daq].root: {root} does not exist or is not a directory."])
+    parse_experiment_name = layout().parse_experiment_name
+    try:
+        experiments = [entry.name for entry in os.scandir(root) if entry.is_dir() and parse_experiment_name(entry.name)]
+    except OSError as exc:
+        raise ConfigError([f"{where}[daq].root: cannot read {root} ({exc.strerror})."]) from None
+    problems = [
+        f"{where}[[route]] #{number} (match = {route.match!r}) matches no experiment in {root}; "
+        "fix the pattern, or remove the route until such experiments exist."
+        for number, route in enumerate(config.routes, 1)
+        if not any(fnmatch.fnmatchcase(name, route.match) for name in experiments)
+    ]
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,90 @@
+"""A DAQ tree in tmp_path and the Compute functions as an endpoint would run them."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from palxfel_globus import functions
+from palxfel_globus.sample_tree import write_scan
+
+NOW = 1_800_000_000.0
+DAQ_COLLECTION = "11111111-1111-4111-8111-111111111111"
+DAQ_ENDPOINT = "44444444-4444-4444-8444-444444444444"
+UE_COLLECTION = "22222222-2222-4222-8222-222222222222"
+MS_COLLECTION = "33333333-3333-4333-8333-333333333333"
+
+
+class Daq:
+    """A DAQ root with helpers to add scans and call the functions with its config."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.ledger = root / ".palxfel-backup"
+        self.rng = random.Random(7)
+        self.config: dict[str, Any] = {
+            "daq_root": str(root),
+            "ledger": str(self.ledger),
+            "collection": DAQ_COLLECTION,
+            "collection_root": "/~/dat",
+            "markers": [".done", ".complete"],
+            "quiet_seconds": 0,
+            "routes": [
+                {"match": "ue_*", "collection": UE_COLLECTION, "base_path": "/backup/ue", "compute_endpoint": None},
+                {"match": "ms_*", "collection": MS_COLLECTION, "base_path": "/~/ms", "compute_endpoint": None},
+            ],
+            "max_scans": 100,
+            "max_bytes": 10**12,
+            "lease_seconds": 3600,
+            "max_attempts": 3,
+            "backoff_seconds": 60,
+        }
+
+    def scan(
+        self,
+        experiment: str = "ue_251023_FXL",
+        label: str = "alignment",
+        number: int = 1,
+        marker: Optional[str] = "inner",
+        file_bytes: int = 1000,
+    ) -> Path:
+        date = experiment.split("_")[1]
+        return write_scan(self.root / experiment / "rawData", label, number, date, marker, file_bytes, self.rng)
+
+    def call(self, name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("config", self.config)
+        return functions.load(name)(**kwargs)
+
+    def find(self, run_id: str = "run-1", now: float = NOW, **overrides: Any) -> dict[str, Any]:
+        return self.call("find_completed_scans", config={**self.config, **overrides}, run_id=run_id, now=now)
+
+    def ship(self, experiment: str, scan: str, run_id: str = "run-1", now: float = NOW) -> dict[str, Any]:
+        """Manifest, verify in place and record: what a successful tick does to the ledger."""
+        self.call("build_manifest", experiment=experiment, scan=scan, now=now)
+        verification = self.verify_at(self.root, experiment, scan)
+        return self.call(
+            "record_outcome",
+            run_id=run_id,
+            now=now,
+            outcomes=[{"experiment": experiment, "scan": scan, "verification": verification}],
+        )
+
+    def verify_at(self, root: Path, experiment: str, scan: str) -> dict[str, Any]:
+        import json
+
+        manifest = json.loads((self.ledger / "manifests" / experiment / f"{scan}.json").read_text("utf-8"))
+        return functions.load("verify_scan")(root=str(root), scan_path=f"{experiment}/rawData/{scan}", manifest=manifest)
+
+    def states(self) -> dict[str, str]:
+        listed = self.call("list_scans", now=NOW)
+        return {f"{row['experiment']}/{row['scan']}": row["state"] for row in listed["scans"]}
+
+
+@pytest.fixture
+def daq(tmp_path: Path) -> Daq:
+    root = tmp_path / "dat"
+    root.mkdir()
+    return Daq(root)

@@ -1,0 +1,226 @@
+"""find_completed_scans: what a tick ships, claims, and never touches."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import MS_COLLECTION, NOW, UE_COLLECTION, Daq
+
+from palxfel_globus import functions
+
+
+def scan_ids(result: dict) -> list[str]:
+    return [f"{item['experiment']}/{item['scan']}" for item in result["scans"]]
+
+
+def test_inner_and_sibling_markers_make_a_scan_complete_and_incomplete_scans_are_never_listed(daq: Daq) -> None:
+    daq.scan(number=1, marker="inner")
+    daq.scan(number=2, marker="sibling")
+    daq.scan(number=3, marker=None)
+    result = daq.find()
+    assert scan_ids(result) == ["ue_251023_FXL/251023_alignment_00001_DIR", "ue_251023_FXL/251023_alignment_00002_DIR"]
+    assert daq.states()["ue_251023_FXL/251023_alignment_00003_DIR"] == "incomplete"
+
+
+def test_items_carry_routed_collection_paths_sizes_and_the_lease(daq: Daq) -> None:
+    daq.scan("ue_251023_FXL", "alignment", 1, file_bytes=1000)
+    daq.scan("ms_251101_빔정렬", "빔 정렬", 7, file_bytes=10)
+    result = daq.find()
+    ue, ms = result["scans"]
+    assert ue["source_path"] == "/~/dat/ue_251023_FXL/rawData/251023_alignment_00001_DIR/"
+    assert ue["destination_collection"] == UE_COLLECTION
+    assert ue["destination_path"] == "/backup/ue/ue_251023_FXL/rawData/251023_alignment_00001_DIR/"
+    assert (ue["files"], ue["bytes"], ue["kind"]) == (5, 4000, "ue")
+    assert ms["destination_collection"] == MS_COLLECTION
+    assert ms["destination_path"] == "/~/ms/ms_251101_빔정렬/rawData/251101_빔 정렬_00007_DIR/"
+    assert ms["source_path"] == "/~/dat/ms_251101_빔정렬/rawData/251101_빔 정렬_00007_DIR/"
+    assert ue["lease_expires"] == "2027-01-15T09:00:00+00:00"
+    assert (result["count"], result["bytes"], result["more"]) == (2, 4040, False)
+
+
+def test_a_claimed_scan_is_not_offered_to_another_run_until_its_lease_expires(daq: Daq) -> None:
+    daq.scan()
+    assert len(daq.find("run-1")["scans"]) == 1
+    assert daq.find("run-2", now=NOW + 3599)["scans"] == []
+    assert daq.states()["ue_251023_FXL/251023_alignment_00001_DIR"] == "claimed"
+    taken_over = daq.find("run-3", now=NOW + 3601)
+    assert scan_ids(taken_over) == ["ue_251023_FXL/251023_alignment_00001_DIR"]
+    assert taken_over["scans"][0]["claim_gen"] == 2
+
+
+def test_shipped_quarantined_and_backing_off_scans_are_skipped(daq: Daq) -> None:
+    for number in (1, 2, 3):
+        daq.scan(number=number)
+    daq.find("run-1")
+    daq.ship("ue_251023_FXL", "251023_alignment_00001_DIR")
+    failure = {"experiment": "ue_251023_FXL", "error": "transfer failed"}
+    daq.call("record_outcome", run_id="run-1", now=NOW, outcomes=[{**failure, "scan": "251023_alignment_00002_DIR"}])
+    for attempt in range(3):
+        daq.call("record_outcome", run_id="run-1", now=NOW,
+                 outcomes=[{**failure, "scan": "251023_alignment_00003_DIR"}])
+    assert daq.states() == {
+        "ue_251023_FXL/251023_alignment_00001_DIR": "shipped",
+        "ue_251023_FXL/251023_alignment_00002_DIR": "failed",
+        "ue_251023_FXL/251023_alignment_00003_DIR": "quarantined",
+    }
+    assert daq.find("run-2", now=NOW + 59)["scans"] == []
+    assert scan_ids(daq.find("run-2", now=NOW + 61)) == ["ue_251023_FXL/251023_alignment_00002_DIR"]
+
+
+def test_max_scans_and_max_bytes_bound_a_run_and_say_there_is_more(daq: Daq) -> None:
+    for number in range(1, 7):
+        daq.scan(number=number, file_bytes=1000)
+    assert scan_ids(daq.find("a", max_scans=2)) == [
+        "ue_251023_FXL/251023_alignment_00001_DIR",
+        "ue_251023_FXL/251023_alignment_00002_DIR",
+    ]
+    bounded = daq.find("b", max_bytes=8000)
+    assert (bounded["count"], bounded["bytes"], bounded["more"]) == (2, 8000, True)
+    alone = daq.find("c", max_bytes=10)
+    assert (alone["count"], alone["more"]) == (1, True), "a scan larger than max_bytes still ships, alone"
+
+
+def test_scans_of_an_experiment_no_route_matches_are_reported_not_shipped(daq: Daq) -> None:
+    daq.scan("xx_251023_test")
+    result = daq.find()
+    assert result["scans"] == []
+    assert result["unrouted"] == ["xx_251023_test/251023_alignment_00001_DIR"]
+    assert daq.states()["xx_251023_test/251023_alignment_00001_DIR"] == "unrouted"
+
+
+def test_odd_names_with_spaces_and_korean_text_are_found(daq: Daq) -> None:
+    daq.scan("ue_251023_빔 라인 #3", "빔 정렬 (retry)", 12)
+    assert scan_ids(daq.find()) == ["ue_251023_빔 라인 #3/251023_빔 정렬 (retry)_00012_DIR"]
+
+
+def test_links_leaving_the_root_are_refused_and_never_followed(daq: Daq, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("not DAQ data")
+    (daq.root / "ue_251023_LINKED").symlink_to(outside)
+    scan = daq.scan(number=1)
+    (scan / "PulseInfo" / "escape").symlink_to(outside / "secret")
+    raw = daq.root / "ue_251023_FXL" / "rawData"
+    (raw / "251023_alignment_00002_DIR").symlink_to(outside)
+    (raw / "251023_alignment_00002_DIR.done").touch()
+    result = daq.find()
+    assert result["scans"] == []
+    problems = "\n".join(result["problems"])
+    assert "ue_251023_LINKED is a symbolic link" in problems
+    assert "escape is a link that leaves the DAQ root" in problems
+    assert "251023_alignment_00002_DIR is a symbolic link" in problems
+
+
+def test_a_link_to_a_file_inside_the_root_counts_as_that_file(daq: Daq) -> None:
+    scan = daq.scan(number=1, file_bytes=10)
+    (scan / "ScanInfo" / "alias.h5").symlink_to(scan / "PulseInfo" / "pulseinfo_00001.h5")
+    item = daq.find()["scans"][0]
+    assert (item["files"], item["bytes"]) == (6, 50)
+
+
+def test_unreadable_directories_are_reported_and_skipped(daq: Daq, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as root here, so permission bits alone would not stop a read: fail it instead."""
+    daq.scan("ue_251023_FXL", number=1)
+    daq.scan("ue_251024_LOCKED", number=1)
+    locked = str(daq.root / "ue_251024_LOCKED" / "rawData")
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = daq.find()
+    assert scan_ids(result) == ["ue_251023_FXL/251023_alignment_00001_DIR"]
+    assert result["problems"] == [f"Cannot read {locked} (Permission denied); its scans are skipped."]
+
+
+def test_quiet_period_completes_a_scan_only_where_configured(daq: Daq) -> None:
+    scan = daq.scan(number=1, marker=None)
+    old = NOW - 1000
+    for path in [scan, *scan.rglob("*")]:
+        os.utime(path, (old, old))
+    assert daq.find("a")["scans"] == []
+    assert scan_ids(daq.find("b", quiet_seconds=900)) == ["ue_251023_FXL/251023_alignment_00001_DIR"]
+    fresh = daq.scan(number=2, marker=None)
+    os.utime(fresh / "PulseInfo" / "pulseinfo_00002.h5", (NOW - 10, NOW - 10))
+    assert daq.find("c", quiet_seconds=900)["scans"] == []
+
+
+def test_it_never_reads_inside_scans_it_does_not_return(daq: Daq, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cost grows with new scans: shipped and incomplete scans are not walked."""
+    for number in (1, 2):
+        daq.scan(number=number)
+    daq.find("run-1")
+    daq.ship("ue_251023_FXL", "251023_alignment_00001_DIR")
+    daq.ship("ue_251023_FXL", "251023_alignment_00002_DIR")
+    daq.scan(number=3, marker=None)
+    daq.scan(number=4)
+    walked: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        walked.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert scan_ids(daq.find("run-2")) == ["ue_251023_FXL/251023_alignment_00004_DIR"]
+    inside = sorted({Path(p).relative_to(daq.root / "ue_251023_FXL" / "rawData").parts[0]
+                     for p in walked if "/rawData/" in p})
+    assert inside == ["251023_alignment_00004_DIR"]
+
+
+def _claim_all(root: str, run_id: str) -> list[str]:
+    daq = Daq(Path(root))
+    return scan_ids(daq.find(run_id))
+
+
+def test_racing_claimers_in_threads_never_get_the_same_scan(daq: Daq) -> None:
+    for number in range(1, 31):
+        daq.scan(number=number, file_bytes=10)
+    barrier = threading.Barrier(8)
+
+    def claim(run_id: str) -> list[str]:
+        barrier.wait()
+        return _claim_all(str(daq.root), run_id)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(claim, [f"run-{n}" for n in range(8)]))
+    claimed = [scan for result in results for scan in result]
+    assert len(claimed) == len(set(claimed)) == 30
+
+
+def test_racing_claimers_in_processes_never_get_the_same_scan(daq: Daq) -> None:
+    for number in range(1, 41):
+        daq.scan(number=number, file_bytes=10)
+    with concurrent.futures.ProcessPoolExecutor(4) as pool:
+        results = list(pool.map(_claim_all, [str(daq.root)] * 8, [f"run-{n}" for n in range(8)]))
+    claimed = [scan for result in results for scan in result]
+    assert len(claimed) == len(set(claimed)) == 40
+
+
+def test_racing_takeovers_of_an_expired_claim_have_one_winner(daq: Daq) -> None:
+    daq.scan()
+    daq.find("crashed-run")
+    later = NOW + 7200
+    barrier = threading.Barrier(8)
+
+    def take_over(run_id: str) -> int:
+        barrier.wait()
+        return Daq(daq.root).find(run_id, now=later)["count"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(take_over, [f"run-{n}" for n in range(8)])) == 1
+
+
+def test_a_missing_or_relative_daq_root_is_one_clear_refusal(daq: Daq) -> None:
+    find = functions.load("find_completed_scans")
+    for root, message in (("relative/dat", "not an absolute path"), ("/no/such/dat", "does not exist")):
+        with pytest.raises(Exception, match=message) as caught:
+            find(config={**daq.config, "daq_root": root}, run_id="r")
+        assert type(caught.value).__name__ == "DaqError"
