@@ -76,7 +76,9 @@ class Daq:
         import json
 
         manifest = json.loads((self.ledger / "manifests" / experiment / f"{scan}.json").read_text("utf-8"))
-        return functions.load("verify_scan")(root=str(root), scan_path=f"{experiment}/rawData/{scan}", manifest=manifest)
+        return functions.load("verify_scan")(
+            root=str(root), scan_path=f"{experiment}/rawData/{scan}", manifest=manifest
+        )
 
     def states(self) -> dict[str, str]:
         listed = self.call("list_scans", now=NOW)

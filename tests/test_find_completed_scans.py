@@ -59,9 +59,10 @@ def test_shipped_quarantined_and_backing_off_scans_are_skipped(daq: Daq) -> None
     daq.ship("ue_251023_FXL", "251023_alignment_00001_DIR")
     failure = {"experiment": "ue_251023_FXL", "error": "transfer failed"}
     daq.call("record_outcome", run_id="run-1", now=NOW, outcomes=[{**failure, "scan": "251023_alignment_00002_DIR"}])
-    for attempt in range(3):
-        daq.call("record_outcome", run_id="run-1", now=NOW,
-                 outcomes=[{**failure, "scan": "251023_alignment_00003_DIR"}])
+    for _attempt in range(3):
+        daq.call(
+            "record_outcome", run_id="run-1", now=NOW, outcomes=[{**failure, "scan": "251023_alignment_00003_DIR"}]
+        )
     assert daq.states() == {
         "ue_251023_FXL/251023_alignment_00001_DIR": "shipped",
         "ue_251023_FXL/251023_alignment_00002_DIR": "failed",
@@ -170,8 +171,9 @@ def test_it_never_reads_inside_scans_it_does_not_return(daq: Daq, monkeypatch: p
 
     monkeypatch.setattr(os, "scandir", scandir)
     assert scan_ids(daq.find("run-2")) == ["ue_251023_FXL/251023_alignment_00004_DIR"]
-    inside = sorted({Path(p).relative_to(daq.root / "ue_251023_FXL" / "rawData").parts[0]
-                     for p in walked if "/rawData/" in p})
+    inside = sorted(
+        {Path(p).relative_to(daq.root / "ue_251023_FXL" / "rawData").parts[0] for p in walked if "/rawData/" in p}
+    )
     assert inside == ["251023_alignment_00004_DIR"]
 
 

@@ -8,9 +8,9 @@ import posixpath
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests_support import NAME_CHARS
 
 from palxfel_globus import functions
-from tests_support import NAME_CHARS
 
 layout = functions.layout()
 

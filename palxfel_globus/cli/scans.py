@@ -126,7 +126,9 @@ def list_scans(
         _render_table(result["scans"], function_config["daq_root"])
 
 
-ScanArgument = Annotated[list[str], typer.Argument(help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")]
+ScanArgument = Annotated[
+    list[str], typer.Argument(metavar="SCAN...", help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")
+]
 
 
 def _change(
@@ -147,7 +149,9 @@ def _change(
         return
     for result in results:
         console.print(
-            f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}", markup=False
+            f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}",
+            markup=False,
+            soft_wrap=True,
         )
 
 
