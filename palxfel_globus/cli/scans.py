@@ -70,6 +70,7 @@ def _note(row: dict[str, Any]) -> str:
 def _render_table(rows: list[dict[str, Any]], root: str) -> None:
     from collections import Counter
 
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
@@ -78,7 +79,7 @@ def _render_table(rows: list[dict[str, Any]], root: str) -> None:
     if not rows:
         console.print(Text(f"No scans found under {root}."))
         return
-    table = Table(title=Text(f"Scans under {root}"), title_justify="left")
+    table = Table(title=Text(f"Scans under {root}"), title_justify="left", box=box.SIMPLE_HEAD)
     notes = [_note(row) for row in rows]
     table.add_column("Experiment", no_wrap=True)
     table.add_column("Scan", no_wrap=True)
