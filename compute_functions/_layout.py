@@ -10,8 +10,8 @@ The ``config`` dict every entry function takes is built by ``palxfel_globus.conf
 ``max_scans``, ``max_bytes``, ``lease_seconds``, ``max_attempts``, ``backoff_seconds``.
 """
 
-EXPERIMENT_PATTERN = r"([a-z]+)_(\d{6})_(.+)"
-SCAN_PATTERN = r"(\d{6})_(.+)_(\d{5})_DIR"
+EXPERIMENT_PATTERN = r"(?P<kind>[a-z]+)_(?P<yymmdd>\d{6})_(?P<tag>.+)"
+SCAN_PATTERN = r"(?P<yymmdd>\d{6})_(?P<name>.+)_(?P<number>\d{5})_DIR"
 RAW_DATA = "rawData"
 MAX_PROBLEMS = 50
 
@@ -37,32 +37,31 @@ def _valid_component(name):
     return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name
 
 
-def parse_experiment_name(name):
-    """``ue_251023_FXL`` -> {experiment, kind, date, tag}; None for anything else."""
+def _parse_name(pattern, name):
+    """The named groups of a plain directory name with a real YYMMDD date, or None."""
     import re
 
-    match = re.fullmatch(EXPERIMENT_PATTERN, name, re.DOTALL)
+    match = re.fullmatch(pattern, name, re.DOTALL)
     if not match or not _valid_component(name):
         return None
-    kind, yymmdd, tag = match.groups()
-    date = _date_from_yymmdd(yymmdd)
+    fields = match.groupdict()
+    date = _date_from_yymmdd(fields.pop("yymmdd"))
     if date is None:
         return None
-    return {"experiment": name, "kind": kind, "date": date.isoformat(), "tag": tag}
+    fields["date"] = date.isoformat()
+    return fields
+
+
+def parse_experiment_name(name):
+    """``ue_251023_FXL`` -> {experiment, kind, date, tag}; None for anything else."""
+    fields = _parse_name(EXPERIMENT_PATTERN, name)
+    return fields and dict(fields, experiment=name)
 
 
 def parse_scan_name(name):
     """``251023_alignment_00001_DIR`` -> {scan, date, name, number}; None for anything else."""
-    import re
-
-    match = re.fullmatch(SCAN_PATTERN, name, re.DOTALL)
-    if not match or not _valid_component(name):
-        return None
-    yymmdd, label, number = match.groups()
-    date = _date_from_yymmdd(yymmdd)
-    if date is None:
-        return None
-    return {"scan": name, "date": date.isoformat(), "name": label, "number": int(number)}
+    fields = _parse_name(SCAN_PATTERN, name)
+    return fields and dict(fields, scan=name, number=int(fields["number"]))
 
 
 def scan_sort_key(name):
@@ -285,9 +284,9 @@ def split_scan_id(scan_id):
     parts = scan_id.strip("/").split("/")
     if len(parts) > 2 or parse_scan_name(parts[-1]) is None:
         raise DaqError(f"{scan_id!r} is not a scan name: give <YYMMDD>_<name>_<NNNNN>_DIR or EXPERIMENT/SCAN.")
-    if len(parts) == 2 and parse_experiment_name(parts[0]) is None:
-        raise DaqError(f"{parts[0]!r} is not an experiment name of the form <kind>_<YYMMDD>_<tag>.")
-    return (parts[0] if len(parts) == 2 else None), parts[-1]
+    if len(parts) == 2:
+        return checked_scan(*parts)
+    return None, parts[0]
 
 
 def checked_scan(experiment, scan):

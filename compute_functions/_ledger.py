@@ -21,6 +21,7 @@ LEDGER_VERSION = 1
 CLAIM_SUFFIX = ".claim"
 RELEASED_SUFFIX = ".released"
 TEMP_PREFIX = ".tmp-"
+FOREIGN_LEASE_SECONDS = 12 * 3600  # a lease file we cannot read is honoured this long
 
 
 def ledger_path(ledger, area, experiment, name=None):
@@ -64,34 +65,40 @@ def encode_json(document):
     return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
 
 
-def atomic_write(path, data):
-    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
+def _publish(path, data, exclusive):
+    """Write a temp file, then move it into place: ``os.replace``, or ``os.link`` when the
+    name must not exist yet (a hard link never overwrites: that is the exclusive create)."""
     import os
 
     directory, name = os.path.split(path)
     temp = _write_temp(directory, name, data)
     try:
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+        (os.link if exclusive else os.replace)(temp, path)
+    except FileExistsError:
+        return False
+    finally:
+        remove_if_present(temp)
     _fsync_dir(directory)
+    return True
+
+
+def atomic_write(path, data):
+    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
+    _publish(path, data, exclusive=False)
 
 
 def exclusive_create(path, data):
     """Create ``path`` with ``data`` only if it does not exist; True if this call made it."""
+    return _publish(path, data, exclusive=True)
+
+
+def remove_if_present(path):
     import os
 
-    directory, name = os.path.split(path)
-    temp = _write_temp(directory, name, data)
     try:
-        os.link(temp, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temp)
-    _fsync_dir(directory)
-    return True
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def read_json(path):
@@ -135,12 +142,7 @@ def mark_shipped_index(ledger, experiment, scan):
 
 
 def unmark_shipped_index(ledger, experiment, scan):
-    import os
-
-    try:
-        os.unlink(ledger_path(ledger, "shipped", experiment, scan))
-    except FileNotFoundError:
-        pass
+    remove_if_present(ledger_path(ledger, "shipped", experiment, scan))
 
 
 def parse_claim_name(name):
@@ -182,9 +184,8 @@ def current_claim(ledger, experiment, scan, generations, now):
     path = ledger_path(ledger, "claims", experiment, f"{scan}.{gen}{CLAIM_SUFFIX}")
     lease, _problem = read_json(path)
     if lease is None:
-        # A foreign or damaged lease: honour it for one default lease from its mtime.
         try:
-            expires_at = os.stat(path).st_mtime + 12 * 3600
+            expires_at = os.stat(path).st_mtime + FOREIGN_LEASE_SECONDS
         except FileNotFoundError:
             expires_at = 0
         lease = {"run_id": None, "expires_at": expires_at}
@@ -248,21 +249,24 @@ def clear_claims(ledger, experiment, scan):
     for name in names:
         parsed = parse_claim_name(name)
         if parsed is not None and parsed[0] == scan:
-            try:
-                os.unlink(os.path.join(directory, name))
-            except FileNotFoundError:
-                pass
+            remove_if_present(os.path.join(directory, name))
 
 
 def manifest_path(ledger, experiment, scan):
     return ledger_path(ledger, "manifests", experiment, scan + ".json")
 
 
-def file_digest(path):
+def read_manifest(ledger, experiment, scan):
+    """(manifest, sha256 of its bytes) from one read, or (None, None) when there is none."""
     import hashlib
+    import json
 
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    try:
+        with open(manifest_path(ledger, experiment, scan), "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None, None
+    return json.loads(data.decode("utf-8")), hashlib.sha256(data).hexdigest()
 
 
 def iso_time(timestamp):

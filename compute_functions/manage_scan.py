@@ -15,6 +15,7 @@ from _ledger import (
     ledger_path,
     manifest_path,
     read_record,
+    remove_if_present,
     unmark_shipped_index,
     write_record,
 )
@@ -52,7 +53,6 @@ def _locate(root, ledger, scan_id):
 
 def manage_scan(config, scan_id, action, now=None):
     """Returns {experiment, scan, action, previous_state, state}."""
-    import os
     import time
 
     if action not in ACTIONS:
@@ -85,9 +85,6 @@ def manage_scan(config, scan_id, action, now=None):
         }
     unmark_shipped_index(ledger, experiment, scan)
     for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        remove_if_present(path)
     clear_claims(ledger, experiment, scan)
     return {"experiment": experiment, "scan": scan, "action": action, "previous_state": previous, "state": None}

@@ -11,11 +11,9 @@ from _ledger import (
     claim_index,
     clear_claims,
     current_claim,
-    file_digest,
     iso_time,
-    manifest_path,
     mark_shipped_index,
-    read_json,
+    read_manifest,
     read_record,
     release_claim,
     write_record,
@@ -51,7 +49,6 @@ def record_outcome(config, run_id, outcomes, now=None):
     Returns {ok, shipped: [id], failed: [{scan, attempts, retry_after, reason}],
     quarantined: [{scan, attempts, reason}], skipped: [{scan, reason}]}.
     """
-    import os
     import time
 
     if not isinstance(outcomes, list):
@@ -67,12 +64,10 @@ def record_outcome(config, run_id, outcomes, now=None):
             skipped.append({"scan": scan_id, "reason": problem})
             continue
         record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
-        manifest_file = manifest_path(ledger, experiment, scan)
-        ledger_digest = file_digest(manifest_file) if os.path.exists(manifest_file) else None
+        manifest, ledger_digest = read_manifest(ledger, experiment, scan)
         verification = outcome.get("verification")
         if _is_verified(verification, ledger_digest):
             if record.get("state") != "shipped" or record.get("manifest_digest") != ledger_digest:
-                manifest, _ = read_json(manifest_file)
                 record.update(
                     state="shipped",
                     run_id=run_id,
