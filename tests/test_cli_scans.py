@@ -145,6 +145,11 @@ def test_bad_input_is_one_sentence_and_a_non_zero_exit(
     assert run(capsys, *args) == (code, "", message)
 
 
+def test_no_arguments_shows_the_help_and_no_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "scans")
+    assert code == 2 and "Usage: palxfel-globus scans" in out + err and "Error" not in out + err
+
+
 def test_a_bad_config_prints_one_line_per_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[daq]\nroot = 'rel'\n", encoding="utf-8")

@@ -60,6 +60,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             if type(exc).__name__ == "Abort":
                 error("Aborted.")
                 return 1
+            if not exc.format_message():  # no_args_is_help: the help is already on screen
+                return int(exc.exit_code)
             error(_usage_error_text(exc))
             return int(exc.exit_code)
         if os.environ.get(DEBUG_ENV):

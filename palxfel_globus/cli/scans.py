@@ -114,7 +114,7 @@ def list_scans(
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined."""
+    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined, unrouted."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
