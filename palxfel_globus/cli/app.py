@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import scans
+from palxfel_globus.cli import flow, scans
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -29,6 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(scans.app, name="scans")
+app.add_typer(flow.app, name="flow")
 
 
 def _usage_error_text(exc: Exception) -> str:

@@ -25,3 +25,7 @@ def warn(message: str) -> None:
 
 def error(message: str) -> None:
     sys.stderr.write(f"Error: {message}\n")
+
+
+def problem(message: str) -> None:
+    sys.stderr.write(f"Problem: {message}\n")

@@ -1,0 +1,156 @@
+"""``palxfel-globus flow validate | simulate``: any Globus flow definition, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console, print_json, problem, warn
+from palxfel_globus.errors import PalxfelError
+
+app = typer.Typer(help="Check and run Globus flow definitions on the local engine.", no_args_is_help=True)
+
+DefinitionArgument = Annotated[Path, typer.Argument(metavar="DEFINITION.json", help="A flow definition file.")]
+STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow"}
+
+
+@app.command("validate")
+def validate(definition: DefinitionArgument) -> None:
+    """Report every problem in a definition, as the Flows service would refuse it (exit 1 if any)."""
+    from palxfel_globus.engine import load_definition
+    from palxfel_globus.engine import validate as validate_definition
+
+    findings = validate_definition(load_definition(definition))
+    for finding in findings:
+        (warn if finding.warning else problem)(f"{finding.state}: {finding.message}.")
+    errors = [finding for finding in findings if not finding.warning]
+    if errors:
+        raise typer.Exit(1)
+    console.print(f"{definition}: valid.", markup=False, soft_wrap=True)
+
+
+def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
+    import uuid
+
+    mapping = {}
+    for value in values:
+        key, separator, target = value.partition("=")
+        try:
+            key = str(uuid.UUID(key))
+        except ValueError:
+            key = ""
+        if not separator or not key or not target:
+            raise PalxfelError(f"{option} {value!r} is not UUID={what}.")
+        mapping[key] = target
+    return mapping
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PalxfelError(f"The {what} file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PalxfelError(f"The {what} file {path} is not readable JSON: {exc}.") from None
+
+
+def _web_inputs(values: list[str]) -> list[Any]:
+    answers: list[Any] = []
+    for value in values:
+        if value.startswith("@"):
+            loaded = _read_json(Path(value[1:]), "web input")
+            answers.extend(loaded if isinstance(loaded, list) else [loaded])
+        else:
+            answers.append(value)
+    return answers
+
+
+def _functions(values: list[str]) -> dict[str, Any]:
+    from palxfel_globus.engine import FunctionRef
+
+    functions = {}
+    for key, target in _mapping(values, "--function", "FILE.py:NAME").items():
+        path, separator, name = target.rpartition(":")
+        if not separator or not Path(path).is_file() or not name.isidentifier():
+            raise PalxfelError(f"--function {key}={target}: expected an existing FILE.py and a function NAME.")
+        functions[key] = FunctionRef(str(Path(path).absolute()), name)
+    return functions
+
+
+def _progress(entry: dict[str, Any], context: dict[str, Any]) -> None:
+    code = entry["code"]
+    if code.endswith("Completed"):
+        console.print(f"  [green]✓[/] {entry['details']['state_name']}", highlight=False)
+    elif code == "ActionErrorCaught":
+        console.print(f"  [yellow]![/] {entry['description']}", highlight=False)
+
+
+@app.command("simulate")
+def simulate(
+    definition: DefinitionArgument,
+    input_file: Annotated[Optional[Path], typer.Option("--input", "-i", help="The run's input (JSON).")] = None,
+    collection: Annotated[
+        Optional[list[str]], typer.Option("--collection", help="UUID=DIR: a local directory as a collection.")
+    ] = None,
+    function: Annotated[
+        Optional[list[str]], typer.Option("--function", help="UUID=FILE.py:NAME: a Compute function.")
+    ] = None,
+    web_input: Annotated[
+        Optional[list[str]], typer.Option("--web-input", help="An answer for AwaitWebInput, or @FILE.json.")
+    ] = None,
+    fault: Annotated[
+        Optional[list[str]],
+        typer.Option("--fault", help="fail:STATE[:N], crash:STATE or corrupt:STATE:GLOB[:truncate]."),
+    ] = None,
+    ticks: Annotated[int, typer.Option("--ticks", min=1, help="Run on a local timer this many times.")] = 1,
+    interval: Annotated[str, typer.Option("--interval", help="Time between timer ticks, e.g. 30s.")] = "0s",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the run document(s) as JSON.")] = False,
+) -> None:
+    """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
+    from palxfel_globus.engine import DefinitionError, Engine, load_definition
+    from palxfel_globus.engine.faults import parse_fault
+    from palxfel_globus.engine.timer import run_timer
+    from palxfel_globus.units import parse_duration
+
+    flow = load_definition(definition)
+    body = _read_json(input_file, "input") if input_file is not None else {}
+    if not isinstance(body, dict):
+        raise PalxfelError(f"The input file {input_file} must hold a JSON object.")
+    try:
+        faults = None
+        for spec in fault or []:
+            faults = parse_fault(spec, faults)
+        seconds = parse_duration(interval)
+    except ValueError as exc:
+        raise PalxfelError(f"{exc}.") from None
+    directories = {key: Path(value) for key, value in _mapping(collection or [], "--collection", "DIR").items()}
+    for key, directory in directories.items():
+        if not directory.is_dir():
+            raise PalxfelError(f"--collection {key}={directory}: the directory does not exist.")
+    engine = Engine(
+        collections=directories,
+        functions=_functions(function or []),
+        faults=faults,
+        web_inputs=_web_inputs(web_input or []),
+        on_event=None if json_output else _progress,
+    )
+    try:
+        with engine:
+            report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)
+    except DefinitionError as exc:
+        raise PalxfelError(f"{definition} is not a valid flow definition: {exc.problems[0]}") from None
+    runs = report.runs
+    if json_output:
+        print_json(runs[0] if len(runs) == 1 else runs)
+    else:
+        for run in runs:
+            style = STATUS_STYLES.get(run["status"], "")
+            console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
+            if run["status"] != "SUCCEEDED":
+                console.print(f"  {run['details'].get('description', run['details'].get('code'))}", markup=False)
+    if any(run["status"] != "SUCCEEDED" for run in runs):
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Local stand-ins for the Globus action providers, selected by action URL."""

@@ -1,0 +1,83 @@
+"""What every local action provider gets and returns."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from palxfel_globus.engine.faults import Faults
+
+
+class ProviderError(Exception):
+    """The action could not be started (bad parameters, unknown collection): ActionUnableToRun."""
+
+
+@dataclass
+class ActionContext:
+    run_id: str
+    state_name: str
+    faults: Faults
+    deadline: Optional[float]  # time.monotonic() by which the action must finish (WaitTime)
+    record: Callable[[str, dict[str, Any]], None]  # side records: notifications, permissions
+
+
+@dataclass
+class ActionResult:
+    status: str  # SUCCEEDED or FAILED
+    details: dict[str, Any]
+    label: Optional[str] = None
+
+
+Provider = Callable[[dict[str, Any], ActionContext], ActionResult]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def require(body: dict[str, Any], *keys: str) -> list[Any]:
+    """The first present spelling of each parameter (old and new names), or ProviderError."""
+    values = []
+    for key in keys:
+        names = key.split("|")
+        for name in names:
+            if name in body:
+                values.append(body[name])
+                break
+        else:
+            raise ProviderError(f"the parameter {names[0]!r} is required")
+    return values
+
+
+@dataclass
+class Collections:
+    """Collection UUID -> local directory; ``/`` and ``/~/`` of a collection are that directory."""
+
+    directories: dict[str, Path] = field(default_factory=dict)
+
+    def root(self, collection_id: Any) -> Path:
+        try:
+            return self.directories[str(collection_id).lower()]
+        except KeyError:
+            raise ProviderError(
+                f"the collection {collection_id} has no local directory; map it with --collection "
+                f"{collection_id}=DIR or [local] collections"
+            ) from None
+
+    def resolve(self, collection_id: Any, path: Any) -> Path:
+        """The local path of a collection path; refuses ``..`` and links that leave the collection."""
+        root = self.root(collection_id)
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ProviderError(f"{path!r} is not an absolute collection path")
+        relative = path[3:] if path.startswith("/~/") or path == "/~" else path[1:]
+        parts = [part for part in relative.split("/") if part]
+        if any(part in (".", "..") or "\x00" in part for part in parts):
+            raise ProviderError(f"refusing the collection path {path!r}: it has '.' or '..' components")
+        local = root.joinpath(*parts)
+        real_root = root.resolve()
+        real = local.resolve()
+        if real != real_root and real_root not in real.parents:
+            raise ProviderError(f"refusing {path!r}: it leads outside the collection through a link")
+        return local

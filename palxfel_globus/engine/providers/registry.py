@@ -1,0 +1,49 @@
+"""Action URL -> local provider, for the URLs flows use (globus-flows.md 3)."""
+
+from __future__ import annotations
+
+from typing import Optional
+from urllib.parse import urlparse
+
+from palxfel_globus.engine.providers import misc
+from palxfel_globus.engine.providers.base import Provider, ProviderError
+from palxfel_globus.engine.providers.compute import ComputeProvider
+from palxfel_globus.engine.providers.transfer import TransferProvider
+
+RETIRED_TRANSFER_HOST = "actions.globus.org/transfer/"
+
+
+def url_key(url: str) -> str:
+    parsed = urlparse(url.strip())
+    return (parsed.netloc.lower() + parsed.path).rstrip("/")
+
+
+def build_registry(transfer: TransferProvider, compute: ComputeProvider) -> dict[str, Provider]:
+    registry: dict[str, Provider] = {
+        f"transfer.actions.globus.org/{operation}": getattr(transfer, operation)
+        for operation in ("transfer", "ls", "stat", "mkdir", "delete", "collection_info", "manage_permission")
+    }
+    registry.update(
+        {
+            "compute.actions.globus.org": compute.v2,
+            "compute.actions.globus.org/v2": compute.v2,
+            "compute.actions.globus.org/v3": compute.v3,
+            "actions.globus.org/hello_world": misc.hello_world,
+            "actions.globus.org/notification/notify": misc.notify,
+        }
+    )
+    return registry
+
+
+def lookup(registry: dict[str, Provider], url: Optional[str]) -> Provider:
+    if not isinstance(url, str):
+        raise ProviderError("the state names no action URL")
+    key = url_key(url)
+    if key in registry:
+        return registry[key]
+    if key.startswith(RETIRED_TRANSFER_HOST):
+        operation = key[len(RETIRED_TRANSFER_HOST) :]
+        raise ProviderError(f"{url} was retired on 2025-01-22; use https://transfer.actions.globus.org/{operation}")
+    raise ProviderError(
+        f"no local action provider for {url}; this engine provides Transfer, Compute, hello_world and notification"
+    )

@@ -1,0 +1,506 @@
+"""The interpreter: runs a flow definition as the Globus Flows service does, on this machine.
+
+A run is a loop over states on one JSON run state. Each state's handler reads the state
+and returns the new run state and the next state's name (None to end); a ``FlowError``
+goes to the first matching ``Catch`` or fails the run. The run document and its log are
+shaped like the service's (globus-flows.md 2). Where sources disagree the documented
+decisions apply: ``ExceptionOnActionFailure`` defaults to false, a Pass with
+``InputPath`` and ``ResultPath`` keeps the source key (ASL), the run state is capped at
+200 KB.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from palxfel_globus.engine import jsonpath
+from palxfel_globus.engine.definition import checked
+from palxfel_globus.engine.errors import ExpressionError, FlowError, JsonPathError
+from palxfel_globus.engine.expressions import evaluate
+from palxfel_globus.engine.faults import Faults
+from palxfel_globus.engine.providers.base import ActionContext, ActionResult, Collections, ProviderError, new_id
+from palxfel_globus.engine.providers.compute import ComputeProvider, FunctionRef
+from palxfel_globus.engine.providers.registry import build_registry, lookup
+from palxfel_globus.engine.providers.transfer import TransferProvider
+
+MAX_RUN_STATE_BYTES = 200 * 1024
+LEGACY_WAIT_TIME = 300
+LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
+
+
+class Clock:
+    """Real time; tests pass a clock whose ``sleep`` only moves ``now``."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def iso(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_timestamp(value: Any) -> datetime.datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp")
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _as_json(value: Any) -> Any:
+    """A private copy of JSON data: no aliasing between run-state keys, nothing that is not JSON."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(value))
+
+
+class _Run:
+    """One run's mutable record."""
+
+    def __init__(
+        self,
+        definition: dict[str, Any],
+        body: dict[str, Any],
+        context: dict[str, Any],
+        label: Optional[str],
+        tags: list[str],
+    ) -> None:
+        self.definition = definition
+        self.state: Any = _as_json(body)
+        self.context = context
+        self.log: list[dict[str, Any]] = []
+        self.label = label
+        self.tags = tags
+        self.start = time.time()
+
+
+class Engine:
+    """Runs flows with local action providers. Use as a context manager to close worker pools."""
+
+    def __init__(
+        self,
+        *,
+        collections: Optional[dict[str, Path]] = None,
+        functions: Optional[dict[str, FunctionRef]] = None,
+        endpoint_workers: Optional[dict[str, int]] = None,
+        faults: Optional[Faults] = None,
+        web_inputs: Iterable[Any] = (),
+        clock: Optional[Clock] = None,
+        username: str = "local-user@localhost",
+        on_event: Optional[Callable[[dict[str, Any], dict[str, Any]], None]] = None,
+    ) -> None:
+        self.collections = Collections({key.lower(): Path(value) for key, value in (collections or {}).items()})
+        self.compute = ComputeProvider(
+            {key.lower(): value for key, value in (functions or {}).items()},
+            {key.lower(): value for key, value in (endpoint_workers or {}).items()},
+        )
+        self.registry = build_registry(TransferProvider(self.collections), self.compute)
+        self.faults = faults or Faults()
+        self.web_inputs = list(web_inputs)
+        self.clock = clock or Clock()
+        self.username = username
+        self.on_event = on_event
+        self.records: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.compute.close()
+
+    # public ------------------------------------------------------------------
+    def run(
+        self,
+        definition: dict[str, Any],
+        body: dict[str, Any],
+        *,
+        label: Optional[str] = None,
+        tags: Iterable[str] = (),
+        flow_id: Optional[str] = None,
+        flow_title: Optional[str] = None,
+        run_id: Optional[str] = None,
+        max_states: Optional[int] = None,
+    ) -> dict[str, Any]:
+        """Run to the end; returns the run document (status SUCCEEDED, FAILED or INACTIVE) with its log."""
+        checked(definition)
+        run_id = run_id or str(uuid.uuid4())
+        flow_id = flow_id or "00000000-0000-4000-8000-00000000f10e"
+        now = self.clock.now()
+        context = {
+            "flow_id": flow_id,
+            "run_id": run_id,
+            "username": self.username,
+            "email": self.username,
+            "user_id": LOCAL_USER_ID,
+            "identities": [f"urn:globus:auth:identity:{LOCAL_USER_ID}"],
+            "token_info": {"exp": int(now) + 172800, "iat": int(now), "nbf": int(now)},
+        }
+        run = _Run(definition, body, context, label, list(tags))
+        document = {
+            "run_id": run_id,
+            "flow_id": flow_id,
+            "flow_title": flow_title or definition.get("Comment", "local flow"),
+            "label": label,
+            "tags": list(tags),
+            "run_owner": f"urn:globus:auth:identity:{LOCAL_USER_ID}",
+            "run_managers": [],
+            "run_monitors": [],
+            "user_role": "run_owner",
+            "start_time": iso(now),
+        }
+        self._event(run, "FlowStarted", "The Flow Instance started execution", {"input": run.state})
+        status, details = self._loop(run, max_states)
+        document.update(
+            status=status, display_status=status, completion_time=iso(self.clock.now()), details=details, log=run.log
+        )
+        return document
+
+    # the loop ----------------------------------------------------------------
+    def _loop(self, run: _Run, max_states: Optional[int]) -> tuple[str, dict[str, Any]]:
+        states = run.definition["States"]
+        name = run.definition["StartAt"]
+        executed = 0
+        while True:
+            executed += 1
+            if max_states is not None and executed > max_states:
+                return self._failed(run, name, FlowError("States.Runtime", f"stopped after {max_states} states"))
+            state = states[name]
+            kind = state["Type"]
+            self.faults.maybe_crash(name)
+            self._event(run, f"{kind}Started", f"State {name} of type {kind} started", {"state_name": name})
+            try:
+                new_state, following = getattr(self, "_" + kind)(name, state, run)
+                size = len(json.dumps(new_state))
+                if size > MAX_RUN_STATE_BYTES:
+                    raise FlowError(
+                        "States.DataLimitExceeded",
+                        f"the run state would be {size} bytes, over the service's 200 KB limit",
+                    )
+            except FlowError as error:
+                catcher = self._catcher(state, error)
+                if catcher is None:
+                    if error.name == "Flows.WebInputPending":
+                        return "INACTIVE", {"code": "WebInputRequired", "blocking_web_input_id": error.cause}
+                    return self._failed(run, name, error)
+                self._event(run, "ActionErrorCaught", f"State {name} caught {error.name}", error.as_state())
+                run.state = self._put(run.state, catcher.get("ResultPath", "$"), error.as_state())
+                name = catcher["Next"]
+                continue
+            run.state = new_state
+            if kind == "Fail":
+                return self._failed(run, name, following)  # type: ignore[arg-type]
+            self._event(run, f"{kind}Completed", f"State {name} of type {kind} completed", {"state_name": name})
+            if following is None:
+                self._event(run, "FlowSucceeded", "The Flow Instance completed successfully", {"output": run.state})
+                return "SUCCEEDED", {
+                    "code": "FlowSucceeded",
+                    "output": run.state,
+                    "description": "The Flow run reached a successful completion state",
+                }
+            name = following
+
+    def _failed(self, run: _Run, name: str, error: FlowError) -> tuple[str, dict[str, Any]]:
+        description = f"State {name} failed: {error.name}: {error.cause}"
+        self._event(run, "FlowFailed", description, {"state_name": name, "error": error.as_state()})
+        return "FAILED", {
+            "code": "FlowFailed",
+            "description": description,
+            "output": run.state,
+            "failure": {"state_name": name, "error": error.name, "cause": error.cause},
+        }
+
+    @staticmethod
+    def _catcher(state: dict[str, Any], error: FlowError) -> Optional[dict[str, Any]]:
+        for catcher in state.get("Catch", []):
+            if error.name in catcher["ErrorEquals"] or "States.ALL" in catcher["ErrorEquals"]:
+                return catcher
+        return None
+
+    def _event(self, run: _Run, code: str, description: str, details: dict[str, Any]) -> None:
+        entry = {"time": iso(self.clock.now()), "code": code, "description": description, "details": details}
+        run.log.append(entry)
+        if self.on_event is not None:
+            self.on_event(entry, run.context)
+
+    # values ------------------------------------------------------------------
+    def _path(self, run: _Run, path: str) -> Any:
+        steps = jsonpath.parse(path)
+        if steps and steps[0] == "_context":
+            return jsonpath.lookup(run.context, steps[1:])
+        return jsonpath.lookup(run.state, steps)
+
+    def _template(self, template: Any, run: _Run, source: Any) -> Any:
+        """``Parameters``: constants, ``key.$`` JSONPaths and ``key.=`` expressions, recursively."""
+        if isinstance(template, list):
+            return [self._template(item, run, source) for item in template]
+        if not isinstance(template, dict):
+            return template
+        result = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                steps = jsonpath.parse(value)
+                if steps and steps[0] == "_context":
+                    result[key[:-2]] = jsonpath.lookup(run.context, steps[1:])
+                else:
+                    result[key[:-2]] = jsonpath.lookup(source, steps)
+            elif key.endswith(".="):
+                result[key[:-2]] = evaluate(value, source if isinstance(source, dict) else {}, run.context)
+            else:
+                result[key] = self._template(value, run, source)
+        return result
+
+    def _input(self, state: dict[str, Any], run: _Run) -> Any:
+        return self._path(run, state["InputPath"]) if "InputPath" in state else run.state
+
+    @staticmethod
+    def _put(document: Any, path: str, value: Any) -> Any:
+        try:
+            return jsonpath.put(document, path, _as_json(value))
+        except JsonPathError as exc:
+            raise FlowError("States.Runtime", str(exc)) from None
+
+    @staticmethod
+    def _next(state: dict[str, Any]) -> Optional[str]:
+        return None if state.get("End") is True else state["Next"]
+
+    # states ------------------------------------------------------------------
+    def _Pass(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        try:
+            value = self._input(state, run)
+            if "Result" in state:
+                value = state["Result"]
+            elif "Parameters" in state:
+                value = self._template(state["Parameters"], run, value)
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError("States.Runtime", str(exc)) from None
+        return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
+
+    def _ExpressionEval(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        try:
+            value = self._template(state["Parameters"], run, run.state)
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError("States.Runtime", str(exc)) from None
+        return self._put(run.state, state["ResultPath"], value), state["Next"]
+
+    def _Fail(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, FlowError]:
+        def field(key: str, default: str) -> str:
+            if key + "Path" in state:
+                try:
+                    return str(self._path(run, state[key + "Path"]))
+                except JsonPathError as exc:
+                    return f"({exc})"
+            return str(state.get(key, default))
+
+        return run.state, FlowError(field("Error", "States.Fail"), field("Cause", "the flow reached a Fail state"))
+
+    def _Wait(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        try:
+            if "Seconds" in state or "SecondsPath" in state:
+                seconds = state["Seconds"] if "Seconds" in state else self._path(run, state["SecondsPath"])
+                if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                    raise ValueError(f"{seconds!r} is not a number of seconds")
+            else:
+                stamp = state["Timestamp"] if "Timestamp" in state else self._path(run, state["TimestampPath"])
+                seconds = max(0.0, parse_timestamp(stamp).timestamp() - self.clock.now())
+        except (JsonPathError, ValueError) as exc:
+            raise FlowError("States.Runtime", f"Wait: {exc}") from None
+        self.clock.sleep(seconds)
+        return run.state, self._next(state)
+
+    def _Choice(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        for rule in state["Choices"]:
+            if self._rule(rule, run):
+                return run.state, rule["Next"]
+        if "Default" in state:
+            return run.state, state["Default"]
+        raise FlowError("States.NoChoiceMatched", f"no rule of Choice state {name} matched and it has no Default")
+
+    def _rule(self, rule: dict[str, Any], run: _Run) -> bool:
+        if "And" in rule:
+            return all(self._rule(inner, run) for inner in rule["And"])
+        if "Or" in rule:
+            return any(self._rule(inner, run) for inner in rule["Or"])
+        if "Not" in rule:
+            return not self._rule(rule["Not"], run)
+        operator_name = next(key for key in rule if key != "Variable")
+        marker = object()
+        steps = jsonpath.parse(rule["Variable"])
+        base = run.context if steps and steps[0] == "_context" else run.state
+        value = jsonpath.lookup(base, steps[1:] if base is run.context else steps, marker)
+        if operator_name == "IsPresent":
+            return (value is not marker) == rule["IsPresent"]
+        if value is marker:
+            raise FlowError(
+                "States.Runtime", f"the Choice variable {rule['Variable']} does not exist; test it with IsPresent first"
+            )
+        operand = rule[operator_name]
+        if operator_name.endswith("Path"):
+            try:
+                operand = self._path(run, operand)
+            except JsonPathError as exc:
+                raise FlowError("States.Runtime", str(exc)) from None
+            operator_name = operator_name[:-4]
+        return _compare(operator_name, value, operand)
+
+    def _Action(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        handler = state.get("Handler")
+        url = state.get("ActionUrl")
+        if isinstance(handler, dict):
+            if handler.get("Type") != "ActionProvider":
+                raise FlowError(
+                    "ActionUnableToRun",
+                    f"a {handler.get('Type')} handler cannot run locally; use an ActionProvider URL",
+                )
+            url = handler.get("Url")
+        elif isinstance(handler, str):
+            raise FlowError("ActionUnableToRun", f"the handle {handler} cannot run locally; use an ActionUrl")
+        try:
+            provider = lookup(self.registry, url)
+            body = (
+                self._path(run, state["InputPath"])
+                if "InputPath" in state
+                else self._template(state["Parameters"], run, run.state)
+            )
+        except ProviderError as exc:
+            raise FlowError("ActionUnableToRun", str(exc)) from None
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError("ActionUnableToRun", f"Parameters: {exc}") from None
+        wait = state.get("WaitTime", LEGACY_WAIT_TIME)
+        started = self.clock.now()
+        deadline = time.monotonic() + wait
+        context = ActionContext(run.context["run_id"], name, self.faults, deadline, self._record)
+        if self.faults.take_failure(name):
+            result = ActionResult("FAILED", {"code": "InjectedFault", "description": f"fault injected into {name}"})
+        else:
+            try:
+                result = provider(body if isinstance(body, dict) else {}, context)
+            except ProviderError as exc:
+                raise FlowError("ActionUnableToRun", str(exc)) from None
+            except TimeoutError as exc:
+                raise FlowError("ActionTimeout", str(exc)) from None
+        if time.monotonic() > deadline:
+            raise FlowError("ActionTimeout", f"the action did not finish within WaitTime ({wait} s)")
+        status = {
+            "action_id": new_id(),
+            "status": result.status,
+            "display_status": result.status,
+            "details": result.details,
+            "start_time": iso(started),
+            "completion_time": iso(self.clock.now()),
+            "creator_id": run.context["identities"][0],
+            "label": result.label,
+            "manage_by": [],
+            "monitor_by": [],
+            "release_after": None,
+            "state_name": name,
+        }
+        if result.status == "FAILED" and state.get("ExceptionOnActionFailure", False):
+            raise FlowError(
+                "ActionFailedException",
+                f"the action of state {name} ended FAILED: {_failure_text(result.details)}",
+                status,
+            )
+        return self._put(run.state, state.get("ResultPath", "$"), status), self._next(state)
+
+    def _record(self, kind: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.records.append((kind, record))
+
+    def _CreateWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        try:
+            parameters = self._template(state.get("Parameters", {}), run, run.state)
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError("States.Runtime", str(exc)) from None
+        self._record("web_input", parameters)
+        value = {"web_input_id": new_id(), "status": "ACTIVE", **parameters}
+        return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
+
+    def _AwaitWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        try:
+            parameters = self._template(state.get("Parameters", {}), run, run.state)
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError("States.Runtime", str(exc)) from None
+        with self._lock:
+            answer = self.web_inputs.pop(0) if self.web_inputs else None
+        web_input_id = parameters.get("web_input_id")
+        if answer is None:
+            raise FlowError("Flows.WebInputPending", str(web_input_id))
+        value = {
+            "web_input_id": web_input_id,
+            "response": answer,
+            "respondent": run.context["username"],
+            "responded_at": iso(self.clock.now()),
+        }
+        return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
+
+
+def _failure_text(details: Any) -> str:
+    if isinstance(details, dict):
+        for key in ("fatal_error", "exception", "description", "message", "code"):
+            if details.get(key):
+                value = details[key]
+                return value.get("description", str(value)) if isinstance(value, dict) else str(value)
+    return "no details"
+
+
+def _string_matches(value: str, pattern: str) -> bool:
+    regex = "".join(
+        ".*" if part == "*" else re.escape(part.replace("\\*", "*")) for part in re.split(r"(?<!\\)(\*)", pattern)
+    )
+    return re.fullmatch(regex, value, re.DOTALL) is not None
+
+
+def _compare(operator_name: str, value: Any, operand: Any) -> bool:
+    """One Choice comparison; a value of the wrong type never matches (ASL)."""
+    kinds = {"String": str, "Numeric": (int, float), "Boolean": bool, "Timestamp": str}
+    tests = {
+        "IsNull": lambda: (value is None) == operand,
+        "IsNumeric": lambda: (isinstance(value, (int, float)) and not isinstance(value, bool)) == operand,
+        "IsString": lambda: isinstance(value, str) == operand,
+        "IsBoolean": lambda: isinstance(value, bool) == operand,
+        "IsTimestamp": lambda: _is_timestamp(value) == operand,
+        "StringMatches": lambda: isinstance(value, str) and _string_matches(value, operand),
+    }
+    if operator_name in tests:
+        return bool(tests[operator_name]())
+    kind = next(prefix for prefix in kinds if operator_name.startswith(prefix))
+    relation = operator_name[len(kind) :]
+    if not isinstance(value, kinds[kind]) or (kind == "Numeric" and isinstance(value, bool)):
+        return False
+    if kind == "Timestamp":
+        if not (_is_timestamp(value) and _is_timestamp(operand)):
+            return False
+        value, operand = parse_timestamp(value), parse_timestamp(operand)
+    relations = {
+        "Equals": lambda a, b: a == b,
+        "LessThan": lambda a, b: a < b,
+        "GreaterThan": lambda a, b: a > b,
+        "LessThanEquals": lambda a, b: a <= b,
+        "GreaterThanEquals": lambda a, b: a >= b,
+    }
+    try:
+        return bool(relations[relation](value, operand))
+    except TypeError:
+        return False
+
+
+def _is_timestamp(value: Any) -> bool:
+    try:
+        parse_timestamp(value)
+    except ValueError:
+        return False
+    return True
