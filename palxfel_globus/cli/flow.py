@@ -112,11 +112,16 @@ def simulate(
 ) -> None:
     """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
     from palxfel_globus.engine import DefinitionError, Engine, load_definition
+    from palxfel_globus.engine.definition import checked
     from palxfel_globus.engine.faults import parse_fault
     from palxfel_globus.engine.timer import run_timer
     from palxfel_globus.units import parse_duration
 
     flow = load_definition(definition)
+    try:
+        checked(flow)
+    except DefinitionError as exc:
+        raise PalxfelError(f"{definition} is not a valid flow definition: {exc.problems[0]}") from None
     body = _read_json(input_file, "input") if input_file is not None else {}
     if not isinstance(body, dict):
         raise PalxfelError(f"The input file {input_file} must hold a JSON object.")
@@ -138,19 +143,20 @@ def simulate(
         web_inputs=_web_inputs(web_input or []),
         on_event=None if json_output else _progress,
     )
-    try:
-        with engine:
-            report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)
-    except DefinitionError as exc:
-        raise PalxfelError(f"{definition} is not a valid flow definition: {exc.problems[0]}") from None
+    with engine:
+        report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)
+    for tick in report.skipped_ticks:
+        warn(f"tick {tick} was skipped: the previous run was still going (as a Globus Timer does).")
+    for tick in report.crashed_ticks:
+        warn(f"tick {tick} stopped at an injected crash.")
     runs = report.runs
     if json_output:
-        print_json(runs[0] if len(runs) == 1 else runs)
+        print_json(runs if ticks > 1 else runs[0])
     else:
         for run in runs:
             style = STATUS_STYLES.get(run["status"], "")
             console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
             if run["status"] != "SUCCEEDED":
                 console.print(f"  {run['details'].get('description', run['details'].get('code'))}", markup=False)
-    if any(run["status"] != "SUCCEEDED" for run in runs):
+    if report.crashed_ticks or any(run["status"] != "SUCCEEDED" for run in runs):
         raise typer.Exit(1)

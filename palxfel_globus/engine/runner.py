@@ -135,7 +135,10 @@ class Engine:
         run_id: Optional[str] = None,
         max_states: Optional[int] = None,
     ) -> dict[str, Any]:
-        """Run to the end; returns the run document (status SUCCEEDED, FAILED or INACTIVE) with its log."""
+        """Run to the end; returns the run document (status SUCCEEDED or FAILED) with its log.
+
+        A web input with no answer left expires at once (``Flows.WebInputExpired``), so a
+        local run never waits INACTIVE for a person."""
         checked(definition)
         run_id = run_id or str(uuid.uuid4())
         flow_id = flow_id or "00000000-0000-4000-8000-00000000f10e"
@@ -193,8 +196,6 @@ class Engine:
             except FlowError as error:
                 catcher = self._catcher(state, error)
                 if catcher is None:
-                    if error.name == "Flows.WebInputPending":
-                        return "INACTIVE", {"code": "WebInputRequired", "blocking_web_input_id": error.cause}
                     return self._failed(run, name, error)
                 self._event(run, "ActionErrorCaught", f"State {name} caught {error.name}", error.as_state())
                 run.state = self._put(run.state, catcher.get("ResultPath", "$"), error.as_state())
@@ -438,7 +439,10 @@ class Engine:
             answer = self.web_inputs.pop(0) if self.web_inputs else None
         web_input_id = parameters.get("web_input_id")
         if answer is None:
-            raise FlowError("Flows.WebInputPending", str(web_input_id))
+            raise FlowError(
+                "Flows.WebInputExpired",
+                f"no answer was given for web input {web_input_id} (answers come from --web-input)",
+            )
         value = {
             "web_input_id": web_input_id,
             "response": answer,

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from palxfel_globus.engine.errors import SimulatedCrash
 from palxfel_globus.engine.runner import Engine
 
 
@@ -19,6 +20,7 @@ from palxfel_globus.engine.runner import Engine
 class TimerReport:
     runs: list[dict[str, Any]] = field(default_factory=list)
     skipped_ticks: list[int] = field(default_factory=list)
+    crashed_ticks: list[int] = field(default_factory=list)  # runs stopped by an injected crash
 
 
 def run_timer(
@@ -31,6 +33,7 @@ def run_timer(
     allow_overlap: bool = False,
     stop: Optional[threading.Event] = None,
     on_run: Optional[Callable[[int, dict[str, Any]], None]] = None,
+    on_skip: Optional[Callable[[int], None]] = None,
 ) -> TimerReport:
     """Run ticks until ``ticks`` have been due or ``stop`` is set; returns the runs in finishing order."""
     stop = stop or threading.Event()
@@ -39,8 +42,18 @@ def run_timer(
     threads: list[threading.Thread] = []
     start = time.monotonic()
 
+    errors: list[Exception] = []
+
     def tick_run(tick: int) -> None:
-        document = engine.run(definition, body(tick), label=f"local timer tick {tick}", tags=["local-timer"])
+        try:
+            document = engine.run(definition, body(tick), label=f"local timer tick {tick}", tags=["local-timer"])
+        except SimulatedCrash:
+            with lock:
+                report.crashed_ticks.append(tick)
+            return
+        except Exception as exc:  # re-raised in the caller's thread below
+            errors.append(exc)
+            return
         with lock:
             report.runs.append(document)
         if on_run is not None:
@@ -52,6 +65,8 @@ def run_timer(
             break
         if not allow_overlap and any(thread.is_alive() for thread in threads):
             report.skipped_ticks.append(tick)
+            if on_skip is not None:
+                on_skip(tick)
         else:
             thread = threading.Thread(target=tick_run, args=(tick,), name=f"timer-tick-{tick}")
             thread.start()
@@ -59,4 +74,6 @@ def run_timer(
         tick += 1
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return report

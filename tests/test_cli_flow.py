@@ -1,0 +1,175 @@
+"""``palxfel-globus flow validate | simulate`` as a person and a script see it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from palxfel_globus.cli.app import main
+
+DATA = Path(__file__).parent / "data" / "flows"
+A = "aaaaaaaa-0000-4000-8000-000000000001"
+B = "bbbbbbbb-0000-4000-8000-000000000002"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def collections(tmp_path: Path) -> list[str]:
+    (tmp_path / "a" / "experiment" / "run 1").mkdir(parents=True)
+    (tmp_path / "a" / "experiment" / "run 1" / "x.h5").write_bytes(b"x" * 10)
+    (tmp_path / "b").mkdir()
+    return ["--collection", f"{A}={tmp_path / 'a'}", "--collection", f"{B}={tmp_path / 'b'}"]
+
+
+def test_validate_accepts_a_good_definition(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "flow", "validate", str(DATA / "move.json"))
+    assert (code, err) == (0, "") and out.strip().endswith("move.json: valid.")
+
+
+def test_validate_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {"Type": "Succeed"},
+                    "B": {"Type": "Pass", "Next": "Nowhere"},
+                    "C": {"Type": "Action", "ActionUrl": "u", "Parameters": {}, "End": True},
+                },
+            }
+        )
+    )
+    code, out, err = run(capsys, "flow", "validate", str(bad))
+    assert code == 1 and out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith("Problem: A: Type 'Succeed' does not exist in Globus Flows")
+    assert "Problem: B: Next 'Nowhere' does not name a state." in lines
+    assert any(line.startswith("Warning: C: ExceptionOnActionFailure is not set") for line in lines)
+    assert "Problem: B: is unreachable from StartAt 'A'." in lines
+
+
+def test_simulate_runs_a_flow_and_prints_progress(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "flow",
+        "simulate",
+        str(DATA / "transfer.json"),
+        "--input",
+        str(DATA / "transfer.input.json"),
+        *collections,
+    )
+    assert code == 0
+    assert "✓ Transfer" in out and "SUCCEEDED" in out
+
+
+def test_simulate_json_prints_the_run_document(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "flow",
+        "simulate",
+        str(DATA / "transfer.json"),
+        "--input",
+        str(DATA / "transfer.input.json"),
+        *collections,
+        "--json",
+    )
+    document = json.loads(out)
+    assert code == 0 and document["status"] == "SUCCEEDED"
+    assert document["details"]["output"]["TransferResult"]["details"]["files_transferred"] == 1
+    assert document["log"][0]["code"] == "FlowStarted"
+
+
+def test_simulate_exits_1_when_the_run_fails(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "flow",
+        "simulate",
+        str(DATA / "transfer.json"),
+        "--input",
+        str(DATA / "transfer.input.json"),
+        *collections,
+        "--fault",
+        "fail:Transfer",
+    )
+    assert code == 1 and "FAILED" in out and "State Transfer failed: ActionFailedException" in out
+
+
+def test_simulate_answers_web_inputs_from_values_and_files(
+    tmp_path: Path, collections: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a" / "data").mkdir()
+    (tmp_path / "a" / "data" / "scan.h5").write_text("s")
+    (tmp_path / "b" / "approved").mkdir()
+    answers = tmp_path / "answers.json"
+    answers.write_text('["approve"]')
+    code, out, _ = run(
+        capsys,
+        "flow",
+        "simulate",
+        str(DATA / "approval.json"),
+        "--input",
+        str(DATA / "approval.input.json"),
+        *collections,
+        "--web-input",
+        "approve",
+        "--web-input",
+        f"@{answers}",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["details"]["output"]["response_info"]["response"] == "approve"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["flow", "simulate", "/no/flow.json"], "Error: The flow definition /no/flow.json does not exist.\n"),
+        (
+            ["flow", "simulate", str(DATA / "transfer.json"), "--collection", "not-a-uuid=/tmp"],
+            "Error: --collection 'not-a-uuid=/tmp' is not UUID=DIR.\n",
+        ),
+        (
+            ["flow", "simulate", str(DATA / "transfer.json"), "--collection", f"{A}=/no/such/dir"],
+            f"Error: --collection {A}=/no/such/dir: the directory does not exist.\n",
+        ),
+        (
+            ["flow", "simulate", str(DATA / "transfer.json"), "--fault", "explode"],
+            "Error: 'explode' is not a fault: use fail:STATE[:N], crash:STATE or corrupt:STATE:GLOB[:truncate].\n",
+        ),
+        (
+            ["flow", "simulate", str(DATA / "transfer.json"), "--input", "/no/input.json"],
+            "Error: The input file /no/input.json does not exist.\n",
+        ),
+        (
+            ["flow", "simulate", str(DATA / "transfer.json"), "--function", f"{A}=nofile.py:f"],
+            f"Error: --function {A}=nofile.py:f: expected an existing FILE.py and a function NAME.\n",
+        ),
+        (["flow", "simulate", str(DATA / "README.md")], None),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("Error: ")
+    if message is not None:
+        assert err == message
+
+
+def test_an_invalid_definition_is_refused_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Map", "End": True}}}))
+    code, _, err = run(capsys, "flow", "simulate", str(bad))
+    assert code == 2
+    assert (
+        err == f"Error: {bad} is not a valid flow definition: A: Type 'Map' does not exist in Globus Flows "
+        "(the service rejects it); fan out with one Transfer action of many DATA items or one Compute "
+        "action of many tasks\n"
+    )
