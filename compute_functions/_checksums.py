@@ -22,14 +22,18 @@ def checked_algorithm(algorithm):
 
 
 def hash_file(path, algorithm):
-    """(hex digest, bytes read) of one file, read in large chunks."""
+    """(hex digest, bytes read) of one file, read in chunks of at most CHUNK_BYTES.
+
+    The buffer is sized to the file: a fresh 8 MiB buffer per small file would cost more
+    than hashing it."""
     import hashlib
+    import os
 
     digest = hashlib.new(algorithm)
-    buffer = bytearray(CHUNK_BYTES)
-    view = memoryview(buffer)
     size = 0
     with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(min(CHUNK_BYTES, os.fstat(handle.fileno()).st_size + 1))
+        view = memoryview(buffer)
         while True:
             count = handle.readinto(buffer)
             if not count:

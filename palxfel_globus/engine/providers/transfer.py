@@ -67,9 +67,9 @@ def _iso(timestamp: float) -> str:
 
 def _digest(path: Path) -> str:
     digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
+        view = memoryview(buffer)
         while count := handle.readinto(buffer):
             digest.update(view[:count])
     return digest.hexdigest()
@@ -158,13 +158,14 @@ class TransferProvider:
     ) -> list[FilePair]:
         pairs = []
         base = destination_path.rstrip("/")
+        real_source = source.resolve()
         for directory, subdirectories, files in os.walk(source):
             subdirectories.sort()
             relative = Path(directory).relative_to(source)
             document["directories"] += 1
             for name in sorted(files):
                 path = Path(directory) / name
-                if path.is_symlink() and source.resolve() not in path.resolve().parents:
+                if path.is_symlink() and real_source not in path.resolve().parents:
                     raise TaskFailure("PERMISSION_DENIED", f"{path} links outside the source collection")
                 rel = (relative / name).as_posix()
                 pairs.append(FilePair(path, destination / relative / name, f"{base}/{rel}", path.stat().st_size))
@@ -202,6 +203,12 @@ class TransferProvider:
         context: ActionContext,
     ) -> None:
         preserve = document["preserve_timestamp"]
+
+        for parent in sorted({pair.destination.parent for pair in pairs}):
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TaskFailure("PERMISSION_DENIED", f"cannot create {parent}: {exc.strerror}") from None
 
         def copy(pair: FilePair) -> tuple[FilePair, bool, int]:
             if context.deadline is not None and time.monotonic() > context.deadline:
@@ -332,16 +339,17 @@ def _entry(path: Path) -> dict[str, Any]:
 
 
 def _copy_file(pair: FilePair, verify: bool, preserve: bool) -> int:
-    """Copy under a temporary name, check, rename into place; returns the bytes checksummed."""
+    """Copy under a temporary name, check, rename into place; returns the bytes checksummed.
+
+    The copy is the kernel's (``copyfile`` uses sendfile); verification then hashes the
+    source and the copy, as Transfer checksums both ends. Across files the hashing runs in
+    the task's thread pool, so both cores work."""
+    temp = pair.destination.with_name(f".palxfel-part-{pair.destination.name}-{os.getpid()}-{new_id()[:8]}")
     try:
-        pair.destination.parent.mkdir(parents=True, exist_ok=True)
-        temp = pair.destination.with_name(f".palxfel-part-{pair.destination.name}-{os.getpid()}-{new_id()[:8]}")
         try:
             for _attempt in range(2):
-                source_digest = _copy_hashing(pair.source, temp) if verify else None
-                if not verify:
-                    shutil.copyfile(pair.source, temp)
-                if not verify or _digest(temp) == source_digest:
+                shutil.copyfile(pair.source, temp)
+                if not verify or _digest(temp) == _digest(pair.source):
                     break
             else:
                 raise TaskFailure("VERIFY_CHECKSUM", f"checksum verification of {pair.destination_path} failed twice")
@@ -349,22 +357,11 @@ def _copy_file(pair: FilePair, verify: bool, preserve: bool) -> int:
                 info = pair.source.stat()
                 os.utime(temp, (info.st_atime, info.st_mtime))
             os.replace(temp, pair.destination)
-        finally:
-            if temp.exists():
-                temp.unlink()
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
     except PermissionError as exc:
         raise TaskFailure("PERMISSION_DENIED", f"cannot write {pair.destination_path}: {exc.strerror}") from None
     except OSError as exc:
         raise TaskFailure("ENDPOINT_ERROR", f"{pair.destination_path}: {exc.strerror or exc}") from None
     return 2 * pair.size if verify else 0
-
-
-def _copy_hashing(source: Path, destination: Path) -> str:
-    digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    with open(source, "rb", buffering=0) as reader, open(destination, "wb", buffering=0) as writer:
-        while count := reader.readinto(buffer):
-            digest.update(view[:count])
-            writer.write(view[:count])
-    return digest.hexdigest()
