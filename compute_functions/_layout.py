@@ -279,6 +279,24 @@ def destination_path(route, experiment, scan):
     return join_collection_path(route["base_path"], experiment, RAW_DATA, scan) + "/"
 
 
+def manifest_destination_path(route, experiment, scan):
+    """Where a scan's manifest lands: beside the scan, ``<base_path>/<experiment>/rawData/<scan>.manifest.json``."""
+    return join_collection_path(route["base_path"], experiment, RAW_DATA, scan + ".manifest.json")
+
+
+def transfer_label(count, first, last):
+    """A Transfer task label naming the scans: at most 128 characters of what Transfer accepts."""
+    import re
+
+    def ascii_name(name):
+        return re.sub(r"[^A-Za-z0-9_.,-]+", "-", name).strip("-") or "scan"
+
+    label = f"palxfel-globus {count} scan{'' if count == 1 else 's'} {ascii_name(first)}"
+    if count > 1:
+        label += " to " + ascii_name(last)
+    return label[:128]
+
+
 def split_scan_id(scan_id):
     """``EXPERIMENT/SCAN`` or ``SCAN`` -> (experiment or None, scan); refuses anything else."""
     parts = scan_id.strip("/").split("/")

@@ -7,6 +7,7 @@ experiment, completion is a marker look-up, and only the scans it returns are wa
 """
 
 from _layout import (
+    RAW_DATA,
     ScanError,
     add_problem,
     confined,
@@ -14,17 +15,20 @@ from _layout import (
     has_marker,
     list_experiments,
     list_scans_of,
+    manifest_destination_path,
     real_root,
     route_for,
     scan_files,
     scan_is_quiet,
     to_collection_path,
+    transfer_label,
 )
 from _ledger import (
     acquire_claim,
     claim_index,
     current_claim,
     iso_time,
+    manifest_path,
     mark_shipped_index,
     read_record,
     release_claim,
@@ -42,19 +46,68 @@ def _eligible(record, now):
     return state == "pending"
 
 
+def _groups(claimed, routes):
+    """One group per route: the one Transfer task (DATA: a recursive item per scan and its manifest)
+    and the verification tasks for that destination, so the flow's action count depends on the
+    routes, never on the number of scans."""
+    groups = []
+    for index, route in enumerate(routes):
+        members = [item for item in claimed if item["route"] == index]
+        if not members:
+            continue
+        data = []
+        for item in members:
+            data.append(
+                {"source_path": item["source_path"], "destination_path": item["destination_path"], "recursive": True}
+            )
+            if item["manifest_source_path"]:
+                data.append(
+                    {
+                        "source_path": item["manifest_source_path"],
+                        "destination_path": item["manifest_destination_path"],
+                        "recursive": False,
+                    }
+                )
+        verify_root = route.get("verify_root")
+        groups.append(
+            {
+                "route": index,
+                "destination_collection": route["collection"],
+                "verify_endpoint": route.get("compute_endpoint"),
+                "label": transfer_label(len(members), members[0]["scan"], members[-1]["scan"]),
+                "DATA": data,
+                "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
+                "verify_kwargs": [
+                    {
+                        "root": verify_root,
+                        "scan_path": "{}/{}/{}".format(item["experiment"], RAW_DATA, item["scan"]),
+                        "manifest_path": "{}/{}/{}.manifest.json".format(item["experiment"], RAW_DATA, item["scan"]),
+                    }
+                    for item in members
+                ]
+                if verify_root
+                else [],
+            }
+        )
+    return groups
+
+
 def find_completed_scans(config, run_id, now=None):
     """Claim up to ``max_scans`` / ``max_bytes`` of complete scans, oldest first.
 
-    Returns {run_id, scans: [{experiment, kind, scan, source_path, destination_collection,
-    destination_path, verify_endpoint, files, bytes, claim_gen, lease_expires}], count,
-    bytes, more, unrouted, problems}. A single scan larger than ``max_bytes`` still ships,
-    alone, so that no scan waits forever.
+    Returns {run_id, scans: [{experiment, kind, scan, route, source_path, destination_collection,
+    destination_path, manifest_source_path, manifest_destination_path, files, bytes, claim_gen,
+    lease_expires}], groups (see ``_groups``), count, bytes, more, unrouted, problems}. A single
+    scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
+    manifest ships beside the scan only when the ledger is inside the DAQ collection.
     """
+    import os
     import time
 
     now = time.time() if now is None else now
     root = real_root(config["daq_root"])
     ledger = config["ledger"]
+    ledger_in_root = os.path.realpath(ledger).startswith(root.rstrip(os.sep) + os.sep)
     markers = config["markers"]
     quiet = config.get("quiet_seconds", 0)
     max_scans = config["max_scans"]
@@ -118,13 +171,21 @@ def find_completed_scans(config, run_id, now=None):
                     "experiment": name,
                     "kind": experiment["kind"],
                     "scan": scan,
+                    "route": config["routes"].index(route),
                     "source_path": to_collection_path(
                         root, config["collection_root"], confined(root, name, "rawData", scan)
                     )
                     + "/",
                     "destination_collection": route["collection"],
                     "destination_path": destination_path(route, name, scan),
-                    "verify_endpoint": route.get("compute_endpoint"),
+                    "manifest_source_path": (
+                        to_collection_path(
+                            root, config["collection_root"], os.path.realpath(manifest_path(ledger, name, scan))
+                        )
+                        if ledger_in_root
+                        else None
+                    ),
+                    "manifest_destination_path": manifest_destination_path(route, name, scan),
                     "files": len(files),
                     "bytes": size,
                     "claim_gen": gen,
@@ -136,6 +197,7 @@ def find_completed_scans(config, run_id, now=None):
     return {
         "run_id": run_id,
         "scans": claimed,
+        "groups": _groups(claimed, config["routes"]),
         "count": len(claimed),
         "bytes": total_bytes,
         "more": more,

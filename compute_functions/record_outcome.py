@@ -22,13 +22,61 @@ from _ledger import (
 MAX_BACKOFF_SECONDS = 24 * 3600
 
 
+TRANSFER_CHECK = "checksum-sync transfer"
+
+
 def _is_verified(verification, ledger_digest):
-    return (
-        isinstance(verification, dict)
-        and verification.get("ok") is True
-        and ledger_digest is not None
-        and verification.get("manifest_digest") == ledger_digest
-    )
+    """A verify_scan result against the ledger's own manifest, or a checksum-sync Transfer that
+    found nothing to move (Globus compared both ends) for a scan the ledger has a manifest of."""
+    if not isinstance(verification, dict) or verification.get("ok") is not True or ledger_digest is None:
+        return False
+    return verification.get("method") == TRANSFER_CHECK or verification.get("manifest_digest") == ledger_digest
+
+
+def _transfer_problem(transfer):
+    fatal = transfer.get("fatal_error") or {}
+    reason = fatal.get("description") or fatal.get("code") or "no details"
+    return f"the Transfer task {transfer.get('task_id')} ended {transfer.get('status')}: {reason}"
+
+
+def outcomes_from_run(found, groups_done, error=None):
+    """Per-scan outcomes from what the flow gathered for each route group: its Transfer task and
+    its verification (Compute results from verify_scan, or a checksum-sync Transfer)."""
+    outcomes = []
+    groups = found.get("groups", []) if isinstance(found, dict) else []
+    for index, group in enumerate(groups):
+        done = groups_done[index] if error is None and index < len(groups_done or []) else None
+        transfer = (done or {}).get("transfer") or {}
+        verify = (done or {}).get("verify") or {}
+        results = {}
+        if done is None:
+            problem = error or "the run ended before this scan's transfer"
+        elif transfer.get("status") != "SUCCEEDED":
+            problem = _transfer_problem(transfer)
+        elif verify.get("status") != "SUCCEEDED":
+            problem = f"the verification ended {verify.get('status')}: {verify.get('problem') or 'no details'}"
+        elif group.get("verify_endpoint") and group.get("verify_kwargs"):
+            problem = None
+            results = {(item.get("experiment"), item.get("scan")): item for item in verify.get("result") or []}
+        else:
+            moved = verify.get("files_transferred")
+            check = {
+                "ok": moved == 0,
+                "method": TRANSFER_CHECK,
+                "task_id": verify.get("task_id"),
+                "summary": f"the checksum-sync Transfer had to move {moved} file(s)",
+            }
+            results = {(scan["experiment"], scan["scan"]): check for scan in group["scans"]}
+            problem = None
+        for scan in group["scans"]:
+            outcome = {"experiment": scan["experiment"], "scan": scan["scan"], "task_id": transfer.get("task_id")}
+            verification = results.get((scan["experiment"], scan["scan"]))
+            if problem is None and verification is not None:
+                outcome["verification"] = verification
+            else:
+                outcome["error"] = problem or "no verification result came back for this scan"
+            outcomes.append(outcome)
+    return outcomes
 
 
 def _failure_reason(outcome, verification, ledger_digest):
@@ -43,16 +91,21 @@ def _failure_reason(outcome, verification, ledger_digest):
     return "verification failed: %s" % (verification.get("summary") or "files differ")
 
 
-def record_outcome(config, run_id, outcomes, now=None):
-    """``outcomes``: [{experiment, scan, verification?, error?, task_id?}], one per claimed scan.
+def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, error=None, now=None):
+    """Record one run's result for every scan it claimed.
 
-    Returns {ok, shipped: [id], failed: [{scan, attempts, retry_after, reason}],
-    quarantined: [{scan, attempts, reason}], skipped: [{scan, reason}]}.
+    Either ``outcomes`` ([{experiment, scan, verification?, error?, task_id?}]), or what the
+    flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per group
+    {transfer, verify}) or an ``error`` that stopped the run. Returns {ok, shipped: [id],
+    failed: [{scan, attempts, retry_after, reason}], quarantined: [{scan, attempts, reason}],
+    skipped: [{scan, reason}], summary}.
     """
     import time
 
+    if outcomes is None and found is not None:
+        outcomes = outcomes_from_run(found, groups_done, error)
     if not isinstance(outcomes, list):
-        raise DaqError("record_outcome needs a list of outcomes.")
+        raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
     now = time.time() if now is None else now
     ledger = config["ledger"]
     shipped, failed, quarantined, skipped = [], [], [], []
@@ -115,4 +168,18 @@ def record_outcome(config, run_id, outcomes, now=None):
         "failed": failed,
         "quarantined": quarantined,
         "skipped": skipped,
+        "summary": _summary(shipped, failed, quarantined, skipped),
     }
+
+
+def _summary(shipped, failed, quarantined, skipped):
+    """One sentence for the run's log and its FAILED message: what happened, and the first problem."""
+    parts = [f"{len(shipped)} shipped"]
+    for entries, word in ((failed, "failed"), (quarantined, "quarantined"), (skipped, "skipped")):
+        if entries:
+            parts.append(f"{len(entries)} {word}")
+    text = ", ".join(parts)
+    first = (failed or quarantined or skipped or [None])[0]
+    if first is not None:
+        text += f"; {first['scan']}: {first['reason']}"
+    return text

@@ -44,7 +44,8 @@ class Route:
     match: str
     collection: str
     base_path: str
-    compute_endpoint: Optional[str] = None
+    compute_endpoint: Optional[str] = None  # verify at the destination with Compute ...
+    verify_root: Optional[Path] = None  # ... where base_path is this directory on that endpoint
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Config:
                     "collection": route.collection,
                     "base_path": route.base_path,
                     "compute_endpoint": route.compute_endpoint,
+                    "verify_root": None if route.verify_root is None else str(route.verify_root),
                 }
                 for route in self.routes
             ],
@@ -246,7 +248,7 @@ def _glob(value: Any) -> str:
 
 
 DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
-ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint")
+ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 TOP_KEYS = ("daq", "route", "timer", "limits", "local")
 
@@ -292,12 +294,21 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
 
     local = _parse_local(check, check.table(document, "local", "[local]"))
 
+    if any(route.compute_endpoint for route in routes) and not _is_inside(daq.ledger, daq.root):
+        check.problem(
+            "[daq].ledger",
+            "must be inside [daq].root when a route verifies with Compute, so that the manifests ship beside the scans",
+        )
     if check.problems:
         raise ConfigError(check.problems)
     config = Config(daq=daq, routes=routes, timer_interval=interval, limits=limits, local=local, source=source)
     if check_tree:
         check_against_tree(config)
     return config
+
+
+def _is_inside(path: Path, root: Path) -> bool:
+    return root == path or root in path.parents
 
 
 def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
@@ -311,14 +322,20 @@ def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
             check.problem(where, "must be a table")
             continue
         check.known_keys(table, ROUTE_KEYS, where)
-        routes.append(
-            Route(
-                match=check.get(table, "match", where, _glob, _REQUIRED),
-                collection=check.get(table, "collection", where, _uuid, _REQUIRED),
-                base_path=check.get(table, "base_path", where, _collection_path, _REQUIRED),
-                compute_endpoint=check.get(table, "compute_endpoint", where, _uuid, None),
-            )
+        route = Route(
+            match=check.get(table, "match", where, _glob, _REQUIRED),
+            collection=check.get(table, "collection", where, _uuid, _REQUIRED),
+            base_path=check.get(table, "base_path", where, _collection_path, _REQUIRED),
+            compute_endpoint=check.get(table, "compute_endpoint", where, _uuid, None),
+            verify_root=check.get(table, "verify_root", where, _absolute_path, None),
         )
+        if ("compute_endpoint" in table) != ("verify_root" in table):
+            check.problem(
+                where,
+                "compute_endpoint and verify_root go together: the destination's Compute endpoint "
+                "and the directory that base_path is on it",
+            )
+        routes.append(route)
     return tuple(routes)
 
 

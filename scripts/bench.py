@@ -49,8 +49,15 @@ def meets(target: str, figure: float) -> bool:
 def row(name: str, unit: str, value: float, baseline: Optional[float], target: str, ratio_of: str = "time") -> Row:
     """``ratio_of``: "time" = ours / baseline (lower is better), "rate" = ours / baseline (higher is better)."""
     ratio = None if baseline is None else value / baseline
-    return Row(name, unit, round(value, 4), None if baseline is None else round(baseline, 4),
-               None if ratio is None else round(ratio, 3), target, meets(target, value if ratio is None else ratio))
+    return Row(
+        name,
+        unit,
+        round(value, 4),
+        None if baseline is None else round(baseline, 4),
+        None if ratio is None else round(ratio, 3),
+        target,
+        meets(target, value if ratio is None else ratio),
+    )
 
 
 def interleaved(ours: Callable[[], float], theirs: Callable[[], float], repeats: int) -> tuple[float, float]:
@@ -80,8 +87,12 @@ def engine_states_per_second(iterations: int, repeats: int) -> Row:
                 "Choices": [{"Variable": "$.i", "NumericGreaterThanEquals": iterations, "Next": "Done"}],
                 "Default": "Increment",
             },
-            "Increment": {"Type": "ExpressionEval", "Parameters": {"i.=": "i + 1"}, "ResultPath": "$.next",
-                          "Next": "Store"},
+            "Increment": {
+                "Type": "ExpressionEval",
+                "Parameters": {"i.=": "i + 1"},
+                "ResultPath": "$.next",
+                "Next": "Store",
+            },
             "Store": {"Type": "Pass", "InputPath": "$.next.i", "ResultPath": "$.i", "Next": "Loop"},
             "Done": {"Type": "Pass", "End": True},
         },
@@ -89,8 +100,9 @@ def engine_states_per_second(iterations: int, repeats: int) -> Row:
     states = 3 * iterations + 3
     with Engine() as engine:
         seconds = statistics.median(timed(lambda: engine.run(loop, {})) for _ in range(repeats))
-    return row(f"engine: states per second ({iterations:,}-iteration loop)", "states/s", states / seconds, None,
-               ">=20000")
+    return row(
+        f"engine: states per second ({iterations:,}-iteration loop)", "states/s", states / seconds, None, ">=20000"
+    )
 
 
 def make_tree(root: Path, files: int, size: int) -> None:
@@ -106,18 +118,31 @@ def local_transfer(work: Path, files: int, size: int, repeats: int) -> list[Row]
     make_tree(source / "tree", files, size)
     collections = {"aaaaaaaa-0000-4000-8000-000000000001": source, "bbbbbbbb-0000-4000-8000-000000000002": destination}
     sums = work / "tree.sha256"
-    subprocess.run(f"cd {source / 'tree'} && find . -type f -print0 | xargs -0 sha256sum > {sums}", shell=True,
-                   check=True)
+    subprocess.run(
+        f"cd {source / 'tree'} && find . -type f -print0 | xargs -0 sha256sum > {sums}", shell=True, check=True
+    )
 
     def ours(verify: bool) -> float:
         shutil.rmtree(destination, ignore_errors=True)
         destination.mkdir()
-        flow = {"StartAt": "T", "States": {"T": {
-            "Type": "Action", "ActionUrl": "https://transfer.actions.globus.org/transfer", "WaitTime": 3600,
-            "ExceptionOnActionFailure": True, "End": True,
-            "Parameters": {"source_endpoint": "aaaaaaaa-0000-4000-8000-000000000001",
-                           "destination_endpoint": "bbbbbbbb-0000-4000-8000-000000000002", "verify_checksum": verify,
-                           "DATA": [{"source_path": "/tree", "destination_path": "/tree", "recursive": True}]}}}}
+        flow = {
+            "StartAt": "T",
+            "States": {
+                "T": {
+                    "Type": "Action",
+                    "ActionUrl": "https://transfer.actions.globus.org/transfer",
+                    "WaitTime": 3600,
+                    "ExceptionOnActionFailure": True,
+                    "End": True,
+                    "Parameters": {
+                        "source_endpoint": "aaaaaaaa-0000-4000-8000-000000000001",
+                        "destination_endpoint": "bbbbbbbb-0000-4000-8000-000000000002",
+                        "verify_checksum": verify,
+                        "DATA": [{"source_path": "/tree", "destination_path": "/tree", "recursive": True}],
+                    },
+                }
+            },
+        }
         with Engine(collections=collections) as engine:
             return timed(lambda: engine.run(flow, {}))
 
@@ -161,9 +186,15 @@ def main() -> int:
         for column in ("measurement", "unit", "ours", "baseline", "ratio", "target", "met"):
             table.add_column(column, justify="left" if column == "measurement" else "right")
         for item in rows:
-            table.add_row(item.name, item.unit, f"{item.value:,.3f}", "-" if item.baseline is None else
-                          f"{item.baseline:,.3f}", "-" if item.ratio is None else f"{item.ratio:.2f}", item.target,
-                          "yes" if item.met else "NO")
+            table.add_row(
+                item.name,
+                item.unit,
+                f"{item.value:,.3f}",
+                "-" if item.baseline is None else f"{item.baseline:,.3f}",
+                "-" if item.ratio is None else f"{item.ratio:.2f}",
+                item.target,
+                "yes" if item.met else "NO",
+            )
         Console().print(table)
     return 0
 

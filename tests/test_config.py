@@ -45,6 +45,7 @@ match = "ms_*"
 collection = "{MS_COLLECTION}"
 base_path = "/backup/ms"
 compute_endpoint = "{DAQ_ENDPOINT}"
+verify_root = "/srv/backup/ms"
 
 [timer]
 interval = "10m"
@@ -70,8 +71,20 @@ def test_a_good_config_becomes_the_function_config(tmp_path: Path, root: Path) -
         "markers": [".done", ".complete"],
         "quiet_seconds": 900,
         "routes": [
-            {"match": "ue_*", "collection": UE_COLLECTION, "base_path": "/backup/ue", "compute_endpoint": None},
-            {"match": "ms_*", "collection": MS_COLLECTION, "base_path": "/backup/ms", "compute_endpoint": DAQ_ENDPOINT},
+            {
+                "match": "ue_*",
+                "collection": UE_COLLECTION,
+                "base_path": "/backup/ue",
+                "compute_endpoint": None,
+                "verify_root": None,
+            },
+            {
+                "match": "ms_*",
+                "collection": MS_COLLECTION,
+                "base_path": "/backup/ms",
+                "compute_endpoint": DAQ_ENDPOINT,
+                "verify_root": "/srv/backup/ms",
+            },
         ],
         "max_scans": 20,
         "max_bytes": 5 * 10**12,
@@ -151,6 +164,19 @@ def test_a_route_that_matches_no_experiment_is_an_error(tmp_path: Path, root: Pa
     assert caught.value.problems == [
         f"{tmp_path / 'palxfel-globus.toml'}: [[route]] #2 (match = 'sm_*') matches no experiment in {root}; "
         "fix the pattern, or remove the route until such experiments exist."
+    ]
+
+
+def test_destination_verification_needs_its_directory_and_a_ledger_that_ships(tmp_path: Path, root: Path) -> None:
+    text = good_config(root).replace('verify_root = "/srv/backup/ms"\n', "")
+    text = text.replace('quiet_seconds = "15m"', 'quiet_seconds = "15m"\nledger = "/var/palxfel-ledger"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, text))
+    assert [problem.split(": ", 1)[1] for problem in caught.value.problems] == [
+        "[[route]] #2: compute_endpoint and verify_root go together: the destination's Compute endpoint and the "
+        "directory that base_path is on it.",
+        "[daq].ledger: must be inside [daq].root when a route verifies with Compute, so that the manifests ship "
+        "beside the scans.",
     ]
 
 

@@ -96,7 +96,14 @@ def test_shipped_needs_a_passing_verification_of_the_ledgers_own_manifest(daq: D
         now=NOW + 10_000,
         outcomes=[{"experiment": EXPERIMENT, "scan": SCAN, "verification": good, "task_id": "t-1"}],
     )
-    assert outcome == {"ok": True, "shipped": [SCAN_ID], "failed": [], "quarantined": [], "skipped": []}
+    assert outcome == {
+        "ok": True,
+        "shipped": [SCAN_ID],
+        "failed": [],
+        "quarantined": [],
+        "skipped": [],
+        "summary": "1 shipped",
+    }
     shipped = record(daq)
     assert (shipped["state"], shipped["task_id"], shipped["files"], shipped["bytes"]) == ("shipped", "t-1", 5, 4000)
     assert (daq.ledger / "shipped" / EXPERIMENT / SCAN).exists()

@@ -157,6 +157,8 @@ def simulate(
             style = STATUS_STYLES.get(run["status"], "")
             console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
             if run["status"] != "SUCCEEDED":
-                console.print(f"  {run['details'].get('description', run['details'].get('code'))}", markup=False)
+                console.print(
+                    f"  {run['details'].get('description', run['details'].get('code'))}", markup=False, soft_wrap=True
+                )
     if report.crashed_ticks or any(run["status"] != "SUCCEEDED" for run in runs):
         raise typer.Exit(1)
