@@ -108,7 +108,12 @@ class ComputeProvider:
         task_group_id: Optional[str],
     ) -> ActionResult:
         pool = self.pool(endpoint)
-        futures = [pool.submit(_run_task, ref, args, kwargs) for ref, args, kwargs in calls]
+        try:
+            futures = [pool.submit(_run_task, ref, args, kwargs) for ref, args, kwargs in calls]
+        except concurrent.futures.BrokenExecutor as exc:
+            with self._lock:
+                self._pools.pop(endpoint, None)
+            return ActionResult("FAILED", {"exception": f"the local endpoint's workers stopped: {exc}"})
         timeout = None if context.deadline is None else max(0.0, context.deadline - time.monotonic())
         done, pending = concurrent.futures.wait(futures, timeout=timeout)
         if pending:

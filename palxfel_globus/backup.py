@@ -1,0 +1,186 @@
+"""The scan-backup flow: its input, its checks, and its runs on the local engine.
+
+The same ``flow_definitions/scan_backup.json`` is deployed to Globus and run here; the
+only local parts are the stand-ins the engine gets from ``[local]`` in the config (a
+directory per collection, a worker pool per Compute endpoint) and the local function ids.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from palxfel_globus.config import Config
+from palxfel_globus.errors import PalxfelError
+from palxfel_globus.resources import data_dir
+
+FLOW_FUNCTIONS = ("find_completed_scans", "build_manifest", "verify_scan", "record_outcome")
+_LOCAL_NAMESPACE = uuid.UUID("6f1c2a4e-5b3d-4c8e-9a7f-0d2e4b6c8a10")
+LOCAL_FUNCTION_IDS = {name: str(uuid.uuid5(_LOCAL_NAMESPACE, name)) for name in FLOW_FUNCTIONS}
+
+
+def load_flow(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(definition, input schema) of a flow in flow_definitions/."""
+    directory = data_dir("flow_definitions")
+    return (
+        json.loads((directory / f"{name}.json").read_text(encoding="utf-8")),
+        json.loads((directory / f"{name}.schema.json").read_text(encoding="utf-8")),
+    )
+
+
+def flow_input(config: Config, function_ids: dict[str, str]) -> dict[str, Any]:
+    """The scan_backup run input: what deploy puts in the Timer, and what a local tick runs."""
+    return {
+        "daq_endpoint": config.daq.compute_endpoint,
+        "daq_collection": config.daq.collection,
+        "functions": {name: function_ids[name] for name in FLOW_FUNCTIONS},
+        "config": config.function_config(),
+    }
+
+
+def check_input(body: Any, schema: dict[str, Any]) -> None:
+    """The input schema check the Flows service makes when a run starts, with one sentence per mistake."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path))
+    if errors:
+        problems = []
+        for error in errors:
+            where = "/".join(str(part) for part in error.absolute_path) or "(the input)"
+            problems.append(f"The flow input at {where} is invalid: {error.message}.")
+        raise PalxfelError("\n".join(problems))
+
+
+def check_local(config: Config) -> dict[str, Path]:
+    """The [local] stand-ins agree with [daq] and [[route]]; returns collection UUID -> directory."""
+    problems = []
+    collections = dict(config.local.collections)
+    daq_dir = collections.get(config.daq.collection or "")
+    if daq_dir is None:
+        problems.append(f"[local].collections has no directory for the DAQ collection {config.daq.collection}.")
+    else:
+        expected = _collection_dir(daq_dir, config.daq.collection_root)
+        if expected.resolve() != config.daq.root.resolve():
+            problems.append(
+                f"[local].collections maps the DAQ collection to {daq_dir}, where {config.daq.collection_root} is "
+                f"{expected}, not [daq].root {config.daq.root}."
+            )
+    for number, route in enumerate(config.routes, 1):
+        directory = collections.get(route.collection)
+        if directory is None:
+            problems.append(
+                f"[local].collections has no directory for route #{number}'s collection {route.collection}."
+            )
+        elif (
+            route.verify_root is not None
+            and route.verify_root.resolve() != _collection_dir(directory, route.base_path).resolve()
+        ):
+            problems.append(
+                f"[[route]] #{number}: verify_root {route.verify_root} is not where base_path {route.base_path} is "
+                f"locally ({_collection_dir(directory, route.base_path)})."
+            )
+    if problems:
+        raise PalxfelError("\n".join(problems))
+    return collections
+
+
+def _collection_dir(directory: Path, collection_path: str) -> Path:
+    relative = collection_path[3:] if collection_path.startswith("/~/") else collection_path.lstrip("/")
+    return directory / relative if relative not in ("", "~") else directory
+
+
+def local_engine(config: Config, **engine_options: Any) -> Any:
+    """An Engine whose collections, endpoints and functions are the config's [local] stand-ins."""
+    from palxfel_globus.engine import BUNDLED, Engine, FunctionRef
+
+    collections = check_local(config)
+    functions = {function_id: FunctionRef(BUNDLED, name) for name, function_id in LOCAL_FUNCTION_IDS.items()}
+    return Engine(
+        collections=collections, functions=functions, endpoint_workers=config.local.endpoints, **engine_options
+    )
+
+
+@dataclass
+class TickSummary:
+    """What one run did, for the terminal and for --json."""
+
+    run_id: str
+    status: str
+    found: int = 0
+    shipped: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    bytes_transferred: int = 0
+    transfer_tasks: int = 0
+    actions: int = 0
+    message: str = ""
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> TickSummary:
+        state = run["details"].get("output") or {}
+        recorded = state.get("recorded") or {}
+        # the normal path keeps {"outcome": ...}; the failure path leaves the action document
+        outcome = recorded.get("outcome") or ((recorded.get("details") or {}).get("result") or [{}])[0]
+        done = (state.get("loop") or {}).get("done") or []
+        summary = cls(
+            run_id=run["run_id"],
+            status=run["status"],
+            found=((state.get("find") or {}).get("result") or {}).get("count", 0),
+            shipped=list(outcome.get("shipped", [])),
+            failed=list(outcome.get("failed", [])),
+            quarantined=list(outcome.get("quarantined", [])),
+            bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
+            transfer_tasks=len(done),
+            actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),
+        )
+        if run["status"] == "SUCCEEDED":
+            summary.message = (state.get("summary") or {}).get("message", "")
+        else:
+            summary.message = run["details"].get("description", "")
+        return summary
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_ticks(
+    config: Config,
+    *,
+    ticks: Optional[int],
+    interval: float,
+    engine_options: Optional[dict[str, Any]] = None,
+    on_tick: Optional[Callable[[int, TickSummary], None]] = None,
+    between_ticks: Optional[Callable[[int], None]] = None,
+    stop: Any = None,
+) -> list[TickSummary]:
+    """Run scan_backup on the local engine ``ticks`` times (None: until ``stop``), ``interval`` apart.
+
+    Ticks run one after another here (``between_ticks`` runs before each tick after the
+    first, for the demo's arriving markers); overlapping runs are the timer's job and are
+    tested there.
+    """
+    import threading
+
+    definition, schema = load_flow("scan_backup")
+    body = flow_input(config, LOCAL_FUNCTION_IDS)
+    check_input(body, schema)
+    stop = stop or threading.Event()
+    summaries = []
+    with local_engine(config, **(engine_options or {})) as engine:
+        tick = 0
+        while ticks is None or tick < ticks:
+            if tick and between_ticks is not None:
+                between_ticks(tick)
+            run = engine.run(definition, body, label=f"palxfel-globus local tick {tick}", tags=["palxfel-globus"])
+            summary = TickSummary.of(run)
+            summaries.append(summary)
+            if on_tick is not None:
+                on_tick(tick, summary)
+            tick += 1
+            if (ticks is None or tick < ticks) and stop.wait(interval):
+                break
+    return summaries
