@@ -138,7 +138,8 @@ endpoints = {{ "{IDS["daq-endpoint"]}" = {{ workers = 2 }}, "{IDS["ms-endpoint"]
 
 @dataclass
 class Check:
-    what: str
+    scan_id: str
+    expected: str  # what should have happened to it
     ok: bool
     detail: str = ""
 
@@ -151,22 +152,14 @@ def check_site(site: DemoSite, shipped_per_tick: list[list[str]]) -> list[Check]
         scan_id = f"{scan.experiment}/{scan.name}"
         destination = site.destination(scan)
         if scan.kind == "incomplete":
-            checks.append(
-                Check(
-                    f"{scan_id} (still being written) stayed on the DAQ",
-                    not destination.exists() and scan_id not in shipped,
-                )
-            )
+            stayed = not destination.exists() and scan_id not in shipped
+            checks.append(Check(scan_id, "still being written: stays on the DAQ", stayed, "" if stayed else "shipped"))
             continue
         times = shipped.count(scan_id)
         same, detail = _identical(scan.path, destination)
-        checks.append(
-            Check(
-                f"{scan_id} ({scan.kind}) shipped once, identical",
-                same and times == 1,
-                detail or ("" if times == 1 else f"shipped {times} times"),
-            )
-        )
+        when = "complete" if scan.kind == "complete" else "finished between ticks"
+        problem = detail or ("" if times == 1 else f"shipped {times} times")
+        checks.append(Check(scan_id, f"{when}: shipped once, identical", same and times == 1, problem))
     return checks
 
 

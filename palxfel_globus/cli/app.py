@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import flow, scans
+from palxfel_globus.cli import demo, flow, local, scans
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 app.add_typer(scans.app, name="scans")
 app.add_typer(flow.app, name="flow")
+app.add_typer(local.app, name="local")
+app.command("demo")(demo.demo)
 
 
 def _usage_error_text(exc: Exception) -> str:

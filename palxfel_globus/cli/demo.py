@@ -1,0 +1,101 @@
+"""``palxfel-globus demo``: the whole job on a synthetic PAL-XFEL tree, no account, no network."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console
+from palxfel_globus.errors import PalxfelError
+
+DEMO_TICKS = 3
+
+
+def demo(
+    workdir: Annotated[
+        Optional[Path], typer.Option("--workdir", help="An empty or new directory (default: a new temporary one).")
+    ] = None,
+    scans: Annotated[int, typer.Option("--scans", min=1, max=500, help="How many scans to generate.")] = 12,
+    size: Annotated[str, typer.Option("--size", help="Total size of the generated scans, e.g. 200MB.")] = "200MB",
+) -> None:
+    """Generate a DAQ tree, run the scan backup for a few ticks locally, and check every scan byte for byte."""
+    import tempfile
+
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.cli.local import progress, tick_line
+    from palxfel_globus.config import load_config
+    from palxfel_globus.demo import arrive_markers, check_site, make_site
+    from palxfel_globus.units import format_size, parse_size
+
+    try:
+        total = parse_size(size)
+    except ValueError as exc:
+        raise PalxfelError(f"--size: {exc}.") from None
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="palxfel-demo-"))
+    elif workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
+        raise PalxfelError(f"--workdir {workdir} is not empty; give a new or empty directory.")
+    started = time.monotonic()
+    site = make_site(workdir, scans=scans, total_bytes=total)
+    kinds = {kind: sum(scan.kind == kind for scan in site.scans) for kind in ("complete", "arriving", "incomplete")}
+    console.print(
+        Text(
+            f"DAQ tree: {scans} scans, {format_size(total)}, in {site.daq_root} — {kinds['complete']} complete, "
+            f"{kinds['arriving']} finishing between ticks, {kinds['incomplete']} still being written."
+        )
+    )
+    console.print(Text(f"Config: {site.config_path}"))
+
+    def between(tick: int) -> None:
+        if tick == 1:
+            arrive_markers(site)
+            console.print(f"  markers arrived for {kinds['arriving']} scan(s)")
+
+    config = load_config(site.config_path)
+    with console.status("starting …") as status:
+        summaries = run_ticks(
+            config,
+            ticks=DEMO_TICKS,
+            interval=0,
+            between_ticks=between,
+            engine_options={"on_event": progress(status)},
+            on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
+        )
+    checks = check_site(site, [summary.shipped for summary in summaries])
+    elapsed = time.monotonic() - started
+    table = Table(title="What a data manager would check", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("scan", no_wrap=True)
+    table.add_column("expected")
+    table.add_column("result")
+    for check in checks:
+        result = Text("ok", style="green") if check.ok else Text(f"FAILED: {check.detail}", style="bold red")
+        table.add_row(Text(check.scan_id), Text(check.expected), result)
+    console.print(table)
+    shipped = sum(len(summary.shipped) for summary in summaries)
+    moved = sum(summary.bytes_transferred for summary in summaries)
+    if all(check.ok for check in checks):
+        console.print(
+            Text(
+                f"All {kinds['complete'] + kinds['arriving']} complete scans reached their destinations, "
+                f"verified, exactly once ({shipped} shipped, {format_size(moved)} moved); "
+                f"{kinds['incomplete']} scan(s) still being written stayed on the DAQ. "
+                f"Wall time {elapsed:.1f} s.",
+                style="green",
+            )
+        )
+        console.print(
+            f"Look around: palxfel-globus scans list --config {site.config_path}", markup=False, soft_wrap=True
+        )
+        return
+    console.print(
+        Text(f"{sum(not check.ok for check in checks)} check(s) failed; see the table above.", style="bold red")
+    )
+    raise typer.Exit(1)

@@ -1,0 +1,99 @@
+"""``palxfel-globus local run``: the scan_backup flow on the local engine, tick after tick."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console
+from palxfel_globus.errors import PalxfelError
+
+app = typer.Typer(help="Run the scan backup on this machine, with local stand-ins for Globus.", no_args_is_help=True)
+
+STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red"}
+
+
+def tick_line(tick: int, summary: Any) -> str:
+    """One line per tick: what a person wants to know at a glance (rich markup)."""
+    from rich.markup import escape
+
+    from palxfel_globus.units import format_size
+
+    style = STATUS_STYLE.get(summary.status, "yellow")
+    line = (
+        f"tick {tick}: [{style}]{summary.status}[/]  found {summary.found}, shipped {len(summary.shipped)}, "
+        f"failed {len(summary.failed)}, quarantined {len(summary.quarantined)}, "
+        f"moved {format_size(summary.bytes_transferred)} in {summary.transfer_tasks} transfer task(s), "
+        f"{summary.actions} actions"
+    )
+    if summary.status != "SUCCEEDED":
+        line += f"\n  {escape(summary.message)}"
+    return line
+
+
+def progress(status: Any) -> Any:
+    """An engine event hook that shows the running state in a rich status line."""
+
+    def on_event(entry: dict[str, Any], context: dict[str, Any]) -> None:
+        if entry["code"].endswith("Started") and entry["code"] != "FlowStarted":
+            status.update(f"running {entry['details']['state_name']} …")
+
+    return on_event
+
+
+@app.command("run")
+def run(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and stop.")] = False,
+    ticks: Annotated[
+        Optional[int], typer.Option("--ticks", min=1, help="Run this many ticks (default: until Ctrl-C).")
+    ] = None,
+    interval: Annotated[
+        Optional[str], typer.Option("--interval", help="Time between ticks (default: [timer] interval).")
+    ] = None,
+    fault: Annotated[
+        Optional[list[str]],
+        typer.Option("--fault", help="Inject a fault: fail:STATE[:N], crash:STATE, corrupt:STATE:GLOB."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object per tick.")] = False,
+) -> None:
+    """Ship completed scans with the scan_backup flow on the local engine ([local] in the config)."""
+    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.config import load_config
+    from palxfel_globus.engine.faults import parse_fault
+    from palxfel_globus.units import parse_duration
+
+    if once and ticks is not None:
+        raise PalxfelError("Give either --once or --ticks, not both.")
+    loaded = load_config(config)
+    try:
+        seconds = parse_duration(interval) if interval is not None else loaded.timer_interval
+        faults = None
+        for spec in fault or []:
+            faults = parse_fault(spec, faults)
+    except ValueError as exc:
+        raise PalxfelError(f"{exc}.") from None
+    count = 1 if once else ticks
+    if json_output:
+        summaries = run_ticks(
+            loaded,
+            ticks=count,
+            interval=seconds,
+            engine_options={"faults": faults},
+            on_tick=lambda _tick, summary: print(json.dumps(summary.as_json(), ensure_ascii=False), flush=True),
+        )
+    else:
+        with console.status("starting …") as status:
+            summaries = run_ticks(
+                loaded,
+                ticks=count,
+                interval=seconds,
+                engine_options={"faults": faults, "on_event": progress(status)},
+                on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
+            )
+    if any(summary.status != "SUCCEEDED" for summary in summaries):
+        raise typer.Exit(1)
