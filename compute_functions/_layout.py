@@ -279,11 +279,6 @@ def destination_path(route, experiment, scan):
     return join_collection_path(route["base_path"], experiment, RAW_DATA, scan) + "/"
 
 
-def manifest_destination_path(route, experiment, scan):
-    """Where a scan's manifest lands: beside the scan, ``<base_path>/<experiment>/rawData/<scan>.manifest.json``."""
-    return join_collection_path(route["base_path"], experiment, RAW_DATA, scan + ".manifest.json")
-
-
 def transfer_label(count, first, last):
     """A Transfer task label naming the scans: at most 128 characters of what Transfer accepts."""
     import re

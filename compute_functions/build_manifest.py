@@ -5,14 +5,14 @@ in the ledger (and ships beside the data); the run state gets only its digest an
 """
 
 from _checksums import checked_algorithm, default_workers, hash_files
-from _layout import ScanError, checked_scan, real_root, scan_files, to_collection_path
+from _layout import ScanError, checked_scan, real_root, scan_files
 from _ledger import atomic_write, encode_json, iso_time, manifest_path
 
 
 def build_manifest(config, experiment, scan, algorithm="sha256", workers=None, now=None):
-    """Hash every file of a scan; returns {experiment, scan, algorithm, files, bytes, manifest_digest, ...}."""
+    """Hash every file of a scan into the ledger's manifest; returns {experiment, scan, files, bytes,
+    manifest_digest}, kept small because the flow's run state holds one per scan (twice)."""
     import hashlib
-    import os
     import time
 
     checked_scan(experiment, scan)
@@ -35,19 +35,11 @@ def build_manifest(config, experiment, scan, algorithm="sha256", workers=None, n
         "files": entries,
     }
     data = encode_json(manifest)
-    path = manifest_path(config["ledger"], experiment, scan)
-    atomic_write(path, data)
-    ledger_real = os.path.realpath(config["ledger"])
-    in_collection = ledger_real.startswith(root.rstrip(os.sep) + os.sep)
+    atomic_write(manifest_path(config["ledger"], experiment, scan), data)
     return {
         "experiment": experiment,
         "scan": scan,
-        "algorithm": algorithm,
         "files": manifest["file_count"],
         "bytes": manifest["bytes"],
         "manifest_digest": hashlib.sha256(data).hexdigest(),
-        "manifest_path": path,
-        "manifest_collection_path": (
-            to_collection_path(root, config["collection_root"], os.path.realpath(path)) if in_collection else None
-        ),
     }

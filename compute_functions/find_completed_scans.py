@@ -7,15 +7,11 @@ experiment, completion is a marker look-up, and only the scans it returns are wa
 """
 
 from _layout import (
-    RAW_DATA,
     ScanError,
     add_problem,
-    confined,
-    destination_path,
     has_marker,
     list_experiments,
     list_scans_of,
-    manifest_destination_path,
     real_root,
     route_for,
     scan_files,
@@ -28,7 +24,6 @@ from _ledger import (
     claim_index,
     current_claim,
     iso_time,
-    manifest_path,
     mark_shipped_index,
     read_record,
     release_claim,
@@ -46,47 +41,30 @@ def _eligible(record, now):
     return state == "pending"
 
 
-def _groups(claimed, routes):
-    """One group per route: the one Transfer task (DATA: a recursive item per scan and its manifest)
-    and the verification tasks for that destination, so the flow's action count depends on the
-    routes, never on the number of scans."""
+def _groups(claimed, routes, source_root, manifest_root):
+    """One group per route with scans: the flow makes one Transfer task and one verification of
+    each, so its action count depends on the routes, never on the number of scans.
+
+    A group carries the roots (collection paths without a trailing slash) and the scan names;
+    the flow joins them into Transfer items (``<source_root>/<experiment>/rawData/<scan>/`` to
+    ``<base_path>/<experiment>/rawData/<scan>/``, and the manifest beside it) and verify_scan
+    tasks, so the run state holds a few names per scan rather than full paths (200 KB cap)."""
     groups = []
     for index, route in enumerate(routes):
         members = [item for item in claimed if item["route"] == index]
         if not members:
             continue
-        data = []
-        for item in members:
-            data.append(
-                {"source_path": item["source_path"], "destination_path": item["destination_path"], "recursive": True}
-            )
-            if item["manifest_source_path"]:
-                data.append(
-                    {
-                        "source_path": item["manifest_source_path"],
-                        "destination_path": item["manifest_destination_path"],
-                        "recursive": False,
-                    }
-                )
-        verify_root = route.get("verify_root")
         groups.append(
             {
                 "route": index,
                 "destination_collection": route["collection"],
+                "source_root": source_root,
+                "base_path": route["base_path"].rstrip("/"),
+                "manifest_root": manifest_root,
                 "verify_endpoint": route.get("compute_endpoint"),
+                "verify_root": route.get("verify_root"),
                 "label": transfer_label(len(members), members[0]["scan"], members[-1]["scan"]),
-                "DATA": data,
                 "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
-                "verify_kwargs": [
-                    {
-                        "root": verify_root,
-                        "scan_path": "{}/{}/{}".format(item["experiment"], RAW_DATA, item["scan"]),
-                        "manifest_path": "{}/{}/{}.manifest.json".format(item["experiment"], RAW_DATA, item["scan"]),
-                    }
-                    for item in members
-                ]
-                if verify_root
-                else [],
             }
         )
     return groups
@@ -95,9 +73,8 @@ def _groups(claimed, routes):
 def find_completed_scans(config, run_id, now=None):
     """Claim up to ``max_scans`` / ``max_bytes`` of complete scans, oldest first.
 
-    Returns {run_id, scans: [{experiment, kind, scan, route, source_path, destination_collection,
-    destination_path, manifest_source_path, manifest_destination_path, files, bytes, claim_gen,
-    lease_expires}], groups (see ``_groups``), count, bytes, more, unrouted, problems}. A single
+    Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
+    lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, problems}. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
     manifest ships beside the scan only when the ledger is inside the DAQ collection.
     """
@@ -172,32 +149,23 @@ def find_completed_scans(config, run_id, now=None):
                     "kind": experiment["kind"],
                     "scan": scan,
                     "route": config["routes"].index(route),
-                    "source_path": to_collection_path(
-                        root, config["collection_root"], confined(root, name, "rawData", scan)
-                    )
-                    + "/",
-                    "destination_collection": route["collection"],
-                    "destination_path": destination_path(route, name, scan),
-                    "manifest_source_path": (
-                        to_collection_path(
-                            root, config["collection_root"], os.path.realpath(manifest_path(ledger, name, scan))
-                        )
-                        if ledger_in_root
-                        else None
-                    ),
-                    "manifest_destination_path": manifest_destination_path(route, name, scan),
                     "files": len(files),
                     "bytes": size,
                     "claim_gen": gen,
-                    "lease_expires": iso_time(now + config["lease_seconds"]),
                 }
             )
         if more:
             break
+    source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
+    manifest_root = None
+    if ledger_in_root:
+        manifests = os.path.join(os.path.realpath(ledger), "manifests")
+        manifest_root = to_collection_path(root, config["collection_root"], manifests)
     return {
         "run_id": run_id,
         "scans": claimed,
-        "groups": _groups(claimed, config["routes"]),
+        "lease_expires": iso_time(now + config["lease_seconds"]),
+        "groups": _groups(claimed, config["routes"], source_root, manifest_root),
         "count": len(claimed),
         "bytes": total_bytes,
         "more": more,

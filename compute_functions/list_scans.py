@@ -9,6 +9,7 @@ false): a data manager auditing the backup still wants them.
 from _layout import (
     ScanError,
     add_problem,
+    destination_path,
     has_marker,
     list_experiments,
     list_scans_of,
@@ -111,7 +112,8 @@ def list_scans(config, now=None):
                     "files": files,
                     "bytes": size,
                     "on_disk": scan in on_disk,
-                    "destination": route and {"collection": route["collection"], "base_path": route["base_path"]},
+                    "destination": route
+                    and {"collection": route["collection"], "path": destination_path(route, name, scan)},
                     "attempts": record.get("attempts", 0),
                     "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
                     "last_error": record.get("last_error"),

@@ -55,7 +55,7 @@ def outcomes_from_run(found, groups_done, error=None):
             problem = _transfer_problem(transfer)
         elif verify.get("status") != "SUCCEEDED":
             problem = f"the verification ended {verify.get('status')}: {verify.get('problem') or 'no details'}"
-        elif group.get("verify_endpoint") and group.get("verify_kwargs"):
+        elif group.get("verify_endpoint"):
             problem = None
             results = {(item.get("experiment"), item.get("scan")): item for item in verify.get("result") or []}
         else:
@@ -86,9 +86,9 @@ def _failure_reason(outcome, verification, ledger_digest):
         return "no manifest in the ledger for this scan"
     if not isinstance(verification, dict):
         return "no verification result"
-    if verification.get("manifest_digest") != ledger_digest:
-        return "verified against a different manifest than the ledger's"
-    return "verification failed: %s" % (verification.get("summary") or "files differ")
+    if verification.get("ok") is not True:
+        return f"verification failed: {verification.get('summary') or 'files differ'}"
+    return "verified against a different manifest than the ledger's"
 
 
 def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, error=None, now=None):

@@ -12,8 +12,9 @@ from _ledger import encode_json, read_json
 def verify_scan(root, scan_path, manifest=None, manifest_path=None, workers=None):
     """Compare ``root/scan_path`` with a manifest given inline or as a file under ``root``.
 
-    Returns {ok, experiment, scan, manifest_digest, missing, extra, size_mismatch,
-    digest_mismatch, problem_count, summary}; the lists are capped for the run state.
+    Returns {ok, experiment, scan, manifest_digest, files_checked, bytes_checked, problem_count,
+    summary} and, where not empty, the capped lists missing, extra, size_mismatch and
+    digest_mismatch: it travels in the run state (200 KB cap) for every scan.
     """
     import hashlib
     import os
@@ -36,4 +37,4 @@ def verify_scan(root, scan_path, manifest=None, manifest_path=None, workers=None
         manifest_digest=hashlib.sha256(encode_json(manifest)).hexdigest(),
         summary=describe_differences(result) if not result["ok"] else f"all {len(files)} files match",
     )
-    return result
+    return {key: value for key, value in result.items() if value != []}

@@ -29,6 +29,7 @@ CONFIG_ENV = "PALXFEL_GLOBUS_CONFIG"
 CONFIG_FILE_NAME = "palxfel-globus.toml"
 DEFAULT_MARKERS = (".done", ".complete")
 LEDGER_DIR_NAME = ".palxfel-backup"
+MAX_SCANS_PER_RUN = 100
 
 
 class ConfigError(PalxfelError):
@@ -294,6 +295,12 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
 
     local = _parse_local(check, check.table(document, "local", "[local]"))
 
+    if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
+        check.problem(
+            "[limits].max_scans",
+            f"{limits.max_scans} is more than {MAX_SCANS_PER_RUN}, the most that keeps a "
+            "run's state well under the Flows service's 200 KB limit",
+        )
     if any(route.compute_endpoint for route in routes) and not _is_inside(daq.ledger, daq.root):
         check.problem(
             "[daq].ledger",

@@ -64,7 +64,7 @@ def test_list_reads_the_config_file_and_its_routes(
     assert code == 0
     assert json.loads(out)[0]["destination"] == {
         "collection": tree.config["routes"][0]["collection"],
-        "base_path": "/backup/ue",
+        "path": "/backup/ue/ue_251023_FXL/rawData/251023_alignment_00001_DIR/",
     }
 
 

@@ -26,20 +26,79 @@ def test_inner_and_sibling_markers_make_a_scan_complete_and_incomplete_scans_are
     assert daq.states()["ue_251023_FXL/251023_alignment_00003_DIR"] == "incomplete"
 
 
-def test_items_carry_routed_collection_paths_sizes_and_the_lease(daq: Daq) -> None:
+def test_items_carry_sizes_and_groups_carry_the_routed_roots(daq: Daq) -> None:
     daq.scan("ue_251023_FXL", "alignment", 1, file_bytes=1000)
     daq.scan("ms_251101_빔정렬", "빔 정렬", 7, file_bytes=10)
     result = daq.find()
     ue, ms = result["scans"]
-    assert ue["source_path"] == "/~/dat/ue_251023_FXL/rawData/251023_alignment_00001_DIR/"
-    assert ue["destination_collection"] == UE_COLLECTION
-    assert ue["destination_path"] == "/backup/ue/ue_251023_FXL/rawData/251023_alignment_00001_DIR/"
-    assert (ue["files"], ue["bytes"], ue["kind"]) == (5, 4000, "ue")
-    assert ms["destination_collection"] == MS_COLLECTION
-    assert ms["destination_path"] == "/~/ms/ms_251101_빔정렬/rawData/251101_빔 정렬_00007_DIR/"
-    assert ms["source_path"] == "/~/dat/ms_251101_빔정렬/rawData/251101_빔 정렬_00007_DIR/"
-    assert ue["lease_expires"] == "2027-01-15T09:00:00+00:00"
+    assert (ue["files"], ue["bytes"], ue["kind"], ue["route"]) == (5, 4000, "ue", 0)
+    assert (ms["files"], ms["bytes"], ms["kind"], ms["route"]) == (5, 40, "ms", 1)
+    assert result["lease_expires"] == "2027-01-15T09:00:00+00:00"
     assert (result["count"], result["bytes"], result["more"]) == (2, 4040, False)
+    assert result["groups"] == [
+        {
+            "route": 0,
+            "destination_collection": UE_COLLECTION,
+            "source_root": "/~/dat",
+            "base_path": "/backup/ue",
+            "manifest_root": "/~/dat/.palxfel-backup/manifests",
+            "verify_endpoint": None,
+            "verify_root": None,
+            "label": "palxfel-globus 1 scan 251023_alignment_00001_DIR",
+            "scans": [{"experiment": "ue_251023_FXL", "scan": "251023_alignment_00001_DIR"}],
+        },
+        {
+            "route": 1,
+            "destination_collection": MS_COLLECTION,
+            "source_root": "/~/dat",
+            "base_path": "/~/ms",
+            "manifest_root": "/~/dat/.palxfel-backup/manifests",
+            "verify_endpoint": None,
+            "verify_root": None,
+            "label": "palxfel-globus 1 scan 251101_-_00007_DIR",
+            "scans": [{"experiment": "ms_251101_빔정렬", "scan": "251101_빔 정렬_00007_DIR"}],
+        },
+    ]
+
+
+def test_the_flow_plans_the_same_paths_as_the_layout_mapping(daq: Daq) -> None:
+    """The Transfer items the flow builds from a group equal what _layout's path mapping says."""
+    import json
+
+    from palxfel_globus.engine.expressions import evaluate
+    from palxfel_globus.resources import data_dir
+
+    scan_dir = daq.scan("ms_251101_빔정렬", "빔 정렬", 7)
+    group = daq.find()["groups"][0]
+    plan = json.loads((data_dir("flow_definitions") / "scan_backup.json").read_text("utf-8"))["States"]["PlanGroup"]
+    state = {"work": {"group": group}, "functions": {"verify_scan": "F"}}
+    data = evaluate(plan["Parameters"]["DATA.="], state, {})
+    layout = functions.layout()
+    route = daq.config["routes"][1]
+    scan = scan_dir.name
+    assert data == [
+        {
+            "source_path": layout.to_collection_path(str(daq.root), "/~/dat", str(scan_dir)) + "/",
+            "destination_path": layout.destination_path(route, "ms_251101_빔정렬", scan),
+            "recursive": True,
+        },
+        {
+            "source_path": f"/~/dat/.palxfel-backup/manifests/ms_251101_빔정렬/{scan}.json",
+            "destination_path": f"/~/ms/ms_251101_빔정렬/rawData/{scan}.manifest.json",
+            "recursive": False,
+        },
+    ]
+    tasks = evaluate(plan["Parameters"]["verify_tasks.="], state, {})
+    assert tasks == [
+        {
+            "function_id": "F",
+            "kwargs": {
+                "root": None,
+                "scan_path": f"ms_251101_빔정렬/rawData/{scan}",
+                "manifest_path": f"ms_251101_빔정렬/rawData/{scan}.manifest.json",
+            },
+        }
+    ]
 
 
 def test_a_claimed_scan_is_not_offered_to_another_run_until_its_lease_expires(daq: Daq) -> None:

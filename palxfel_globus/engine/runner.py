@@ -81,7 +81,7 @@ class _Run:
         self.log: list[dict[str, Any]] = []
         self.label = label
         self.tags = tags
-        self.start = time.time()
+        self.peak_state_bytes = 0
 
 
 class Engine:
@@ -135,7 +135,8 @@ class Engine:
         run_id: Optional[str] = None,
         max_states: Optional[int] = None,
     ) -> dict[str, Any]:
-        """Run to the end; returns the run document (status SUCCEEDED or FAILED) with its log.
+        """Run to the end; returns the run document (status SUCCEEDED or FAILED) with its log
+        and, beyond the service's fields, ``peak_state_bytes``.
 
         A web input with no answer left expires at once (``Flows.WebInputExpired``), so a
         local run never waits INACTIVE for a person."""
@@ -170,6 +171,7 @@ class Engine:
         document.update(
             status=status, display_status=status, completion_time=iso(self.clock.now()), details=details, log=run.log
         )
+        document["peak_state_bytes"] = run.peak_state_bytes  # local only: the largest run state, against the 200 KB cap
         return document
 
     # the loop ----------------------------------------------------------------
@@ -188,6 +190,7 @@ class Engine:
             try:
                 new_state, following = getattr(self, "_" + kind)(name, state, run)
                 size = len(json.dumps(new_state))
+                run.peak_state_bytes = max(run.peak_state_bytes, size)
                 if size > MAX_RUN_STATE_BYTES:
                     raise FlowError(
                         "States.DataLimitExceeded",
