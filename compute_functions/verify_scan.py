@@ -24,8 +24,10 @@ def verify_scan(root, scan_path, manifest=None, manifest_path=None, workers=None
         raise DaqError("verify_scan needs exactly one of manifest and manifest_path.")
     if manifest is None:
         manifest, problem = read_json(confined(root_real, *manifest_path.strip("/").split("/")))
+        if problem:
+            raise DaqError(f"The shipped manifest {manifest_path} is damaged; the next attempt ships it again.")
         if manifest is None:
-            raise DaqError(problem or f"The manifest {manifest_path} does not exist under {root}.")
+            raise DaqError(f"The manifest {manifest_path} does not exist under {root}.")
     top = confined(root_real, *scan_path.strip("/").split("/"))
     files = tree_files(root_real, top) if os.path.isdir(top) else []
     result = compare_with_manifest(

@@ -38,7 +38,17 @@ _loaded: dict[FunctionRef, Any] = {}
 
 
 def _run_task(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
-    """In a worker process: load the function once, call it, return its result as JSON text."""
+    """In a worker process: load the function once, call it, return its result as JSON text.
+
+    An exception comes back as a RuntimeError naming the original type: the original's class
+    may live in an exec'd namespace that cannot be pickled across processes."""
+    try:
+        return _call(ref, args, kwargs)
+    except Exception as exc:
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _call(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
     function = _loaded.get(ref)
     if function is None:
         if ref.source == BUNDLED:
@@ -124,7 +134,7 @@ class ComputeProvider:
         for (ref, _args, _kwargs), future in zip(calls, futures):
             error = future.exception()
             if error is not None:
-                return ActionResult("FAILED", {"exception": f"{type(error).__name__}: {error}", "function": ref.name})
+                return ActionResult("FAILED", {"exception": str(error), "function": ref.name})
             results.append({"task_id": new_id(), "output": json.loads(future.result())})
         return ActionResult(
             "SUCCEEDED",

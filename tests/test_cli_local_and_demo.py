@@ -1,0 +1,136 @@
+"""``palxfel-globus local run`` and ``demo`` as a person and a script see them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from palxfel_globus.backup import check_input, load_flow
+from palxfel_globus.cli.app import main
+from palxfel_globus.demo import make_site
+from palxfel_globus.engine import Engine
+from palxfel_globus.errors import PalxfelError
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return make_site(tmp_path / "site", scans=6, total_bytes=60_000).config_path
+
+
+def test_local_run_json_prints_one_summary_per_tick(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "local", "run", "--config", str(config_path), "--ticks", "2", "--interval", "0", "--json"
+    )
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and err == ""
+    assert [(line["status"], line["found"], len(line["shipped"])) for line in lines] == [
+        ("SUCCEEDED", 4, 4),
+        ("SUCCEEDED", 0, 0),
+    ]
+
+
+def test_local_run_shows_each_tick_and_fails_with_the_run(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "local",
+        "run",
+        "--config",
+        str(config_path),
+        "--once",
+        "--fault",
+        "corrupt:TransferScans:/~/ms/*/detector1/*",
+    )
+    assert code == 1
+    assert "tick 0: FAILED" in out and "verification failed" in out and "(checksum differs)" in out
+
+
+def test_a_raising_verification_is_reported_not_lost(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged manifest makes verify_scan raise on the endpoint; the run says so and fails."""
+    code, out, _ = run(
+        capsys,
+        "local",
+        "run",
+        "--config",
+        str(config_path),
+        "--once",
+        "--fault",
+        "corrupt:TransferScans:/~/ms/*.manifest.json",
+    )
+    assert code == 1
+    assert "the verification ended FAILED: DaqError: The shipped manifest" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda text, site: text.replace(f'root = "{site}/daq/xfel/ffs/dat"', f'root = "{site}/gone"'),
+            "[daq].root: {site}/gone does not exist or is not a directory.",
+        ),
+        (
+            lambda text, site: text.replace('match = "ms_*"', 'match = "sm_*"'),
+            "[[route]] #2 (match = 'sm_*') matches no experiment in {site}/daq/xfel/ffs/dat; fix the pattern, or "
+            "remove the route until such experiments exist.",
+        ),
+        (
+            lambda text, site: text.replace('collection_root = "/xfel/ffs/dat"', 'collection_root = "/xfel"'),
+            "[local].collections maps the DAQ collection to {site}/daq, where /xfel is {site}/daq/xfel, not "
+            "[daq].root {site}/daq/xfel/ffs/dat.",
+        ),
+    ],
+)
+def test_bad_configs_are_refused_before_anything_moves(
+    config_path: Path, capsys: pytest.CaptureFixture[str], edit, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    site = config_path.parent
+    config_path.write_text(edit(config_path.read_text("utf-8"), site), encoding="utf-8")
+    code, out, err = run(capsys, "local", "run", "--config", str(config_path), "--once")
+    assert (code, out) == (2, "")
+    assert err.strip().endswith(message.format(site=site)) and err.count("\n") == 1
+    assert not (site / "backup-ue" / "backup").exists(), "nothing moved"
+
+
+def test_demo_ships_everything_once_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--workdir", str(tmp_path / "demo"), "--scans", "8", "--size", "2MB")
+    assert code == 0
+    assert "All 7 complete scans reached their destinations, verified, exactly once" in " ".join(out.split())
+    assert "tick 1: SUCCEEDED  found 1, shipped 1" in out
+
+
+def test_demo_refuses_a_directory_with_something_in_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    code, _, err = run(capsys, "demo", "--workdir", str(tmp_path))
+    assert (code, err) == (2, f"Error: --workdir {tmp_path} is not empty; give a new or empty directory.\n")
+
+
+def test_the_one_off_transfer_flow_copies_with_verification(tmp_path: Path) -> None:
+    definition, schema = load_flow("transfer")
+    body = {
+        "source": {"id": "aaaaaaaa-0000-4000-8000-000000000001", "path": "/a.h5"},
+        "destination": {"id": "bbbbbbbb-0000-4000-8000-000000000002", "path": "/copies/a.h5"},
+    }
+    check_input(body, schema)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "a.h5").write_bytes(b"data" * 100)
+    collections = {
+        "aaaaaaaa-0000-4000-8000-000000000001": tmp_path / "a",
+        "bbbbbbbb-0000-4000-8000-000000000002": tmp_path / "b",
+    }
+    with Engine(collections=collections) as engine:
+        document = engine.run(definition, body)
+    assert document["status"] == "SUCCEEDED"
+    assert document["details"]["output"]["summary"]["files_transferred"] == 1
+    assert (tmp_path / "b" / "copies" / "a.h5").read_bytes() == b"data" * 100
+    with pytest.raises(PalxfelError, match="The flow input at source/path is invalid"):
+        check_input({**body, "source": {"id": body["source"]["id"], "path": "relative"}}, schema)
