@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -83,6 +83,19 @@ class Daq:
     def states(self) -> dict[str, str]:
         listed = self.call("list_scans", now=NOW)
         return {f"{row['experiment']}/{row['scan']}": row["state"] for row in listed["scans"]}
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    from palxfel_globus.cli.app import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture

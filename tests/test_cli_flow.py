@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import pytest
-
-from palxfel_globus.cli.app import main
 
 DATA = Path(__file__).parent / "data" / "flows"
 A = "aaaaaaaa-0000-4000-8000-000000000001"
 B = "bbbbbbbb-0000-4000-8000-000000000002"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -28,12 +21,19 @@ def collections(tmp_path: Path) -> list[str]:
     return ["--collection", f"{A}={tmp_path / 'a'}", "--collection", f"{B}={tmp_path / 'b'}"]
 
 
-def test_validate_accepts_a_good_definition(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "flow", "validate", str(DATA / "move.json"))
+def simulate_transfer(
+    cli: Callable[..., tuple[int, str, str]], collections: list[str], *extra: str
+) -> tuple[int, str, str]:
+    definition, sample_input = str(DATA / "transfer.json"), str(DATA / "transfer.input.json")
+    return cli("flow", "simulate", definition, "--input", sample_input, *collections, *extra)
+
+
+def test_validate_accepts_a_good_definition(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("flow", "validate", str(DATA / "move.json"))
     assert (code, err) == (0, "") and out.strip().endswith("move.json: valid.")
 
 
-def test_validate_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_lists_every_problem_and_exits_1(tmp_path: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps(
@@ -47,7 +47,7 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest
             }
         )
     )
-    code, out, err = run(capsys, "flow", "validate", str(bad))
+    code, out, err = cli("flow", "validate", str(bad))
     assert code == 1 and out == ""
     lines = err.splitlines()
     assert lines[0].startswith("Problem: A: Type 'Succeed' does not exist in Globus Flows")
@@ -56,29 +56,20 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path: Path, capsys: pytest
     assert "Problem: B: is unreachable from StartAt 'A'." in lines
 
 
-def test_simulate_runs_a_flow_and_prints_progress(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "flow",
-        "simulate",
-        str(DATA / "transfer.json"),
-        "--input",
-        str(DATA / "transfer.input.json"),
-        *collections,
-    )
+def test_simulate_runs_a_flow_and_prints_progress(
+    collections: list[str], cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, _ = simulate_transfer(cli, collections)
     assert code == 0
     assert "✓ Transfer" in out and "SUCCEEDED" in out
 
 
-def test_simulate_json_prints_the_run_document(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "flow",
-        "simulate",
-        str(DATA / "transfer.json"),
-        "--input",
-        str(DATA / "transfer.input.json"),
-        *collections,
+def test_simulate_json_prints_the_run_document(
+    collections: list[str], cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, _ = simulate_transfer(
+        cli,
+        collections,
         "--json",
     )
     document = json.loads(out)
@@ -87,15 +78,10 @@ def test_simulate_json_prints_the_run_document(collections: list[str], capsys: p
     assert document["log"][0]["code"] == "FlowStarted"
 
 
-def test_simulate_exits_1_when_the_run_fails(collections: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(
-        capsys,
-        "flow",
-        "simulate",
-        str(DATA / "transfer.json"),
-        "--input",
-        str(DATA / "transfer.input.json"),
-        *collections,
+def test_simulate_exits_1_when_the_run_fails(collections: list[str], cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = simulate_transfer(
+        cli,
+        collections,
         "--fault",
         "fail:Transfer",
     )
@@ -103,15 +89,14 @@ def test_simulate_exits_1_when_the_run_fails(collections: list[str], capsys: pyt
 
 
 def test_simulate_answers_web_inputs_from_values_and_files(
-    tmp_path: Path, collections: list[str], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, collections: list[str], cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     (tmp_path / "a" / "data").mkdir()
     (tmp_path / "a" / "data" / "scan.h5").write_text("s")
     (tmp_path / "b" / "approved").mkdir()
     answers = tmp_path / "answers.json"
     answers.write_text('["approve"]')
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "flow",
         "simulate",
         str(DATA / "approval.json"),
@@ -155,18 +140,20 @@ def test_simulate_answers_web_inputs_from_values_and_files(
     ],
 )
 def test_bad_input_is_one_sentence_and_exit_2(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    cli: Callable[..., tuple[int, str, str]], args: list[str], message: str
 ) -> None:
-    code, out, err = run(capsys, *args)
+    code, out, err = cli(*args)
     assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("Error: ")
     if message is not None:
         assert err == message
 
 
-def test_an_invalid_definition_is_refused_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_invalid_definition_is_refused_before_running(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"StartAt": "A", "States": {"A": {"Type": "Map", "End": True}}}))
-    code, _, err = run(capsys, "flow", "simulate", str(bad))
+    code, _, err = cli("flow", "simulate", str(bad))
     assert code == 2
     assert (
         err == f"Error: {bad} is not a valid flow definition: A: Type 'Map' does not exist in Globus Flows "

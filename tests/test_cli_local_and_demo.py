@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from palxfel_globus.backup import check_input, load_flow
-from palxfel_globus.cli.app import main
 from palxfel_globus.demo import make_site
 from palxfel_globus.engine import Engine
 from palxfel_globus.errors import PalxfelError
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -25,10 +19,10 @@ def config_path(tmp_path: Path) -> Path:
     return make_site(tmp_path / "site", scans=6, total_bytes=60_000).config_path
 
 
-def test_local_run_json_prints_one_summary_per_tick(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(
-        capsys, "local", "run", "--config", str(config_path), "--ticks", "2", "--interval", "0", "--json"
-    )
+def test_local_run_json_prints_one_summary_per_tick(
+    config_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = cli("local", "run", "--config", str(config_path), "--ticks", "2", "--interval", "0", "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and err == ""
     assert [(line["status"], line["found"], len(line["shipped"])) for line in lines] == [
@@ -38,10 +32,9 @@ def test_local_run_json_prints_one_summary_per_tick(config_path: Path, capsys: p
 
 
 def test_local_run_shows_each_tick_and_fails_with_the_run(
-    config_path: Path, capsys: pytest.CaptureFixture[str]
+    config_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "local",
         "run",
         "--config",
@@ -54,10 +47,11 @@ def test_local_run_shows_each_tick_and_fails_with_the_run(
     assert "tick 0: FAILED" in out and "verification failed" in out and "(checksum differs)" in out
 
 
-def test_a_raising_verification_is_reported_not_lost(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_raising_verification_is_reported_not_lost(
+    config_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
     """A damaged manifest makes verify_scan raise on the endpoint; the run says so and fails."""
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "local",
         "run",
         "--config",
@@ -90,26 +84,28 @@ def test_a_raising_verification_is_reported_not_lost(config_path: Path, capsys: 
     ],
 )
 def test_bad_configs_are_refused_before_anything_moves(
-    config_path: Path, capsys: pytest.CaptureFixture[str], edit, message: str
+    config_path: Path, cli: Callable[..., tuple[int, str, str]], edit, message: str
 ) -> None:  # type: ignore[no-untyped-def]
     site = config_path.parent
     config_path.write_text(edit(config_path.read_text("utf-8"), site), encoding="utf-8")
-    code, out, err = run(capsys, "local", "run", "--config", str(config_path), "--once")
+    code, out, err = cli("local", "run", "--config", str(config_path), "--once")
     assert (code, out) == (2, "")
     assert err.strip().endswith(message.format(site=site)) and err.count("\n") == 1
     assert not (site / "backup-ue" / "backup").exists(), "nothing moved"
 
 
-def test_demo_ships_everything_once_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "demo", "--workdir", str(tmp_path / "demo"), "--scans", "8", "--size", "2MB")
+def test_demo_ships_everything_once_and_says_so(tmp_path: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = cli("demo", "--workdir", str(tmp_path / "demo"), "--scans", "8", "--size", "2MB")
     assert code == 0
     assert "All 7 complete scans reached their destinations, verified, exactly once" in " ".join(out.split())
     assert "tick 1: SUCCEEDED  found 1, shipped 1" in out
 
 
-def test_demo_refuses_a_directory_with_something_in_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_refuses_a_directory_with_something_in_it(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    code, _, err = run(capsys, "demo", "--workdir", str(tmp_path))
+    code, _, err = cli("demo", "--workdir", str(tmp_path))
     assert (code, err) == (2, f"Error: --workdir {tmp_path} is not empty; give a new or empty directory.\n")
 
 

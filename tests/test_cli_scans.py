@@ -7,21 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from conftest import NOW, Daq
 from test_config import good_config
 
 from palxfel_globus.cli import app as cli_app
-from palxfel_globus.cli.app import main
 
 EXPERIMENT = "ue_251023_FXL"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -34,16 +28,16 @@ def tree(daq: Daq) -> Daq:
     return daq
 
 
-def test_list_shows_every_scan_with_its_state_in_a_table(tree: Daq, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "scans", "list", "--daq-root", str(tree.root))
+def test_list_shows_every_scan_with_its_state_in_a_table(tree: Daq, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("scans", "list", "--daq-root", str(tree.root))
     assert (code, err) == (0, "")
     assert "251023_alignment_00001_DIR" in out and "shipped" in out
     assert "251101_빔 정렬_00001_DIR" in out and "claimed" in out
     assert "3 scans: 1 shipped, 1 claimed, 1 incomplete." in out
 
 
-def test_list_json_is_an_array_with_the_documented_keys(tree: Daq, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "scans", "list", "--daq-root", str(tree.root), "--json")
+def test_list_json_is_an_array_with_the_documented_keys(tree: Daq, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = cli("scans", "list", "--daq-root", str(tree.root), "--json")
     rows = json.loads(out)
     assert code == 0
     assert [
@@ -56,11 +50,11 @@ def test_list_json_is_an_array_with_the_documented_keys(tree: Daq, capsys: pytes
 
 
 def test_list_reads_the_config_file_and_its_routes(
-    tree: Daq, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tree: Daq, tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     config = tmp_path / "palxfel-globus.toml"
     config.write_text(good_config(tree.root), encoding="utf-8")
-    code, out, _ = run(capsys, "scans", "list", "--config", str(config), "--json")
+    code, out, _ = cli("scans", "list", "--config", str(config), "--json")
     assert code == 0
     assert json.loads(out)[0]["destination"] == {
         "collection": tree.config["routes"][0]["collection"],
@@ -69,27 +63,26 @@ def test_list_reads_the_config_file_and_its_routes(
 
 
 def test_problems_go_to_stderr_and_json_on_stdout_stays_parseable(
-    tree: Daq, capsys: pytest.CaptureFixture[str]
+    tree: Daq, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     (tree.root / "notes").mkdir()
-    code, out, err = run(capsys, "scans", "list", "--daq-root", str(tree.root), "--json")
+    code, out, err = cli("scans", "list", "--daq-root", str(tree.root), "--json")
     assert code == 0 and len(json.loads(out)) == 3
     expected = f"{tree.root / 'notes'} is not named <kind>_<YYMMDD>_<tag>; it is not an experiment and is skipped."
     assert err == f"Warning: {expected}\n"
 
 
-def test_retry_and_forget_change_the_ledger(tree: Daq, capsys: pytest.CaptureFixture[str]) -> None:
+def test_retry_and_forget_change_the_ledger(tree: Daq, cli: Callable[..., tuple[int, str, str]]) -> None:
     tree.call(
         "record_outcome",
         run_id="run-1",
         now=NOW,
         outcomes=[{"experiment": "ms_251101_빔정렬", "scan": "251101_빔 정렬_00001_DIR", "error": "boom"}],
     )
-    code, out, _ = run(capsys, "scans", "retry", "251101_빔 정렬_00001_DIR", "--daq-root", str(tree.root))
+    code, out, _ = cli("scans", "retry", "251101_빔 정렬_00001_DIR", "--daq-root", str(tree.root))
     assert code == 0
     assert out == "ms_251101_빔정렬/251101_빔 정렬_00001_DIR: was failed; now pending, the next tick ships it.\n"
-    code, out, _ = run(
-        capsys,
+    code, out, _ = cli(
         "scans",
         "forget",
         "ue_251023_FXL/251023_alignment_00001_DIR",
@@ -103,10 +96,10 @@ def test_retry_and_forget_change_the_ledger(tree: Daq, capsys: pytest.CaptureFix
 
 
 def test_forget_without_yes_is_refused_when_nobody_can_answer(
-    tree: Daq, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tree: Daq, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "stdin", open(os.devnull))
-    code, _, err = run(capsys, "scans", "forget", "251023_alignment_00001_DIR", "--daq-root", str(tree.root))
+    code, _, err = cli("scans", "forget", "251023_alignment_00001_DIR", "--daq-root", str(tree.root))
     assert (code, err) == (2, "Error: Refusing to forget scans without --yes when not run interactively.\n")
     assert tree.states()["ue_251023_FXL/251023_alignment_00001_DIR"] == "shipped"
 
@@ -140,20 +133,20 @@ def test_forget_without_yes_is_refused_when_nobody_can_answer(
     ],
 )
 def test_bad_input_is_one_sentence_and_a_non_zero_exit(
-    capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+    cli: Callable[..., tuple[int, str, str]], args: list[str], code: int, message: str
 ) -> None:
-    assert run(capsys, *args) == (code, "", message)
+    assert cli(*args) == (code, "", message)
 
 
-def test_no_arguments_shows_the_help_and_no_error_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "scans")
+def test_no_arguments_shows_the_help_and_no_error_line(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("scans")
     assert code == 2 and "Usage: palxfel-globus scans" in out + err and "Error" not in out + err
 
 
-def test_a_bad_config_prints_one_line_per_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_config_prints_one_line_per_mistake(tmp_path: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[daq]\nroot = 'rel'\n", encoding="utf-8")
-    code, out, err = run(capsys, "scans", "list", "--config", str(config))
+    code, out, err = cli("scans", "list", "--config", str(config))
     lines = err.splitlines()
     assert code == 2 and out == ""
     assert lines[0] == f"Error: {config}: [daq].root: 'rel' is a relative path; give an absolute one."
@@ -161,14 +154,14 @@ def test_a_bad_config_prints_one_line_per_mistake(tmp_path: Path, capsys: pytest
 
 
 def test_an_unexpected_failure_is_one_sentence_without_a_traceback(
-    tree: Daq, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tree: Daq, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr("palxfel_globus.functions.call", broken)
     monkeypatch.delenv(cli_app.DEBUG_ENV, raising=False)
-    code, _, err = run(capsys, "scans", "list", "--daq-root", str(tree.root))
+    code, _, err = cli("scans", "list", "--daq-root", str(tree.root))
     assert (code, err) == (
         1,
         "Error: Internal error (RuntimeError: disk on fire); rerun with "

@@ -30,21 +30,22 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
     return directories
 
 
-def act(url: str, parameters: dict[str, Any], engine: Engine) -> dict[str, Any]:
-    definition = {
-        "StartAt": "S",
-        "States": {
-            "S": {
-                "Type": "Action",
-                "ActionUrl": url,
-                "Parameters": parameters,
-                "ResultPath": "$.r",
-                "WaitTime": 60,
-                "End": True,
-            }
-        },
+def run_action(engine: Engine, url: str, parameters: dict[str, Any], **state: Any) -> dict[str, Any]:
+    """The run document of a one-state flow calling ``url``."""
+    action = {
+        "Type": "Action",
+        "ActionUrl": url,
+        "Parameters": parameters,
+        "ResultPath": "$.r",
+        "WaitTime": 60,
+        "End": True,
+        **state,
     }
-    document = engine.run(definition, {})
+    return engine.run({"StartAt": "S", "States": {"S": action}}, {})
+
+
+def act(url: str, parameters: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    document = run_action(engine, url, parameters)
     if document["status"] != "SUCCEEDED":
         raise AssertionError(document["details"])
     return document["details"]["output"]["r"]
@@ -124,58 +125,21 @@ def test_a_missing_source_fails_the_task_with_a_fatal_error(dirs: dict[str, Path
 @pytest.mark.parametrize("path", ["/../etc", "/a/../../x", "relative"])
 def test_paths_leaving_a_collection_are_refused(dirs: dict[str, Path], path: str) -> None:
     with Engine(collections=dirs) as engine:
-        document = engine.run(
-            {
-                "StartAt": "S",
-                "States": {
-                    "S": {
-                        "Type": "Action",
-                        "ActionUrl": TRANSFER + "stat",
-                        "Parameters": {"endpoint_id": A, "path": path},
-                        "End": True,
-                    }
-                },
-            },
-            {},
-        )
+        document = run_action(engine, TRANSFER + "stat", {"endpoint_id": A, "path": path})
     assert document["details"]["failure"]["error"] == "ActionUnableToRun"
 
 
 def test_a_link_leaving_the_collection_is_refused(dirs: dict[str, Path], tmp_path: Path) -> None:
     (dirs[A] / "out").symlink_to(tmp_path)
     with Engine(collections=dirs) as engine:
-        document = engine.run(
-            {
-                "StartAt": "S",
-                "States": {
-                    "S": {
-                        "Type": "Action",
-                        "ActionUrl": TRANSFER + "ls",
-                        "Parameters": {"endpoint_id": A, "path": "/out"},
-                        "End": True,
-                    }
-                },
-            },
-            {},
-        )
+        document = run_action(engine, TRANSFER + "ls", {"endpoint_id": A, "path": "/out"})
     assert "leads outside the collection" in document["details"]["failure"]["cause"]
 
 
 def test_an_unmapped_collection_says_how_to_map_it(dirs: dict[str, Path]) -> None:
     with Engine(collections=dirs) as engine:
-        document = engine.run(
-            {
-                "StartAt": "S",
-                "States": {
-                    "S": {
-                        "Type": "Action",
-                        "ActionUrl": TRANSFER + "mkdir",
-                        "Parameters": {"endpoint_id": "cccccccc-0000-4000-8000-000000000003", "path": "/x"},
-                        "End": True,
-                    }
-                },
-            },
-            {},
+        document = run_action(
+            engine, TRANSFER + "mkdir", {"endpoint_id": "cccccccc-0000-4000-8000-000000000003", "path": "/x"}
         )
     assert "map it with --collection" in document["details"]["failure"]["cause"]
 
@@ -233,38 +197,20 @@ def test_a_raising_compute_function_fails_the_action(tmp_path: Path) -> None:
     source.write_text("def boom():\n    raise RuntimeError('the detector is on fire')\n")
     function_id = "eeeeeeee-0000-4000-8000-000000000006"
     with Engine(functions={function_id: FunctionRef(str(source), "boom")}) as engine:
-        definition = {
-            "StartAt": "S",
-            "States": {
-                "S": {
-                    "Type": "Action",
-                    "ActionUrl": "https://compute.actions.globus.org/v3",
-                    "ExceptionOnActionFailure": True,
-                    "Parameters": {"endpoint_id": ENDPOINT, "tasks": [{"function_id": function_id}]},
-                    "End": True,
-                }
-            },
-        }
-        document = engine.run(definition, {})
+        document = run_action(
+            engine,
+            "https://compute.actions.globus.org/v3",
+            {"endpoint_id": ENDPOINT, "tasks": [{"function_id": function_id}]},
+            ExceptionOnActionFailure=True,
+        )
     assert document["details"]["failure"]["error"] == "ActionFailedException"
     assert "RuntimeError: the detector is on fire" in document["details"]["failure"]["cause"]
 
 
 def test_an_unregistered_function_is_action_unable_to_run() -> None:
     with Engine() as engine:
-        document = engine.run(
-            {
-                "StartAt": "S",
-                "States": {
-                    "S": {
-                        "Type": "Action",
-                        "ActionUrl": "https://compute.actions.globus.org/v3",
-                        "Parameters": {"endpoint_id": ENDPOINT, "tasks": [{"function_id": "f"}]},
-                        "End": True,
-                    }
-                },
-            },
-            {},
+        document = run_action(
+            engine, "https://compute.actions.globus.org/v3", {"endpoint_id": ENDPOINT, "tasks": [{"function_id": "f"}]}
         )
     assert "is not registered locally; pass --function" in document["details"]["failure"]["cause"]
 
