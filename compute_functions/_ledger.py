@@ -21,6 +21,9 @@ LEDGER_VERSION = 1
 CLAIM_SUFFIX = ".claim"
 RELEASED_SUFFIX = ".released"
 TEMP_PREFIX = ".tmp-"
+FINISHED_CACHE = "finished-experiments.json"
+GENERATION_FILE = "generation"
+SETTLE_SECONDS = 120  # a stamp is trusted only once this old, so a coarse mtime cannot hide a change
 FOREIGN_LEASE_SECONDS = 12 * 3600  # a lease file we cannot read is honoured this long
 
 
@@ -44,7 +47,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _write_temp(directory, final_name, data):
+def _write_temp(directory, final_name, data, durable):
     import os
     import uuid
 
@@ -53,7 +56,8 @@ def _write_temp(directory, final_name, data):
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return temp
@@ -67,18 +71,24 @@ def encode_json(document):
 
 def _publish(path, data, exclusive):
     """Write a temp file, then move it into place: ``os.replace``, or ``os.link`` when the
-    name must not exist yet (a hard link never overwrites: that is the exclusive create)."""
+    name must not exist yet (a hard link never overwrites: that is the exclusive create).
+
+    Only replaced files (the records) are synced, file and directory: the exclusive creates
+    are leases and index entries, whose loss in a power cut costs at most a retry (a claim
+    that vanished or came back empty is free again; a lost release expires with its lease;
+    a lost index entry is rebuilt from its record), and a tick makes one per scan."""
     import os
 
     directory, name = os.path.split(path)
-    temp = _write_temp(directory, name, data)
+    temp = _write_temp(directory, name, data, durable=not exclusive)
     try:
         (os.link if exclusive else os.replace)(temp, path)
     except FileExistsError:
         return False
     finally:
         remove_if_present(temp)
-    _fsync_dir(directory)
+    if not exclusive:
+        _fsync_dir(directory)
     return True
 
 
@@ -185,9 +195,11 @@ def current_claim(ledger, experiment, scan, generations, now):
     lease, _problem = read_json(path)
     if lease is None:
         try:
-            expires_at = os.stat(path).st_mtime + FOREIGN_LEASE_SECONDS
+            info = os.stat(path)
         except FileNotFoundError:
-            expires_at = 0
+            info = None
+        # empty: its writer died before the data reached the disk; anything else is foreign
+        expires_at = info.st_mtime + FOREIGN_LEASE_SECONDS if info is not None and info.st_size else 0
         lease = {"run_id": None, "expires_at": expires_at}
     released = generations[gen]["released"]
     expires_at = float(lease.get("expires_at", 0))
@@ -250,6 +262,54 @@ def clear_claims(ledger, experiment, scan):
         parsed = parse_claim_name(name)
         if parsed is not None and parsed[0] == scan:
             remove_if_present(os.path.join(directory, name))
+
+
+def experiment_stamp(root_real, experiment):
+    """rawData's mtime_ns: a new scan or a sibling marker changes it."""
+    import os
+
+    try:
+        return os.stat(os.path.join(root_real, experiment, "rawData")).st_mtime_ns
+    except OSError:
+        return None
+
+
+def read_generation(ledger):
+    """A counter that every manual change to the ledger (retry, forget) moves on."""
+    import os
+
+    try:
+        with open(os.path.join(ledger, GENERATION_FILE), "rb") as handle:
+            return int(handle.read().decode("ascii").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def bump_generation(ledger):
+    import os
+
+    os.makedirs(ledger, exist_ok=True)
+    atomic_write(os.path.join(ledger, GENERATION_FILE), b"%d\n" % (read_generation(ledger) + 1))
+
+
+def read_finished(ledger, generation):
+    """{experiment: rawData stamp} of experiments whose every scan was shipped at that stamp, valid
+    only for the ledger generation they were recorded in (a retry or forget voids them all)."""
+    import os
+
+    cache, _problem = read_json(os.path.join(ledger, FINISHED_CACHE))
+    if not cache or cache.get("generation") != generation or not isinstance(cache.get("experiments"), dict):
+        return {}
+    return cache["experiments"]
+
+
+def write_finished(ledger, generation, experiments):
+    import os
+
+    os.makedirs(ledger, exist_ok=True)
+    atomic_write(
+        os.path.join(ledger, FINISHED_CACHE), encode_json({"generation": generation, "experiments": experiments})
+    )
 
 
 def manifest_path(ledger, experiment, scan):

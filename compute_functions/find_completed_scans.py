@@ -1,9 +1,11 @@
 """Compute function: list complete, not yet shipped scans and claim them for this run.
 
 The flow's first action, on the DAQ endpoint. Cost grows with the scans that are new, not
-with the archive: shipped scans are known from one readdir of the shipped index per
-experiment, completion is a marker look-up, and only the scans it returns are walked
-(to size them), unless quiet-period completion is configured.
+with the archive: an experiment whose every scan was shipped is skipped on one stat
+while its rawData did not change and nobody retried or forgot a scan (the ledger's
+finished-experiments cache); otherwise shipped scans are known from one readdir of the shipped index,
+completion is a marker look-up, and only the scans it returns are walked (to size them),
+unless quiet-period completion is configured.
 """
 
 from _layout import (
@@ -20,14 +22,19 @@ from _layout import (
     transfer_label,
 )
 from _ledger import (
+    SETTLE_SECONDS,
     acquire_claim,
     claim_index,
     current_claim,
+    experiment_stamp,
     iso_time,
     mark_shipped_index,
+    read_finished,
+    read_generation,
     read_record,
     release_claim,
     shipped_names,
+    write_finished,
 )
 
 
@@ -92,14 +99,24 @@ def find_completed_scans(config, run_id, now=None):
     claimed, problems, unrouted = [], [], []
     total_bytes = 0
     more = False
-    for experiment in list_experiments(root, problems):
+    generation = read_generation(ledger)
+    finished = read_finished(ledger, generation)
+    still_finished = {}
+    experiments = list_experiments(root, problems)
+    for number, experiment in enumerate(experiments):
         name = experiment["experiment"]
+        stamp = experiment_stamp(root, name)
+        if stamp is not None and finished.get(name) == stamp:
+            still_finished[name] = stamp
+            continue
         scans, raw_names = list_scans_of(root, name, problems)
         if not scans:
             continue
         shipped = shipped_names(ledger, name)
         claims = claim_index(ledger, name)
         route = route_for(name, config["routes"])
+        if stamp is not None and shipped.issuperset(scans) and now - stamp / 1e9 > SETTLE_SECONDS:
+            still_finished[name] = stamp
         for scan in scans:
             if scan in shipped:
                 continue
@@ -155,7 +172,16 @@ def find_completed_scans(config, run_id, now=None):
                 }
             )
         if more:
+            still_finished.update(
+                {
+                    exp["experiment"]: finished[exp["experiment"]]
+                    for exp in experiments[number + 1 :]
+                    if exp["experiment"] in finished
+                }
+            )
             break
+    if still_finished != finished:
+        write_finished(ledger, generation, still_finished)
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
     manifest_root = None
     if ledger_in_root:

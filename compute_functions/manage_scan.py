@@ -8,6 +8,7 @@ the scan's claim.
 
 from _layout import DaqError, list_experiments, list_scans_of, real_root, split_scan_id
 from _ledger import (
+    bump_generation,
     claim_index,
     clear_claims,
     current_claim,
@@ -76,6 +77,7 @@ def manage_scan(config, scan_id, action, now=None):
             raise DaqError(f"{experiment}/{scan} is {previous}, not failed or quarantined; there is nothing to retry.")
         record.update(state="pending", attempts=0, retry_after=None, updated_at=iso_time(now))
         write_record(ledger, record)
+        bump_generation(ledger)
         return {
             "experiment": experiment,
             "scan": scan,
@@ -87,4 +89,5 @@ def manage_scan(config, scan_id, action, now=None):
     for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
         remove_if_present(path)
     clear_claims(ledger, experiment, scan)
+    bump_generation(ledger)
     return {"experiment": experiment, "scan": scan, "action": action, "previous_state": previous, "state": None}

@@ -24,7 +24,8 @@ IDS = {
     name: str(uuid.uuid5(_NAMESPACE, name))
     for name in ("daq-collection", "daq-endpoint", "ue-collection", "ms-collection", "ms-endpoint")
 }
-EXPERIMENTS = ("ue_251023_FXL", "ue_251024_빔라인 2", "ms_251101_timing")
+# The machine study is the oldest, so that a tick bounded by max_scans still has both routes.
+EXPERIMENTS = ("ue_251023_FXL", "ue_251024_빔라인 2", "ms_251020_timing")
 COLLECTION_ROOT = "/xfel/ffs/dat"
 
 
@@ -71,15 +72,23 @@ def mark_complete(scan: DemoScan, sibling: bool) -> None:
         (scan.path / ".done").touch()
 
 
-def make_site(workdir: Path, *, scans: int = 12, total_bytes: int = 200_000_000, seed: int = 1) -> DemoSite:
-    """The tree and its config; about two thirds of the scans complete, the rest arriving or still written."""
+def make_site(
+    workdir: Path,
+    *,
+    scans: int = 12,
+    total_bytes: int = 200_000_000,
+    seed: int = 1,
+    experiments: tuple[str, ...] = EXPERIMENTS,
+) -> DemoSite:
+    """The tree and its config; about two thirds of the scans complete, the rest arriving or still written.
+    Scans go to ``experiments`` in turn (ue_* and ms_* names route to the two backup collections)."""
     rng = random.Random(seed)
     workdir = workdir.absolute()
     daq_root = workdir / "daq" / COLLECTION_ROOT.strip("/")
     site = DemoSite(workdir, workdir / "palxfel-globus.toml", daq_root)
     per_scan = max(1024, total_bytes // max(scans, 1))
     for number in range(scans):
-        experiment = EXPERIMENTS[number % len(EXPERIMENTS)]
+        experiment = experiments[number % len(experiments)]
         for folder in ("dat", "scratch"):
             (daq_root / experiment / folder).mkdir(parents=True, exist_ok=True)
         label = ("alignment", "pump probe", "빔 정렬", "delay scan")[number % 4]

@@ -211,6 +211,210 @@ def full_tick(work: Path, scans: int, total: int, repeats: int) -> Row:
     )
 
 
+def drop_page_cache() -> bool:
+    """Start cold where the machine lets us (root on Linux); the row names say which it was."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def find_config(root: Path, max_scans: int = 50) -> dict:
+    return {
+        "daq_root": str(root),
+        "ledger": str(root / ".palxfel-backup"),
+        "collection": None,
+        "collection_root": "/",
+        "markers": [".done"],
+        "quiet_seconds": 0,
+        "routes": [{"match": "*", "collection": "c", "base_path": "/b", "compute_endpoint": None}],
+        "max_scans": max_scans,
+        "max_bytes": 10**15,
+        "lease_seconds": 3600,
+        "max_attempts": 3,
+        "backoff_seconds": 60,
+    }
+
+
+def finding_scans(work: Path, experiments: int, scans: int, files: int, repeats: int) -> list[Row]:
+    """find_completed_scans against `find ROOT -name .done`, cold (nothing shipped) and steady
+    (all but 50 scans shipped): it never walks scan contents, so it should not cost like find."""
+    from palxfel_globus.functions import load
+
+    root = work / "daq"
+    for e in range(experiments):
+        experiment = f"ue_2510{e % 28 + 1:02d}_exp{e:04d}"
+        raw = root / experiment / "rawData"
+        for n in range(scans):
+            scan = raw / f"2510{e % 28 + 1:02d}_scan_{n + 1:05d}_DIR"
+            scan.mkdir(parents=True)
+            for f in range(files - 1):
+                (scan / f"f{f:03d}.h5").touch()
+            (scan / ".done").touch()
+    find_and_claim = load("find_completed_scans")
+    config = find_config(root)
+    ledger = Path(config["ledger"])
+    cold = drop_page_cache()
+
+    def ours(prepare: Callable[[], None]) -> float:
+        prepare()
+        drop_page_cache()
+        return timed(lambda: find_and_claim(config=config, run_id="bench"))
+
+    def theirs() -> float:
+        drop_page_cache()
+        return timed(
+            lambda: subprocess.run(["find", str(root), "-name", ".done"], check=True, stdout=subprocess.DEVNULL)
+        )
+
+    def fresh_ledger() -> None:
+        shutil.rmtree(ledger, ignore_errors=True)
+
+    def all_but_50_shipped() -> None:
+        shutil.rmtree(ledger / "claims", ignore_errors=True)
+        if not (ledger / "shipped").exists():
+            left = 50
+            for experiment in sorted(root.iterdir(), reverse=True):
+                if experiment.name.startswith("."):
+                    continue
+                index = ledger / "shipped" / experiment.name
+                index.mkdir(parents=True)
+                for scan in (experiment / "rawData").iterdir():
+                    if left > 0:
+                        left -= 1
+                        continue
+                    (index / scan.name).touch()
+                long_ago = time.time() - 86400  # an archive's experiments are old, their stamps settled
+                os.utime(experiment / "rawData", (long_ago, long_ago))
+
+    total = experiments * scans * files
+    temperature = "cold" if cold else "warm (the page cache could not be dropped)"
+    first, find_time = interleaved(lambda: ours(fresh_ledger), theirs, repeats)
+    fresh_ledger()
+    ours(all_but_50_shipped)  # the first tick after shipping records the finished experiments
+    steady, find_steady = interleaved(lambda: ours(all_but_50_shipped), theirs, repeats)
+    return [
+        row(
+            f"find completed scans, {total:,} files, nothing shipped, {temperature}, vs find -name .done",
+            "s",
+            first,
+            find_time,
+            "<=0.2",
+        ),
+        row(
+            f"find completed scans, {total:,} files, all but 50 scans shipped, {temperature}, vs find",
+            "s",
+            steady,
+            find_steady,
+            "<=0.05",
+        ),
+    ]
+
+
+def manifest_hashing(work: Path, total: int, repeats: int) -> list[Row]:
+    """build_manifest's throughput against sha256sum over the same files (1-200 MB each)."""
+    from palxfel_globus.functions import load
+
+    scan = work / "hash" / "ue_251023_HASH" / "rawData" / "251023_hash_00001_DIR"
+    scan.mkdir(parents=True)
+    sizes, remaining, size = [], total, 1_000_000
+    while remaining > 0:
+        sizes.append(min(size, remaining))
+        remaining -= sizes[-1]
+        size = min(size * 3, 200_000_000)
+    block = os.urandom(1_000_000)
+    for number, file_size in enumerate(sizes):
+        with open(scan / f"f{number:03d}.h5", "wb") as handle:
+            for _ in range(file_size // len(block)):
+                handle.write(block)
+            handle.write(block[: file_size % len(block)])
+    config = find_config(work / "hash")
+    build = load("build_manifest")
+    files = sorted(str(path) for path in scan.iterdir())
+
+    def ours(workers: int) -> Callable[[], float]:
+        return lambda: timed(lambda: build(config=config, experiment="ue_251023_HASH", scan=scan.name, workers=workers))
+
+    def theirs() -> float:
+        return timed(lambda: subprocess.run(["sha256sum", *files], check=True, stdout=subprocess.DEVNULL))
+
+    rows = []
+    for workers, target in ((1, ">=0.95"), (2, ">=1.7")):
+        seconds, baseline = interleaved(ours(workers), theirs, repeats)
+        rate, baseline_rate = total / seconds / 1e6, total / baseline / 1e6
+        rows.append(
+            row(
+                f"manifest hashing, {total / 1e9:.1f} GB in {len(sizes)} files, {workers} worker(s), "
+                "vs sha256sum (one core)",
+                "MB/s",
+                rate,
+                baseline_rate,
+                target,
+            )
+        )
+    return rows
+
+
+def start_up(work: Path, repeats: int) -> list[Row]:
+    """How long a person waits for --help and for scans list, above the interpreter's own start."""
+    from palxfel_globus.sample_tree import make_sample_tree
+
+    make_sample_tree(work / "startup")
+    command = [sys.executable, "-m", "palxfel_globus"]
+
+    def run(arguments: list[str]) -> float:
+        return timed(lambda: subprocess.run(arguments, check=True, stdout=subprocess.DEVNULL))
+
+    interpreter = statistics.median(run([sys.executable, "-c", "pass"]) for _ in range(repeats))
+    rows = []
+    for label, arguments, target in (
+        ("--help", ["--help"], "<=0.25"),
+        ("scans list (6 scans)", ["scans", "list", "--daq-root", str(work / "startup")], "<=0.5"),
+    ):
+        seconds = statistics.median(run(command + arguments) for _ in range(repeats))
+        rows.append(
+            row(
+                f"palxfel-globus {label}: seconds above `python -c pass` ({interpreter:.3f} s)",
+                "s",
+                seconds - interpreter,
+                None,
+                target,
+            )
+        )
+    return rows
+
+
+def actions_per_tick(work: Path, counts: tuple[int, ...]) -> Row:
+    """Globus actions one tick makes with 1 ... 1,000 complete scans waiting (two routes)."""
+    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.config import load_config
+    from palxfel_globus.demo import arrive_markers, make_site
+
+    actions = []
+    for count in counts:
+        # ten scans an experiment, machine studies and user experiments alternating by date, so
+        # every tick (bounded by max_scans) has scans of both routes
+        names = tuple(
+            f"{'ms' if n % 2 else 'ue'}_25{n // 28 + 1:02d}{n % 28 + 1:02d}_bench" for n in range(max(2, count // 10))
+        )
+        site = make_site(
+            work / f"actions-{count}", scans=max(2, count), total_bytes=max(2, count) * 2048, experiments=names
+        )
+        arrive_markers(site)
+        (summary,) = run_ticks(load_config(site.config_path), ticks=1, interval=0)
+        actions.append(summary.actions)
+    shown = ", ".join(f"{count:,}: {number}" for count, number in zip(counts, actions))
+    return row(
+        f"Globus actions per tick by scans waiting ({shown}): largest / smallest",
+        "ratio",
+        max(actions) / min(actions),
+        None,
+        "<=1.0",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small trees, few repetitions")
@@ -218,13 +422,21 @@ def main() -> int:
     options = parser.parse_args()
     repeats = 3 if options.quick else 5
     with tempfile.TemporaryDirectory(prefix="palxfel-bench-") as temp:
-        rows = [engine_states_per_second(2_000 if options.quick else 10_000, repeats)]
+        work = Path(temp)
         if options.quick:
-            rows += local_transfer(Path(temp), files=100, size=1024 * 1024, repeats=repeats)
-            rows.append(full_tick(Path(temp), scans=24, total=120_000_000, repeats=repeats))
+            rows = finding_scans(work, experiments=50, scans=20, files=10, repeats=repeats)
+            rows += manifest_hashing(work, total=200_000_000, repeats=repeats)
+            rows.append(engine_states_per_second(2_000, repeats))
+            rows += local_transfer(work, files=100, size=1024 * 1024, repeats=repeats)
+            rows.append(full_tick(work, scans=24, total=120_000_000, repeats=repeats))
         else:
-            rows += local_transfer(Path(temp), files=400, size=2 * 1024 * 1024, repeats=repeats)
-            rows.append(full_tick(Path(temp), scans=24, total=1_200_000_000, repeats=repeats))
+            rows = finding_scans(work, experiments=500, scans=40, files=50, repeats=repeats)
+            rows += manifest_hashing(work, total=2_000_000_000, repeats=repeats)
+            rows.append(engine_states_per_second(10_000, repeats))
+            rows += local_transfer(work, files=400, size=2 * 1024 * 1024, repeats=repeats)
+            rows.append(full_tick(work, scans=24, total=1_200_000_000, repeats=repeats))
+        rows += start_up(work, repeats)
+        rows.append(actions_per_tick(work, (1, 10, 100, 1000)))
     if options.json:
         print(json.dumps([asdict(item) for item in rows], indent=2))
     else:

@@ -285,3 +285,43 @@ def test_a_missing_or_relative_daq_root_is_one_clear_refusal(daq: Daq) -> None:
         with pytest.raises(Exception, match=message) as caught:
             find(config={**daq.config, "daq_root": root}, run_id="r")
         assert type(caught.value).__name__ == "DaqError"
+
+
+def settle(*paths: Path) -> None:
+    """Make directories look long unchanged (the cache trusts only settled stamps)."""
+    for path in paths:
+        os.utime(path, (NOW - 3600, NOW - 3600))
+
+
+def test_a_fully_shipped_experiment_is_not_listed_again_until_it_changes(
+    daq: Daq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daq.scan(number=1)
+    daq.find("run-1")
+    daq.ship("ue_251023_FXL", "251023_alignment_00001_DIR")
+    raw = daq.root / "ue_251023_FXL" / "rawData"
+    settle(raw)
+    daq.find("run-2")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert daq.find("run-3")["count"] == 0
+    assert str(raw) not in listed, "a finished experiment costs two stats, not a listing"
+    monkeypatch.undo()
+    daq.scan(number=2)
+    assert [item["scan"] for item in daq.find("run-4")["scans"]] == ["251023_alignment_00002_DIR"]
+
+
+def test_forgetting_a_scan_of_a_finished_experiment_ships_it_again(daq: Daq) -> None:
+    daq.scan(number=1)
+    daq.find("run-1")
+    daq.ship("ue_251023_FXL", "251023_alignment_00001_DIR")
+    settle(daq.root / "ue_251023_FXL" / "rawData")
+    assert daq.find("run-2")["count"] == 0
+    daq.call("manage_scan", scan_id="251023_alignment_00001_DIR", action="forget", now=NOW)
+    assert daq.find("run-3")["count"] == 1
