@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from palxfel_globus.sample_tree import SCAN_PARTS
+from palxfel_globus.sample_tree import SCAN_PARTS, mark_complete, write_scan
 
 _NAMESPACE = uuid.UUID("0b6a3c52-81f4-4e0d-9c77-3f1e2d5a6b90")
 IDS = {
@@ -50,26 +50,17 @@ class DemoSite:
         return self.workdir / "backup-ms" / "ms" / scan.experiment / "rawData" / scan.name
 
 
-def _write_scan(raw_data: Path, date: str, label: str, number: int, file_bytes: int, rng: random.Random) -> Path:
-    scan = raw_data / f"{date}_{label}_{number:05d}_DIR"
+def _scan_files(number: int, file_bytes: int) -> dict[str, int]:
+    """A realistic mix: a large detector image, smaller pulse and diagnostic data, a small ScanInfo."""
     sizes = {
         "PulseInfo": file_bytes // 8,
         "ScanInfo": 2048,
         "detector1": file_bytes // 2,
         "diagnostic1": file_bytes // 4,
     }
-    for part in SCAN_PARTS:
-        (scan / part).mkdir(parents=True, exist_ok=True)
-        (scan / part / f"{part.lower()}_{number:05d}.h5").write_bytes(rng.randbytes(max(1, sizes[part])))
-    (scan / "detector1" / f"detector1_{number:05d}_b.h5").write_bytes(rng.randbytes(max(1, file_bytes // 8)))
-    return scan
-
-
-def mark_complete(scan: DemoScan, sibling: bool) -> None:
-    if sibling:
-        (scan.path.parent / f"{scan.name}.complete").touch()
-    else:
-        (scan.path / ".done").touch()
+    files = {f"{part}/{part.lower()}_{number:05d}.h5": sizes[part] for part in SCAN_PARTS}
+    files[f"detector1/detector1_{number:05d}_b.h5"] = file_bytes // 8
+    return files
 
 
 def make_site(
@@ -92,13 +83,14 @@ def make_site(
         for folder in ("dat", "scratch"):
             (daq_root / experiment / folder).mkdir(parents=True, exist_ok=True)
         label = ("alignment", "pump probe", "빔 정렬", "delay scan")[number % 4]
-        path = _write_scan(
-            daq_root / experiment / "rawData", experiment.split("_")[1], label, number + 1, per_scan, rng
+        date = experiment.split("_")[1]
+        path = write_scan(
+            daq_root / experiment / "rawData", date, label, number + 1, _scan_files(number + 1, per_scan), rng
         )
         kind = "incomplete" if number % 6 == 5 else "arriving" if number % 6 == 4 else "complete"
         scan = DemoScan(experiment, path.name, path, kind)
         if kind == "complete":
-            mark_complete(scan, sibling=number % 2 == 1)
+            mark_complete(path, "sibling" if number % 2 else "inner")
         site.scans.append(scan)
     for directory in ("backup-ue", "backup-ms/ms"):
         (workdir / directory).mkdir(parents=True, exist_ok=True)
@@ -189,4 +181,4 @@ def arrive_markers(site: DemoSite, tick: Optional[int] = None) -> None:
     """Between ticks: the DAQ finishes the scans that were still being closed."""
     for scan in site.scans:
         if scan.kind == "arriving":
-            mark_complete(scan, sibling=True)
+            mark_complete(scan.path, "sibling")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import sys
 from pathlib import Path
+from typing import Optional
 
 SCAN_PARTS = ("PulseInfo", "ScanInfo", "detector1", "diagnostic1")
 
@@ -26,19 +27,26 @@ SAMPLE_SCANS = (
 )
 
 
-def write_scan(
-    raw_data: Path, label: str, number: int, date: str, marker: str | None, file_bytes: int, rng: random.Random
-) -> Path:
-    """One scan directory with a file in each part, finished with the given marker kind."""
+def write_scan(raw_data: Path, date: str, label: str, number: int, sizes: dict[str, int], rng: random.Random) -> Path:
+    """``<raw_data>/<date>_<label>_<NNNNN>_DIR`` with a random-content file per relative path in ``sizes``."""
     scan = raw_data / f"{date}_{label}_{number:05d}_DIR"
-    for part in SCAN_PARTS:
-        (scan / part).mkdir(parents=True, exist_ok=True)
-        (scan / part / f"{part.lower()}_{number:05d}.h5").write_bytes(rng.randbytes(file_bytes))
+    for relative, size in sizes.items():
+        (scan / relative).parent.mkdir(parents=True, exist_ok=True)
+        (scan / relative).write_bytes(rng.randbytes(max(1, size)))
+    return scan
+
+
+def part_files(number: int, file_bytes: int) -> dict[str, int]:
+    """One file of ``file_bytes`` in each of the scan's parts (PulseInfo, ScanInfo, ...)."""
+    return {f"{part}/{part.lower()}_{number:05d}.h5": file_bytes for part in SCAN_PARTS}
+
+
+def mark_complete(scan: Path, marker: Optional[str]) -> None:
+    """``inner``: <scan>/.done; ``sibling``: <scan>.complete beside it; None: still being written."""
     if marker == "inner":
         (scan / ".done").touch()
     elif marker == "sibling":
-        (raw_data / f"{scan.name}.complete").touch()
-    return scan
+        (scan.parent / f"{scan.name}.complete").touch()
 
 
 def make_sample_tree(root: Path, *, file_bytes: int = 4096, seed: int = 0) -> list[Path]:
@@ -50,7 +58,9 @@ def make_sample_tree(root: Path, *, file_bytes: int = 4096, seed: int = 0) -> li
         for folder in ("dat", "scratch"):
             (experiment_dir / folder).mkdir(parents=True, exist_ok=True)
         date = experiment.split("_")[1]
-        scans.append(write_scan(experiment_dir / "rawData", label, number, date, marker, file_bytes, rng))
+        scan = write_scan(experiment_dir / "rawData", date, label, number, part_files(number, file_bytes), rng)
+        mark_complete(scan, marker)
+        scans.append(scan)
     return scans
 
 

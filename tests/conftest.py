@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from palxfel_globus import functions
-from palxfel_globus.sample_tree import write_scan
+from palxfel_globus.sample_tree import mark_complete, part_files, write_scan
 
 NOW = 1_800_000_000.0
 DAQ_COLLECTION = "11111111-1111-4111-8111-111111111111"
@@ -52,7 +52,11 @@ class Daq:
         file_bytes: int = 1000,
     ) -> Path:
         date = experiment.split("_")[1]
-        return write_scan(self.root / experiment / "rawData", label, number, date, marker, file_bytes, self.rng)
+        scan = write_scan(
+            self.root / experiment / "rawData", date, label, number, part_files(number, file_bytes), self.rng
+        )
+        mark_complete(scan, marker)
+        return scan
 
     def call(self, name: str, **kwargs: Any) -> Any:
         kwargs.setdefault("config", self.config)
