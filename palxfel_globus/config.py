@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -76,12 +77,20 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class GlobusSettings:
+    client_id: Optional[str] = None  # a native app registered for palxfel-globus (else $PALXFEL_GLOBUS_CLIENT_ID)
+    run_managers: tuple[str, ...] = ()  # principal URNs who may cancel the flow's runs
+    run_monitors: tuple[str, ...] = ()  # ... and who may watch them
+
+
+@dataclass(frozen=True)
 class Config:
     daq: DaqSettings
     routes: tuple[Route, ...] = ()
     timer_interval: int = 600
     limits: Limits = Limits()
     local: LocalSettings = LocalSettings()
+    globus: GlobusSettings = GlobusSettings()
     source: Optional[Path] = None
 
     def function_config(self) -> dict[str, Any]:
@@ -242,6 +251,13 @@ def _markers(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _principals(value: Any) -> tuple[str, ...]:
+    pattern = r"urn:globus:(auth:identity|groups:id):[0-9a-fA-F-]{36}"
+    if not isinstance(value, list) or not all(isinstance(item, str) and re.fullmatch(pattern, item) for item in value):
+        raise ValueError('expected a list of principal URNs such as "urn:globus:groups:id:<uuid>"')
+    return tuple(value)
+
+
 def _glob(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError('expected a glob on the experiment name such as "ue_*"')
@@ -251,7 +267,7 @@ def _glob(value: Any) -> str:
 DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
 ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus")
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -294,6 +310,13 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     )
 
     local = _parse_local(check, check.table(document, "local", "[local]"))
+    globus_table = check.table(document, "globus", "[globus]")
+    check.known_keys(globus_table, ("client_id", "run_managers", "run_monitors"), "[globus]")
+    globus = GlobusSettings(
+        client_id=check.get(globus_table, "client_id", "[globus]", _uuid, None),
+        run_managers=check.get(globus_table, "run_managers", "[globus]", _principals, ()) or (),
+        run_monitors=check.get(globus_table, "run_monitors", "[globus]", _principals, ()) or (),
+    )
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -308,7 +331,9 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         )
     if check.problems:
         raise ConfigError(check.problems)
-    config = Config(daq=daq, routes=routes, timer_interval=interval, limits=limits, local=local, source=source)
+    config = Config(
+        daq=daq, routes=routes, timer_interval=interval, limits=limits, local=local, globus=globus, source=source
+    )
     if check_tree:
         check_against_tree(config)
     return config

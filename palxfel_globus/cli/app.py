@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import demo, flow, local, scans
+from palxfel_globus.cli import demo, deploy, flow, local, scans
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -32,6 +32,7 @@ app.add_typer(scans.app, name="scans")
 app.add_typer(flow.app, name="flow")
 app.add_typer(local.app, name="local")
 app.command("demo")(demo.demo)
+app.command("deploy")(deploy.deploy)
 
 
 def _usage_error_text(exc: Exception) -> str:

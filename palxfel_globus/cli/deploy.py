@@ -1,0 +1,58 @@
+"""``palxfel-globus deploy``: register the functions, deploy the flow, create the timer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console
+
+
+def deploy(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+) -> None:
+    """Make Globus match the config: only what changed since the last deploy is registered, updated or replaced."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.config import load_config
+    from palxfel_globus.globus.deployment import Deployment, Desired, apply, deployment_path, plan
+
+    loaded = load_config(config)
+    desired = Desired.of(loaded)
+    deployment = Deployment.load(deployment_path(loaded))
+    steps = plan(desired, deployment)
+    if not steps:
+        console.print(Text(f"Nothing to do: Globus matches {loaded.source} ({deployment.path.name})."))
+        return
+    table = Table(
+        title=Text(f"{'Plan' if dry_run else 'Deploying'}: {len(steps)} change(s)"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("step", "what", "why"):
+        table.add_column(column)
+    for step in steps:
+        table.add_row(step.kind, Text(step.target), Text(step.reason))
+    console.print(table)
+    if dry_run:
+        console.print("Dry run: nothing was changed.")
+        return
+    from palxfel_globus.globus.auth import make_app, make_clients
+    from palxfel_globus.globus.errors import globus_errors
+
+    with globus_errors():
+        clients = make_clients(loaded, make_app(loaded))
+        apply(
+            steps,
+            desired,
+            deployment,
+            clients,
+            report=lambda step: console.print(Text(f"  done: {step.kind} {step.target}")),
+        )
+    console.print(Text(f"Deployed; ids are in {deployment.path}."))

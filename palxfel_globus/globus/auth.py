@@ -1,0 +1,50 @@
+"""Who palxfel-globus acts as: a person (a native app with stored refresh tokens) or, on a
+DAQ host with nobody at it, a service identity from ``GLOBUS_CLIENT_ID`` /
+``GLOBUS_CLIENT_SECRET``. Tokens live only in the SDK's token storage (a JSON file the SDK
+writes with a user-only umask, mode 0600) and are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from palxfel_globus.config import Config
+from palxfel_globus.errors import PalxfelError
+
+APP_NAME = "palxfel-globus"
+CLIENT_ID_ENV = "PALXFEL_GLOBUS_CLIENT_ID"
+SERVICE_ID_ENV, SERVICE_SECRET_ENV = "GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"
+
+
+def make_app(config: Config) -> Any:
+    """A ``ClientApp`` when service credentials are in the environment, else a ``UserApp``."""
+    from globus_sdk import ClientApp, GlobusAppConfig, UserApp
+
+    if os.environ.get(SERVICE_ID_ENV) and os.environ.get(SERVICE_SECRET_ENV):
+        return ClientApp(APP_NAME, client_id=os.environ[SERVICE_ID_ENV], client_secret=os.environ[SERVICE_SECRET_ENV])
+    client_id = config.globus.client_id or os.environ.get(CLIENT_ID_ENV)
+    if not client_id:
+        raise PalxfelError(
+            f"No Globus app to log in with: set [globus] client_id in the config or ${CLIENT_ID_ENV} to a native app "
+            f"registered at app.globus.org/settings/developers (or ${SERVICE_ID_ENV} and ${SERVICE_SECRET_ENV} for a "
+            "service identity)."
+        )
+    return UserApp(APP_NAME, client_id=client_id, config=GlobusAppConfig(request_refresh_tokens=True))
+
+
+def make_clients(config: Config, app: Any) -> Any:
+    """The clients deploy and the status commands use; making them adds their scopes to ``app``,
+    so one login covers Compute, Flows, Timers and Transfer."""
+    from globus_sdk import ComputeClientV3, FlowsClient, TimersClient, TransferClient
+
+    from palxfel_globus.globus.deployment import Clients
+
+    timers = TimersClient(app=app)
+    TransferClient(app=app)
+    return Clients(
+        compute=ComputeClientV3(app=app),
+        flows=FlowsClient(app=app),
+        timers=timers,
+        on_flow=timers.add_app_flow_user_scope,
+    )

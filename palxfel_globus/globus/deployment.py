@@ -1,0 +1,205 @@
+"""``palxfel-globus deploy``: make Globus match the config, changing only what changed.
+
+The desired state (each Compute function's bundled source, the flow's definition and
+schema, the timer's interval and input) is compared by content hash with the deployment
+file written by the last deploy. The plan lists only what differs; applying it registers
+the changed functions, creates or updates the flow, and creates or replaces the timer,
+writing the deployment file after each step so an interrupted deploy resumes where it
+stopped. A deploy with nothing changed makes no write call at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input, load_flow
+from palxfel_globus.config import Config
+from palxfel_globus.errors import PalxfelError
+from palxfel_globus.functions import bundled_source, source_hash
+
+DEPLOYMENT_VERSION = 1
+FLOW_TITLE = "PAL-XFEL scan backup"
+FLOW_SUBTITLE = "Completed DAQ scans to their backup, checksum-verified"
+FLOW_KEYWORDS = ["palxfel-globus", "PAL-XFEL", "backup"]
+TIMER_NAME = "palxfel-globus scan backup"
+
+
+def content_hash(document: Any) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def deployment_path(config: Config) -> Path:
+    """Beside the config file: one deployment per config."""
+    source = config.source or Path("palxfel-globus.toml")
+    return source.absolute().with_name(source.stem + ".deployment.json")
+
+
+@dataclass
+class Deployment:
+    """What the last deploy made: ids and the hashes they were made from."""
+
+    path: Path
+    functions: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {id, hash}
+    flow: dict[str, str] = field(default_factory=dict)  # {id, hash}
+    timer: dict[str, str] = field(default_factory=dict)  # {id, hash}
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        if not path.exists():
+            return cls(path)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("version") != DEPLOYMENT_VERSION:
+                raise ValueError("unknown version")
+            return cls(path, document["functions"], document["flow"], document["timer"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise PalxfelError(
+                f"The deployment file {path} is unreadable ({exc}); move it away to deploy afresh."
+            ) from None
+
+    def save(self) -> None:
+        document = {"version": DEPLOYMENT_VERSION, "functions": self.functions, "flow": self.flow, "timer": self.timer}
+        temp = self.path.with_name(self.path.name + ".tmp")
+        temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        temp.replace(self.path)
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # register, create, update, replace
+    target: str  # "function NAME", "flow", "timer"
+    reason: str
+
+
+@dataclass
+class Desired:
+    config: Config
+    function_hashes: dict[str, str]
+    definition: dict[str, Any]
+    schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: Config) -> Desired:
+        definition, schema = load_flow("scan_backup")
+        return cls(config, {name: source_hash(name) for name in FLOW_FUNCTIONS}, definition, schema)
+
+    def flow_document(self) -> dict[str, Any]:
+        return {
+            "title": FLOW_TITLE,
+            "subtitle": FLOW_SUBTITLE,
+            "description": self.definition.get("Comment", ""),
+            "keywords": FLOW_KEYWORDS,
+            "definition": self.definition,
+            "input_schema": self.schema,
+            "run_managers": list(self.config.globus.run_managers),
+            "run_monitors": list(self.config.globus.run_monitors),
+        }
+
+    def flow_hash(self) -> str:
+        return content_hash(self.flow_document())
+
+    def timer_hash(self, flow_id: Optional[str], function_hashes: dict[str, str]) -> str:
+        """Changes with the flow, any function, the DAQ config or the interval: all go into the timer's input."""
+        return content_hash(
+            {
+                "flow": flow_id,
+                "functions": function_hashes,
+                "interval": self.config.timer_interval,
+                "input": flow_input(self.config, function_hashes),
+                "name": TIMER_NAME,
+            }
+        )
+
+
+def plan(desired: Desired, deployment: Deployment) -> list[Step]:
+    """The steps that make Globus match ``desired``; empty when nothing changed."""
+    steps = []
+    for name, digest in desired.function_hashes.items():
+        known = deployment.functions.get(name)
+        if known is None:
+            steps.append(Step("register", f"function {name}", "not registered yet"))
+        elif known["hash"] != digest:
+            steps.append(Step("register", f"function {name}", "its source changed"))
+    if not deployment.flow:
+        steps.append(Step("create", "flow", "no flow deployed yet"))
+    elif deployment.flow["hash"] != desired.flow_hash():
+        steps.append(Step("update", "flow", "its definition, input schema or roles changed"))
+    timer_hash = desired.timer_hash(deployment.flow.get("id"), desired.function_hashes)
+    if not deployment.timer:
+        steps.append(Step("create", "timer", f"no timer yet; every {desired.config.timer_interval} s"))
+    elif deployment.timer["hash"] != timer_hash or any(
+        step.kind != "update" for step in steps if step.target != "timer"
+    ):
+        steps.append(Step("replace", "timer", "its input or interval changed"))
+    return steps
+
+
+def register_body(name: str) -> dict[str, Any]:
+    """The registration document the Compute SDK itself builds for source-code functions."""
+    from globus_compute_sdk.sdk.client import FunctionRegistrationData, FunctionRegistrationMetadata
+    from globus_compute_sdk.version import __version__ as compute_version
+
+    source = bundled_source(name)
+    return FunctionRegistrationData(
+        function_name=name,
+        function_code=source,
+        description=f"palxfel-globus {name} (sha256 {source_hash(name)[:12]})",
+        metadata=FunctionRegistrationMetadata(python_version=platform.python_version(), sdk_version=compute_version),
+        serialized=False,
+    ).to_dict()
+
+
+@dataclass
+class Clients:
+    compute: Any  # globus_sdk.ComputeClientV3
+    flows: Any  # globus_sdk.FlowsClient
+    timers: Any  # globus_sdk.TimersClient
+    on_flow: Callable[[str], None] = lambda flow_id: None  # e.g. add the flow's scope to the app
+
+
+def apply(
+    steps: list[Step],
+    desired: Desired,
+    deployment: Deployment,
+    clients: Clients,
+    report: Callable[[Step], None] = lambda step: None,
+) -> None:
+    """Carry out the plan in order, saving the deployment file after each step."""
+    from globus_sdk import FlowTimer, RecurringTimerSchedule
+
+    for step in steps:
+        if step.kind == "register":
+            name = step.target.split(" ", 1)[1]
+            response = clients.compute.register_function(register_body(name))
+            deployment.functions[name] = {"id": response["function_uuid"], "hash": desired.function_hashes[name]}
+        elif step.target == "flow" and step.kind == "create":
+            response = clients.flows.create_flow(**desired.flow_document())
+            deployment.flow = {"id": response["id"], "hash": desired.flow_hash()}
+        elif step.target == "flow":
+            clients.flows.update_flow(deployment.flow["id"], **desired.flow_document())
+            deployment.flow["hash"] = desired.flow_hash()
+        else:
+            clients.on_flow(deployment.flow["id"])
+            if step.kind == "replace":
+                clients.timers.delete_job(deployment.timer["id"])
+                deployment.timer = {}
+                deployment.save()
+            function_ids = {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS}
+            timer = FlowTimer(
+                flow_id=deployment.flow["id"],
+                name=TIMER_NAME,
+                schedule=RecurringTimerSchedule(interval_seconds=desired.config.timer_interval),
+                body={"body": flow_input(desired.config, function_ids), "tags": ["palxfel-globus"]},
+            )
+            response = clients.timers.create_timer(timer)
+            deployment.timer = {
+                "id": response["timer"]["job_id"],
+                "hash": desired.timer_hash(deployment.flow["id"], desired.function_hashes),
+            }
+        deployment.save()
+        report(step)

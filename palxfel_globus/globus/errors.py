@@ -1,0 +1,53 @@
+"""Globus API errors as one sentence that says what to do (never a token, never a traceback)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+from palxfel_globus.errors import PalxfelError
+
+SERVICES = {
+    "flows.automate.globus.org": "Flows",
+    "timer.automate.globus.org": "Timers",
+    "compute.api.globus.org": "Compute",
+    "transfer.api.globus.org": "Transfer",
+    "auth.globus.org": "Auth",
+}
+
+
+def describe(error: Exception) -> str:
+    """The sentence for a globus_sdk error."""
+    from globus_sdk import GlobusAPIError, GlobusConnectionError
+
+    if isinstance(error, GlobusConnectionError):
+        return "Cannot reach Globus; check this machine's network and try again."
+    if not isinstance(error, GlobusAPIError):
+        return f"Globus request failed: {error}."
+    host = urlparse(error._underlying_response.url or "").netloc
+    where = f"the Globus {SERVICES.get(host, host or 'API')} service"
+    if error.http_status == 401:
+        return "Your Globus login has expired or was revoked; run 'palxfel-globus login'."
+    if error.http_status == 403 and (error.code == "ConsentRequired" or error.info.consent_required):
+        return f"{where} needs your consent for this; run 'palxfel-globus login' again and accept what it asks."
+    if error.http_status == 403:
+        return f"{where} refused this ({error.code}): your identity lacks the permission; ask the owner to grant it."
+    if error.http_status == 404:
+        return f"{where} no longer has what the deployment file points to; run 'palxfel-globus deploy' to recreate it."
+    if error.http_status == 429:
+        return f"{where} is limiting requests; wait a minute and try again."
+    if error.http_status >= 500:
+        return f"{where} failed ({error.http_status}); try again later, or check status.globus.org."
+    return f"{where} rejected the request ({error.http_status} {error.code}): {error.message}"
+
+
+@contextlib.contextmanager
+def globus_errors() -> Iterator[None]:
+    """Turn globus_sdk errors raised inside into PalxfelError sentences."""
+    from globus_sdk import GlobusError
+
+    try:
+        yield
+    except GlobusError as error:
+        raise PalxfelError(describe(error), exit_code=1) from None

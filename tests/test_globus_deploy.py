@@ -1,0 +1,181 @@
+"""deploy against the SDK's own registered responses (globus_sdk.testing): exact request bodies,
+idempotence, and what a person reads when Globus says no."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import responses
+from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient
+from globus_sdk.testing import load_response
+from globus_sdk.transport import RetryConfig
+
+from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
+from palxfel_globus.config import load_config
+from palxfel_globus.demo import make_site
+from palxfel_globus.errors import PalxfelError
+from palxfel_globus.functions import bundled_source
+from palxfel_globus.globus import deployment as deployment_module
+from palxfel_globus.globus.deployment import Clients, Deployment, Desired, apply, deployment_path, plan
+from palxfel_globus.globus.errors import globus_errors
+
+
+@pytest.fixture(autouse=True)
+def mocked() -> Any:
+    responses.start()
+    yield responses
+    responses.stop()
+    responses.reset()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Any:
+    return load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+
+
+def clients() -> Clients:
+    return Clients(
+        ComputeClientV3(authorizer=NullAuthorizer()),
+        FlowsClient(authorizer=NullAuthorizer()),
+        TimersClient(authorizer=NullAuthorizer()),
+    )
+
+
+def bodies(method: str, path_end: str) -> list[dict[str, Any]]:
+    return [
+        json.loads(call.request.body)
+        for call in responses.calls
+        if call.request.method == method and call.request.url.rstrip("/").endswith(path_end)
+    ]
+
+
+def first_deploy(config: Any) -> Deployment:
+    load_response(ComputeClientV3.register_function)
+    load_response(FlowsClient.create_flow)
+    load_response(TimersClient.create_timer, case="flow_timer_success")
+    desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
+    apply(plan(desired, deployment), desired, deployment, clients())
+    return deployment
+
+
+def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_timer(config: Any) -> None:
+    deployment = first_deploy(config)
+    registered = bodies("POST", "/v3/functions")
+    assert [body["function_name"] for body in registered] == list(FLOW_FUNCTIONS)
+    for body in registered:
+        assert body["function_code"] == bundled_source(body["function_name"])
+        assert body["serialized"] is False and body["meta"]["python_version"]
+    (flow,) = bodies("POST", "/flows")
+    definition, schema = load_flow("scan_backup")
+    assert flow["definition"] == definition, "deploy sends the very file the local engine runs"
+    assert flow["input_schema"] == schema
+    assert flow["title"] == "PAL-XFEL scan backup" and flow["keywords"] == ["palxfel-globus", "PAL-XFEL", "backup"]
+    (timer,) = bodies("POST", "/v2/timer")
+    flow_id = deployment.flow["id"]
+    assert timer["timer"]["timer_type"] == "flow" and timer["timer"]["flow_id"] == flow_id
+    assert timer["timer"]["schedule"] == {"type": "recurring", "interval_seconds": 60}
+    body = timer["timer"]["body"]
+    assert body["tags"] == ["palxfel-globus"]
+    assert body["body"]["daq_endpoint"] == config.daq.compute_endpoint
+    assert body["body"]["functions"] == {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS}
+    assert body["body"]["config"] == config.function_config()
+    saved = json.loads(deployment_path(config).read_text("utf-8"))
+    assert saved["flow"]["id"] == flow_id and saved["timer"]["id"] == deployment.timer["id"]
+
+
+def test_a_second_deploy_with_nothing_changed_makes_no_call(config: Any) -> None:
+    first_deploy(config)
+    calls = len(responses.calls)
+    deployment = Deployment.load(deployment_path(config))
+    steps = plan(Desired.of(config), deployment)
+    apply(steps, Desired.of(config), deployment, clients())
+    assert steps == [] and len(responses.calls) == calls
+
+
+def test_a_changed_function_is_registered_again_alone_and_the_timer_replaced(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_deploy(config)
+    real = deployment_module.source_hash
+    monkeypatch.setattr(
+        deployment_module, "source_hash", lambda name: "changed" if name == "verify_scan" else real(name)
+    )
+    deployment = Deployment.load(deployment_path(config))
+    steps = plan(Desired.of(config), deployment)
+    assert [(step.kind, step.target) for step in steps] == [("register", "function verify_scan"), ("replace", "timer")]
+    old_timer = deployment.timer["id"]
+    calls = len(responses.calls)
+    responses.add(responses.DELETE, f"https://timer.automate.globus.org/jobs/{old_timer}", json={"job_id": old_timer})
+    apply(steps, Desired.of(config), deployment, clients())
+    new_calls = [(call.request.method, call.request.url) for call in responses.calls[calls:]]
+    assert [method for method, _url in new_calls] == ["POST", "DELETE", "POST"]
+    assert new_calls[1][1].endswith(f"/jobs/{old_timer}")
+    assert json.loads(responses.calls[calls].request.body)["function_name"] == "verify_scan"
+
+
+def test_a_changed_definition_updates_the_flow_in_place(config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    first_deploy(config)
+    deployment = Deployment.load(deployment_path(config))
+    desired = Desired.of(config)
+    desired.definition = dict(desired.definition, Comment="a new description")
+    steps = plan(desired, deployment)
+    assert [(step.kind, step.target) for step in steps] == [("update", "flow")]
+    load_response(FlowsClient.update_flow)
+    apply(steps, desired, deployment, clients())
+    (update,) = bodies("PUT", f"/flows/{deployment.flow['id']}")
+    assert update["definition"]["Comment"] == "a new description" and update["description"] == "a new description"
+
+
+def test_dry_run_prints_the_plan_and_calls_nothing(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = cli("deploy", "--config", str(config.source), "--dry-run")
+    assert code == 0 and len(responses.calls) == 0
+    assert "function find_completed_scans" in out and "not registered yet" in out
+    assert "Dry run: nothing was changed." in out and "create" in out and "timer" in out
+
+
+def test_nothing_to_do_is_said_once_deployed(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:
+    first_deploy(config)
+    code, out, _ = cli("deploy", "--config", str(config.source), "--dry-run")
+    assert code == 0 and out.startswith("Nothing to do: Globus matches")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (
+            403,
+            {
+                "code": "ConsentRequired",
+                "message": "Missing required data_access consent",
+                "required_scopes": ["urn:globus:auth:scope:transfer.api.globus.org:all"],
+            },
+            "the Globus Flows service needs your consent for this; run 'palxfel-globus login' again",
+        ),
+        (
+            401,
+            {"code": "AuthenticationFailed", "message": "Token is not active"},
+            "Your Globus login has expired or was revoked; run 'palxfel-globus login'.",
+        ),
+        (
+            404,
+            {"code": "NotFound", "message": "Flow not found"},
+            "the Globus Flows service no longer has what the deployment file points to; run 'palxfel-globus deploy'",
+        ),
+        (
+            429,
+            {"code": "TooManyRequests", "message": "slow down"},
+            "the Globus Flows service is limiting requests; wait a minute and try again.",
+        ),
+        (500, {"code": "InternalError", "message": "oops"}, "the Globus Flows service failed (500); try again later"),
+    ],
+)
+def test_globus_errors_become_one_sentence_that_says_what_to_do(status: int, body: dict, message: str) -> None:
+    responses.add(responses.GET, "https://flows.automate.globus.org/flows/f", json=body, status=status)
+    flows = FlowsClient(authorizer=NullAuthorizer(), retry_config=RetryConfig(max_retries=0))
+    with pytest.raises(PalxfelError) as caught, globus_errors():
+        flows.get_flow("f")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
