@@ -162,3 +162,31 @@ def simulate(
                 )
     if report.crashed_ticks or any(run["status"] != "SUCCEEDED" for run in runs):
         raise typer.Exit(1)
+
+
+@app.command("run")
+def run_now(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the new run as JSON.")] = False,
+) -> None:
+    """Start one scan-backup run now, through Globus (the timer keeps its own schedule)."""
+    from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
+    from palxfel_globus.cli.session import deployed, session
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, deployment, flow_id = deployed(config, "flow")
+    body = flow_input(loaded, {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS})
+    with globus_errors():
+        run = (
+            session(loaded)
+            .specific_flow(flow_id)
+            .run_flow(body, label="palxfel-globus manual run", tags=["palxfel-globus", "manual"])
+        )
+    if json_output:
+        print_json(run.data)
+    else:
+        console.print(
+            f"Started run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.",
+            markup=False,
+            soft_wrap=True,
+        )

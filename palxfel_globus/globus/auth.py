@@ -7,7 +7,8 @@ writes with a user-only umask, mode 0600) and are never printed or logged.
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from palxfel_globus.config import Config
 from palxfel_globus.errors import PalxfelError
@@ -31,6 +32,31 @@ def make_app(config: Config) -> Any:
             "service identity)."
         )
     return UserApp(APP_NAME, client_id=client_id, config=GlobusAppConfig(request_refresh_tokens=True))
+
+
+@dataclass
+class Session:
+    """An app and the clients the commands use; tests build one from registered responses."""
+
+    app: Any
+    clients: Any  # deployment.Clients
+    auth: Any  # globus_sdk.AuthClient
+    transfer: Any  # globus_sdk.TransferClient
+    specific_flow: Callable[[str], Any]  # flow id -> globus_sdk.SpecificFlowClient
+
+
+def open_session(config: Config) -> Session:
+    """The session for a config: who to act as, and a client per service (scopes registered on the app)."""
+    from globus_sdk import AuthClient, SpecificFlowClient, TransferClient
+
+    app = make_app(config)
+    return Session(
+        app=app,
+        clients=make_clients(config, app),
+        auth=AuthClient(app=app),
+        transfer=TransferClient(app=app),
+        specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
+    )
 
 
 def make_clients(config: Config, app: Any) -> Any:

@@ -1,0 +1,46 @@
+"""``palxfel-globus login | logout | whoami``."""
+
+from __future__ import annotations
+
+from palxfel_globus.cli.output import console
+from palxfel_globus.cli.session import ConfigOption, session
+
+
+def _config(config):  # type: ignore[no-untyped-def]
+    from palxfel_globus.config import load_config
+
+    return load_config(config, check_tree=False)
+
+
+def login(config: ConfigOption = None) -> None:
+    """Log in to Globus once for deploy, the timer and the runs (Transfer, Compute, Flows, Timers)."""
+    from palxfel_globus.globus.deployment import Deployment, deployment_path
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded = _config(config)
+    current = session(loaded)
+    flow = Deployment.load(deployment_path(loaded)).flow
+    if flow:
+        current.clients.on_flow(flow["id"])
+    with globus_errors():
+        current.app.login(force=True)
+        who = current.auth.userinfo()
+    console.print(f"Logged in as {who.get('preferred_username')} ({who.get('sub')}).", markup=False)
+
+
+def logout(config: ConfigOption = None) -> None:
+    """Revoke and remove the stored tokens."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    with globus_errors():
+        session(_config(config)).app.logout()
+    console.print("Logged out; the stored tokens were revoked and removed.")
+
+
+def whoami(config: ConfigOption = None) -> None:
+    """The Globus identity the commands act as."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    with globus_errors():
+        who = session(_config(config)).auth.userinfo()
+    console.print(f"{who.get('preferred_username')} ({who.get('sub')})", markup=False)

@@ -1,0 +1,145 @@
+"""``palxfel-globus runs list | show | logs | watch | cancel``: the flow's runs in Globus."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
+
+app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_args_is_help=True)
+
+RunArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from 'runs list'.")]
+STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "ACTIVE": "cyan", "INACTIVE": "yellow", "ENDED": "dim"}
+FINISHED = ("SUCCEEDED", "FAILED", "ENDED")
+
+
+def _runs_table(runs: list[dict[str, Any]]) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if not runs:
+        console.print("No runs yet.")
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("run", "status", "started", "label"):
+        table.add_column(column, no_wrap=column != "label")
+    for run in runs:
+        status = run.get("status", "")
+        table.add_row(
+            run.get("run_id"),
+            Text(status, style=STYLES.get(status, "")),
+            run.get("start_time", ""),
+            Text(run.get("label") or ""),
+        )
+    console.print(table)
+
+
+@app.command("list")
+def list_runs(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """The latest runs of the deployed flow."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, _deployment, flow_id = deployed(config, "flow")
+    with globus_errors():
+        runs = list(session(loaded).clients.flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": limit}))
+    runs = sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:limit]
+    print_json(runs) if json_output else _runs_table(runs)
+
+
+@app.command("show")
+def show(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """One run: its status and, when it failed, why."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, _deployment, _flow_id = deployed(config, "flow")
+    with globus_errors():
+        run = session(loaded).clients.flows.get_run(run_id).data
+    if json_output:
+        print_json(run)
+        return
+    _run_fields(run)
+
+
+def _run_fields(run: dict[str, Any]) -> None:
+    """One run as key-value lines: ids stay whole for copying, the failure reason reads as a sentence."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    status = run.get("status", "")
+    for key, value in (
+        ("run", run.get("run_id")),
+        ("status", status),
+        ("label", run.get("label")),
+        ("started", run.get("start_time")),
+        ("finished", run.get("completion_time")),
+        ("details", (run.get("details") or {}).get("description")),
+    ):
+        if value:
+            table.add_row(key, Text(str(value), style=STYLES.get(str(value), "") if key == "status" else ""))
+    console.print(table)
+
+
+@app.command("logs")
+def logs(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """The run's event log, state by state."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, _deployment, _flow_id = deployed(config, "flow")
+    with globus_errors():
+        entries = session(loaded).clients.flows.get_run_logs(run_id).data.get("entries", [])
+    if json_output:
+        print_json(entries)
+        return
+    for entry in entries:
+        console.print(
+            f"{entry.get('time', '')}  {entry.get('code', '')}  {entry.get('description', '')}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@app.command("cancel")
+def cancel(run_id: RunArgument, config: ConfigOption = None) -> None:
+    """Cancel a run; its claimed scans are retried after their lease expires."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, _deployment, _flow_id = deployed(config, "flow")
+    with globus_errors():
+        session(loaded).clients.flows.cancel_run(run_id)
+    console.print(f"Run {run_id} cancelled.", markup=False)
+
+
+@app.command("watch")
+def watch(
+    run_id: RunArgument,
+    config: ConfigOption = None,
+    every: Annotated[float, typer.Option("--every", min=1.0, help="Seconds between checks.")] = 10.0,
+) -> None:
+    """Follow a run until it ends; exit 0 if it SUCCEEDED, 1 otherwise."""
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, _deployment, _flow_id = deployed(config, "flow")
+    flows = session(loaded).clients.flows
+    with globus_errors(), console.status(f"run {run_id}") as status:
+        while True:
+            run = flows.get_run(run_id).data
+            status.update(f"run {run_id}: {run.get('status')}")
+            if run.get("status") in FINISHED:
+                break
+            time.sleep(every)
+    _run_fields(run)
+    if run.get("status") != "SUCCEEDED":
+        raise typer.Exit(1)

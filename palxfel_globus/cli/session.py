@@ -1,0 +1,33 @@
+"""What the Globus commands share: the config, the deployment file and a Globus session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.errors import PalxfelError
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def deployed(config_path: Optional[Path], what: str) -> tuple[Any, Any, str]:
+    """(config, deployment, the id of ``what``: "flow" or "timer"), or a sentence saying to deploy first."""
+    from palxfel_globus.config import load_config
+    from palxfel_globus.globus.deployment import Deployment, deployment_path
+
+    config = load_config(config_path)
+    deployment = Deployment.load(deployment_path(config))
+    record = getattr(deployment, what)
+    if not record:
+        raise PalxfelError(f"No {what} is deployed for {config.source}; run 'palxfel-globus deploy' first.")
+    return config, deployment, record["id"]
+
+
+def session(config: Any) -> Any:
+    from palxfel_globus.globus.auth import open_session
+
+    return open_session(config)

@@ -1,0 +1,187 @@
+"""timer, runs, flow run and whoami against the SDK's registered responses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import responses
+from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
+from globus_sdk.testing import load_response
+
+from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
+from palxfel_globus.config import load_config
+from palxfel_globus.demo import make_site
+from palxfel_globus.globus import auth as auth_module
+from palxfel_globus.globus.auth import Session
+from palxfel_globus.globus.deployment import Clients, Deployment, deployment_path
+
+Cli = Callable[..., "tuple[int, str, str]"]
+
+
+@pytest.fixture(autouse=True)
+def mocked() -> Any:
+    responses.start()
+    yield
+    responses.stop()
+    responses.reset()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A config with a deployment file, and a session of real SDK clients that only registered responses answer."""
+    loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
+    timer_id = load_response(TimersClient.get_job).metadata["job_id"]
+    responses.reset()
+    deployment = Deployment(
+        deployment_path(loaded),
+        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
+        {"id": flow_id, "hash": "h"},
+        {"id": timer_id, "hash": "h"},
+    )
+    deployment.save()
+    null = NullAuthorizer()
+    fake = Session(
+        app=None,
+        clients=Clients(None, FlowsClient(authorizer=null), TimersClient(authorizer=null)),
+        auth=AuthClient(authorizer=null),
+        transfer=TransferClient(authorizer=null),
+        specific_flow=lambda flow: SpecificFlowClient(flow, authorizer=null),
+    )
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: fake)
+    return loaded
+
+
+def last_body() -> dict[str, Any]:
+    return json.loads(responses.calls[-1].request.body)
+
+
+def test_flow_run_starts_a_run_with_the_deployed_input(config: Any, cli: Cli) -> None:
+    response = load_response(SpecificFlowClient.run_flow)
+    code, out, _ = cli("flow", "run", "--config", str(config.source))
+    assert code == 0 and f"Started run {response.json['run_id']}" in out
+    functions = {name: f"{name}-id" for name in FLOW_FUNCTIONS}
+    assert last_body() == {
+        "body": flow_input(config, functions),
+        "label": "palxfel-globus manual run",
+        "tags": ["palxfel-globus", "manual"],
+    }
+
+
+def test_timer_show_pause_resume_and_delete(config: Any, cli: Cli) -> None:
+    timer_id = Deployment.load(deployment_path(config)).timer["id"]
+    load_response(TimersClient.get_job)
+    code, out, _ = cli("timer", "show", "--config", str(config.source))
+    assert code == 0 and timer_id in out
+    load_response(TimersClient.pause_job)
+    assert cli("timer", "pause", "--config", str(config.source))[0] == 0
+    assert responses.calls[-1].request.url.endswith(f"/jobs/{timer_id}/pause")
+    load_response(TimersClient.resume_job)
+    assert cli("timer", "resume", "--config", str(config.source))[0] == 0
+    assert responses.calls[-1].request.url.endswith(f"/jobs/{timer_id}/resume")
+    assert last_body() == {"update_credentials": True}
+    load_response(TimersClient.delete_job)
+    code, out, _ = cli("timer", "delete", "--config", str(config.source), "--yes")
+    assert code == 0 and responses.calls[-1].request.method == "DELETE"
+    assert Deployment.load(deployment_path(config)).timer == {}
+    code, _, err = cli("timer", "show", "--config", str(config.source))
+    assert code == 2 and err.startswith("Error: No timer is deployed for ")
+
+
+def test_runs_list_show_logs_and_cancel(config: Any, cli: Cli) -> None:
+    load_response(FlowsClient.list_runs)
+    code, out, _ = cli("runs", "list", "--config", str(config.source), "--json")
+    runs = json.loads(out)
+    assert code == 0 and runs and all("run_id" in run for run in runs)
+    assert f"filter_flow_id={Deployment.load(deployment_path(config)).flow['id']}" in responses.calls[-1].request.url
+    run_id = load_response(FlowsClient.get_run).metadata["run_id"]
+    code, out, _ = cli("runs", "show", run_id, "--config", str(config.source))
+    assert code == 0 and run_id in out
+    logged = load_response(FlowsClient.get_run_logs).metadata["run_id"]
+    code, out, _ = cli("runs", "logs", logged, "--config", str(config.source))
+    assert code == 0 and "FlowStarted" in out
+    cancelled = load_response(FlowsClient.cancel_run).metadata["run_id"]
+    code, out, _ = cli("runs", "cancel", cancelled, "--config", str(config.source))
+    assert code == 0 and responses.calls[-1].request.url.endswith(f"/runs/{cancelled}/cancel")
+
+
+def test_whoami_names_the_identity_or_says_to_log_in(config: Any, cli: Cli) -> None:
+    responses.add(
+        responses.GET,
+        "https://auth.globus.org/v2/oauth2/userinfo",
+        json={"sub": "ae341a98-d274-11e5-b888-dbae3a8ba545", "preferred_username": "dm@pal.xfel.kr"},
+    )
+    code, out, _ = cli("whoami", "--config", str(config.source))
+    assert (code, out) == (0, "dm@pal.xfel.kr (ae341a98-d274-11e5-b888-dbae3a8ba545)\n")
+    responses.reset()
+    load_response(AuthClient.userinfo, case="unauthorized")
+    code, _, err = cli("whoami", "--config", str(config.source))
+    assert (code, err) == (1, "Error: Your Globus login has expired or was revoked; run 'palxfel-globus login'.\n")
+
+
+def test_a_missing_app_client_id_says_how_to_get_one(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    for variable in ("PALXFEL_GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    code, _, err = cli("whoami", "--config", str(loaded.source))
+    assert code == 2 and err.startswith("Error: No Globus app to log in with: set [globus] client_id"), err
+    assert err.count("\n") == 1
+
+
+def test_the_token_file_is_private_to_its_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from globus_sdk.token_storage import TokenStorageData
+
+    from palxfel_globus.globus.auth import make_app
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PALXFEL_GLOBUS_CLIENT_ID", "5a5a5a5a-0000-4000-8000-000000000001")
+    loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    app = make_app(loaded)
+    app.token_storage.token_storage.store_token_data_by_resource_server(
+        {
+            "transfer.api.globus.org": TokenStorageData(
+                resource_server="transfer.api.globus.org",
+                identity_id="ae341a98-d274-11e5-b888-dbae3a8ba545",
+                scope="urn:globus:auth:scope:transfer.api.globus.org:all",
+                access_token="SECRET-ACCESS",
+                refresh_token="SECRET-REFRESH",
+                expires_at_seconds=2_000_000_000,
+                token_type="Bearer",
+            )
+        }
+    )
+    (token_file,) = [path for path in (tmp_path / "home").rglob("*") if path.is_file()]
+    assert token_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_no_output_or_log_line_carries_a_token(
+    config: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from globus_sdk import AccessTokenAuthorizer
+
+    secret = "SECRET-ACCESS-TOKEN-1234567890"
+    authorizer = AccessTokenAuthorizer(secret)
+    fake = Session(
+        app=None,
+        clients=Clients(None, FlowsClient(authorizer=authorizer), TimersClient(authorizer=authorizer)),
+        auth=AuthClient(authorizer=authorizer),
+        transfer=None,
+        specific_flow=lambda flow: SpecificFlowClient(flow, authorizer=authorizer),
+    )
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: fake)
+    caplog.set_level("DEBUG")
+    load_response(SpecificFlowClient.run_flow)
+    load_response(TimersClient.get_job)
+    load_response(AuthClient.userinfo, case="unauthorized")
+    outputs = [
+        cli("flow", "run", "--config", str(config.source), "--json"),
+        cli("timer", "show", "--config", str(config.source), "--json"),
+        cli("whoami", "--config", str(config.source)),
+    ]
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {secret}", "the token was really used"
+    for _code, out, err in outputs:
+        assert secret not in out and secret not in err
+    assert secret not in caplog.text
