@@ -179,3 +179,30 @@ def test_globus_errors_become_one_sentence_that_says_what_to_do(status: int, bod
         flows.get_flow("f")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
+    """A create that failed after the service acted must not be made twice; a read may be retried."""
+    desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
+    deployment.functions = {
+        name: {"id": f"{name}-id", "hash": desired.function_hashes[name]} for name in FLOW_FUNCTIONS
+    }
+    responses.add(
+        responses.POST,
+        "https://flows.automate.globus.org/flows",
+        status=500,
+        json={"code": "InternalError", "message": "oops"},
+    )
+    with pytest.raises(PalxfelError, match="the Globus Flows service failed \\(500\\)"), globus_errors():
+        apply(plan(desired, deployment), desired, deployment, clients())
+    assert len(responses.calls) == 1
+    responses.reset()
+    responses.add(
+        responses.GET,
+        "https://flows.automate.globus.org/flows/f",
+        status=503,
+        headers={"Retry-After": "0"},
+        json={"code": "Unavailable", "message": "later"},
+    )
+    responses.add(responses.GET, "https://flows.automate.globus.org/flows/f", json={"id": "f"})
+    assert clients().flows.get_flow("f")["id"] == "f" and len(responses.calls) == 2

@@ -162,6 +162,13 @@ class Clients:
     on_flow: Callable[[str], None] = lambda flow_id: None  # e.g. add the flow's scope to the app
 
 
+def once(client: Any) -> Any:
+    """No automatic retry for a call that creates something: the SDK retries every method on
+    429/5xx, and a create that failed after the service acted would be made twice. Reads,
+    updates and deletes keep the SDK's retries with back-off."""
+    return client.retry_config.tune(max_retries=0)
+
+
 def apply(
     steps: list[Step],
     desired: Desired,
@@ -175,10 +182,12 @@ def apply(
     for step in steps:
         if step.kind == "register":
             name = step.target.split(" ", 1)[1]
-            response = clients.compute.register_function(register_body(name))
+            with once(clients.compute):
+                response = clients.compute.register_function(register_body(name))
             deployment.functions[name] = {"id": response["function_uuid"], "hash": desired.function_hashes[name]}
         elif step.target == "flow" and step.kind == "create":
-            response = clients.flows.create_flow(**desired.flow_document())
+            with once(clients.flows):
+                response = clients.flows.create_flow(**desired.flow_document())
             deployment.flow = {"id": response["id"], "hash": desired.flow_hash()}
         elif step.target == "flow":
             clients.flows.update_flow(deployment.flow["id"], **desired.flow_document())
@@ -196,7 +205,8 @@ def apply(
                 schedule=RecurringTimerSchedule(interval_seconds=desired.config.timer_interval),
                 body={"body": flow_input(desired.config, function_ids), "tags": ["palxfel-globus"]},
             )
-            response = clients.timers.create_timer(timer)
+            with once(clients.timers):
+                response = clients.timers.create_timer(timer)
             deployment.timer = {
                 "id": response["timer"]["job_id"],
                 "hash": desired.timer_hash(deployment.flow["id"], desired.function_hashes),
