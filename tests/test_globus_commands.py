@@ -185,3 +185,51 @@ def test_no_output_or_log_line_carries_a_token(
     for _code, out, err in outputs:
         assert secret not in out and secret not in err
     assert secret not in caplog.text
+
+
+def test_status_shows_the_timer_the_last_runs_and_the_ledger(config: Any, cli: Cli) -> None:
+    load_response(TimersClient.get_job)
+    load_response(FlowsClient.list_runs)
+    code, out, _ = cli("status", "--config", str(config.source), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["timer"]["job_id"] == Deployment.load(deployment_path(config)).timer["id"]
+    assert 0 < len(report["runs"]) <= 5
+    assert report["ledger"] == {"pending": 3}
+
+
+def test_collections_search_asks_transfer_and_lists_the_ids(config: Any, cli: Cli) -> None:
+    responses.add(
+        responses.GET,
+        "https://transfer.api.globus.org/v0.10/endpoint_search",
+        json={
+            "DATA_TYPE": "endpoint_list",
+            "DATA": [
+                {
+                    "DATA_TYPE": "endpoint",
+                    "id": "2c5e9b1e-0000-4000-8000-000000000009",
+                    "display_name": "PAL-XFEL DAQ",
+                    "owner_string": "daq@pal.xfel.kr",
+                    "entity_type": "GCSv5_mapped_collection",
+                }
+            ],
+            "has_next_page": False,
+            "offset": 0,
+            "limit": 25,
+        },
+    )
+    code, out, _ = cli("collections", "search", "PAL-XFEL", "--config", str(config.source))
+    assert code == 0 and "2c5e9b1e-0000-4000-8000-000000000009" in out and "PAL-XFEL DAQ" in out
+    assert "filter_fulltext=PAL-XFEL" in responses.calls[-1].request.url
+
+
+def test_destroy_deletes_the_timer_then_the_flow(config: Any, cli: Cli) -> None:
+    deployment = Deployment.load(deployment_path(config))
+    responses.add(responses.DELETE, f"https://timer.automate.globus.org/jobs/{deployment.timer['id']}", json={})
+    responses.add(responses.DELETE, f"https://flows.automate.globus.org/flows/{deployment.flow['id']}", json={})
+    code, out, _ = cli("destroy", "--config", str(config.source), "--yes")
+    assert code == 0 and [call.request.method for call in responses.calls] == ["DELETE", "DELETE"]
+    after = Deployment.load(deployment_path(config))
+    assert after.timer == {} and after.flow == {} and after.functions, "functions stay registered"
+    code, out, _ = cli("destroy", "--config", str(config.source), "--yes")
+    assert code == 0 and out.startswith("Nothing to destroy")

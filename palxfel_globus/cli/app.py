@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import auth, demo, deploy, flow, local, runs, scans, timer
+from palxfel_globus.cli import auth, collections, demo, deploy, flow, local, runs, scans, status, timer
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -33,6 +33,9 @@ app.add_typer(flow.app, name="flow")
 app.add_typer(local.app, name="local")
 app.command("demo")(demo.demo)
 app.command("deploy")(deploy.deploy)
+app.command("destroy")(deploy.destroy)
+app.command("status")(status.status)
+app.add_typer(collections.app, name="collections")
 app.add_typer(timer.app, name="timer")
 app.add_typer(runs.app, name="runs")
 for command in (auth.login, auth.logout, auth.whoami):

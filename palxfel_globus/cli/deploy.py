@@ -9,6 +9,7 @@ import typer
 from typing_extensions import Annotated
 
 from palxfel_globus.cli.output import console
+from palxfel_globus.errors import PalxfelError
 
 
 def deploy(
@@ -56,3 +57,38 @@ def deploy(
             report=lambda step: console.print(Text(f"  done: {step.kind} {step.target}")),
         )
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
+
+
+def destroy(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete the timer and the flow from Globus (the functions and the ledger stay)."""
+    import sys
+
+    from palxfel_globus.config import load_config
+    from palxfel_globus.globus.auth import open_session
+    from palxfel_globus.globus.deployment import Deployment, deployment_path
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded = load_config(config, check_tree=False)
+    deployment = Deployment.load(deployment_path(loaded))
+    if not deployment.flow and not deployment.timer:
+        console.print(f"Nothing to destroy: {deployment.path.name} records no flow or timer.", markup=False)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise PalxfelError("Refusing to destroy without --yes when not run interactively.")
+        if not typer.confirm("Delete the timer and the flow from Globus? Backups stop until you deploy again."):
+            raise PalxfelError("Nothing was deleted.", exit_code=1)
+    clients = open_session(loaded).clients
+    with globus_errors():
+        if deployment.timer:
+            clients.timers.delete_job(deployment.timer["id"])
+            deployment.timer = {}
+            deployment.save()
+        if deployment.flow:
+            clients.flows.delete_flow(deployment.flow["id"])
+            deployment.flow = {}
+            deployment.save()
+    console.print("The timer and the flow are deleted; 'palxfel-globus deploy' creates them again.")

@@ -1,0 +1,47 @@
+"""``palxfel-globus status``: the timer, the last runs and, on the DAQ host, the ledger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from palxfel_globus.cli.output import console, print_json, warn
+from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
+
+
+def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """What a person checks in the morning: is the timer running, did the last runs succeed, what is waiting."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.errors import PalxfelError
+    from palxfel_globus.functions import call
+    from palxfel_globus.globus.errors import globus_errors
+
+    loaded, deployment, flow_id = deployed(config, "flow")
+    report: dict[str, Any] = {"flow_id": flow_id, "timer": None, "runs": [], "ledger": None}
+    current = session(loaded)
+    with globus_errors():
+        if deployment.timer:
+            report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
+        runs = list(current.clients.flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": 5}))
+    report["runs"] = sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:5]
+    try:
+        scans = call("list_scans", config=loaded.function_config())["scans"]
+        report["ledger"] = dict(Counter(row["state"] for row in scans))
+    except PalxfelError as exc:
+        warn(f"the ledger is not readable from here ({exc}); run 'status' on the DAQ host for scan counts.")
+    if json_output:
+        print_json(report)
+        return
+    table = Table(show_header=False, box=None)
+    timer = report["timer"] or {}
+    table.add_row("flow", flow_id)
+    table.add_row("timer", Text(f"{timer.get('status', 'none deployed')}, next run {timer.get('next_run') or '-'}"))
+    for run in report["runs"]:
+        table.add_row("run", Text(f"{run.get('start_time', '')}  {run.get('status', '')}  {run.get('run_id')}"))
+    if report["ledger"] is not None:
+        table.add_row(
+            "scans", Text(", ".join(f"{count} {state}" for state, count in sorted(report["ledger"].items())) or "none")
+        )
+    console.print(table)
