@@ -219,7 +219,7 @@ def test_collections_search_asks_transfer_and_lists_the_ids(config: Any, cli: Cl
         },
     )
     code, out, _ = cli("collections", "search", "PAL-XFEL", "--config", str(config.source))
-    assert code == 0 and "2c5e9b1e-0000-4000-8000-000000000009" in out and "PAL-XFEL DAQ" in out
+    assert code == 0 and "2c5e9b1e-0000-4000-8000-000000000009" in out and "PAL-XFEL DAQ" in out, out
     assert "filter_fulltext=PAL-XFEL" in responses.calls[-1].request.url
 
 

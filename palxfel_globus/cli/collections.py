@@ -38,13 +38,9 @@ def search(
         console.print(Text(f"No collection matches {query!r}."))
         return
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("id", "name", "owner", "type"):
-        table.add_column(column, no_wrap=column == "id")
+    table.add_column("id", no_wrap=True, min_width=36)
+    table.add_column("name", overflow="fold")
+    table.add_column("owner", overflow="fold")
     for item in collections:
-        table.add_row(
-            item.get("id"),
-            Text(item.get("display_name") or ""),
-            Text(item.get("owner_string") or ""),
-            item.get("entity_type") or "",
-        )
+        table.add_row(item.get("id"), Text(item.get("display_name") or ""), Text(item.get("owner_string") or ""))
     console.print(table)
