@@ -180,6 +180,16 @@ def test_destination_verification_needs_its_directory_and_a_ledger_that_ships(tm
     ]
 
 
+def test_max_scans_is_capped_to_keep_the_run_state_small(tmp_path: Path, root: Path) -> None:
+    text = good_config(root).replace("max_scans = 20", "max_scans = 101")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, text))
+    assert caught.value.problems == [
+        f"{tmp_path / 'palxfel-globus.toml'}: [limits].max_scans: 101 is more than 100, the most that keeps a run's "
+        "state well under the Flows service's 200 KB limit."
+    ]
+
+
 def test_a_missing_daq_root_is_an_error_before_anything_reads_it(tmp_path: Path, root: Path) -> None:
     text = good_config(root).replace(f'root = "{root}"', f'root = "{tmp_path / "gone"}"')
     with pytest.raises(ConfigError, match=r"\[daq\].root: .*gone does not exist or is not a directory"):

@@ -176,12 +176,11 @@ def run_now(
 
     loaded, deployment, flow_id = deployed(config, "flow")
     body = flow_input(loaded, {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS})
-    with globus_errors():
-        run = (
-            session(loaded)
-            .specific_flow(flow_id)
-            .run_flow(body, label="palxfel-globus manual run", tags=["palxfel-globus", "manual"])
-        )
+    from palxfel_globus.globus.deployment import once
+
+    flow = session(loaded).specific_flow(flow_id)
+    with globus_errors(), once(flow):
+        run = flow.run_flow(body, label="palxfel-globus manual run", tags=["palxfel-globus", "manual"])
     if json_output:
         print_json(run.data)
     else:
