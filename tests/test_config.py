@@ -180,6 +180,17 @@ def test_destination_verification_needs_its_directory_and_a_ledger_that_ships(tm
     ]
 
 
+def test_globus_roles_must_be_principal_urns(tmp_path: Path, root: Path) -> None:
+    group = "urn:globus:groups:id:6f1c2a4e-5b3d-4c8e-9a7f-0d2e4b6c8a10"
+    good = good_config(root) + f'\n[globus]\nclient_id = "{DAQ_ENDPOINT}"\nrun_monitors = ["{group}"]\n'
+    assert load_config(write_config(tmp_path, good)).globus.run_monitors == (group,)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, good.replace(group, "dm@pal.xfel.kr")))
+    assert caught.value.problems[0].endswith(
+        '[globus].run_monitors: expected a list of principal URNs such as "urn:globus:groups:id:<uuid>".'
+    )
+
+
 def test_max_scans_is_capped_to_keep_the_run_state_small(tmp_path: Path, root: Path) -> None:
     text = good_config(root).replace("max_scans = 20", "max_scans = 101")
     with pytest.raises(ConfigError) as caught:

@@ -206,3 +206,21 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     )
     responses.add(responses.GET, "https://flows.automate.globus.org/flows/f", json={"id": "f"})
     assert clients().flows.get_flow("f")["id"] == "f" and len(responses.calls) == 2
+
+
+def test_deploy_applies_the_plan_and_lists_the_new_function_ids(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from palxfel_globus.globus import auth as auth_module
+    from palxfel_globus.globus.auth import Session
+
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
+    function_id = load_response(ComputeClientV3.register_function).metadata["function_id"]
+    load_response(FlowsClient.create_flow)
+    load_response(TimersClient.create_timer, case="flow_timer_success")
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert code == 0, err
+    assert "done: create timer" in out and "New function ids" in out
+    assert f"verify_scan: {function_id}" in out
+    code, out, _ = cli("deploy", "--config", str(config.source))
+    assert code == 0 and out.startswith("Nothing to do")

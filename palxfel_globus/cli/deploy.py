@@ -44,11 +44,11 @@ def deploy(
     if dry_run:
         console.print("Dry run: nothing was changed.")
         return
-    from palxfel_globus.globus.auth import make_app, make_clients
+    from palxfel_globus.globus.auth import open_session
     from palxfel_globus.globus.errors import globus_errors
 
     with globus_errors():
-        clients = make_clients(loaded, make_app(loaded))
+        clients = open_session(loaded).clients
         apply(
             steps,
             desired,
@@ -57,6 +57,16 @@ def deploy(
             report=lambda step: console.print(Text(f"  done: {step.kind} {step.target}")),
         )
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
+    registered = [step.target.split(" ", 1)[1] for step in steps if step.kind == "register"]
+    if registered:
+        console.print(
+            "New function ids: put them in the endpoints' allowed_functions (see scripts/endpoints) "
+            "and restart the endpoints:",
+            markup=False,
+            soft_wrap=True,
+        )
+        for name in registered:
+            console.print(f"  {name}: {deployment.functions[name]['id']}", markup=False)
 
 
 def destroy(
