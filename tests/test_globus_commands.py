@@ -233,3 +233,40 @@ def test_destroy_deletes_the_timer_then_the_flow(config: Any, cli: Cli) -> None:
     assert after.timer == {} and after.flow == {} and after.functions, "functions stay registered"
     code, out, _ = cli("destroy", "--config", str(config.source), "--yes")
     assert code == 0 and out.startswith("Nothing to destroy")
+
+
+def test_transfer_runs_the_copy_flow_with_checked_input(config: Any, cli: Cli) -> None:
+    deployment = Deployment.load(deployment_path(config))
+    deployment.transfer_flow = dict(deployment.flow)
+    deployment.save()
+    load_response(SpecificFlowClient.run_flow)
+    source, destination = "2c5e9b1e-0000-4000-8000-000000000009:/~/dat/x.h5", "3d6f0c2f-0000-4000-8000-00000000000a:/b/"
+    code, out, _ = cli("transfer", source, destination, "--config", str(config.source), "--label", "one file")
+    assert code == 0 and "Started copy run" in out
+    assert last_body() == {
+        "body": {
+            "source": {"id": "2c5e9b1e-0000-4000-8000-000000000009", "path": "/~/dat/x.h5"},
+            "destination": {"id": "3d6f0c2f-0000-4000-8000-00000000000a", "path": "/b/"},
+            "label": "one file",
+        },
+        "label": "one file",
+        "tags": ["palxfel-globus", "copy"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("not-a-uuid:/x", "Error: The source 'not-a-uuid:/x' is not COLLECTION_UUID:/absolute/path.\n"),
+        (
+            "2c5e9b1e-0000-4000-8000-000000000009:relative",
+            "Error: The source "
+            "'2c5e9b1e-0000-4000-8000-000000000009:relative' is not COLLECTION_UUID:/absolute/path.\n",
+        ),
+    ],
+)
+def test_transfer_refuses_a_bad_location_before_calling_globus(
+    config: Any, cli: Cli, source: str, message: str
+) -> None:
+    code, out, err = cli("transfer", source, "3d6f0c2f-0000-4000-8000-00000000000a:/b/", "--config", str(config.source))
+    assert (code, out, err) == (2, "", message) and len(responses.calls) == 0

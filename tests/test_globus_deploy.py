@@ -36,11 +36,13 @@ def config(tmp_path: Path) -> Any:
     return load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
 
 
-def clients() -> Clients:
+def clients(consented: list[str] | None = None) -> Clients:
+    """Real SDK clients; ``consented`` records the flows whose scope the timer's consent must cover."""
     return Clients(
         ComputeClientV3(authorizer=NullAuthorizer()),
         FlowsClient(authorizer=NullAuthorizer()),
         TimersClient(authorizer=NullAuthorizer()),
+        on_flow=(consented.append if consented is not None else lambda flow_id: None),
     )
 
 
@@ -57,7 +59,9 @@ def first_deploy(config: Any) -> Deployment:
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
-    apply(plan(desired, deployment), desired, deployment, clients())
+    consented: list[str] = []
+    apply(plan(desired, deployment), desired, deployment, clients(consented))
+    assert consented == [deployment.flow["id"]], "the timer's consent covers the flow before it is created"
     return deployment
 
 
@@ -68,11 +72,13 @@ def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_ti
     for body in registered:
         assert body["function_code"] == bundled_source(body["function_name"])
         assert body["serialized"] is False and body["meta"]["python_version"]
-    (flow,) = bodies("POST", "/flows")
+    flow, transfer_flow = bodies("POST", "/flows")
     definition, schema = load_flow("scan_backup")
     assert flow["definition"] == definition, "deploy sends the very file the local engine runs"
     assert flow["input_schema"] == schema
     assert flow["title"] == "PAL-XFEL scan backup" and flow["keywords"] == ["palxfel-globus", "PAL-XFEL", "backup"]
+    assert (transfer_flow["definition"], transfer_flow["input_schema"]) == load_flow("transfer")
+    assert transfer_flow["title"] == "PAL-XFEL one-off copy"
     (timer,) = bodies("POST", "/v2/timer")
     flow_id = deployment.flow["id"]
     assert timer["timer"]["timer_type"] == "flow" and timer["timer"]["flow_id"] == flow_id

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import auth, collections, demo, deploy, flow, local, runs, scans, status, timer
+from palxfel_globus.cli import auth, collections, demo, deploy, flow, local, runs, scans, status, timer, transfer
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -35,6 +35,7 @@ app.command("demo")(demo.demo)
 app.command("deploy")(deploy.deploy)
 app.command("destroy")(deploy.destroy)
 app.command("status")(status.status)
+app.command("transfer")(transfer.transfer)
 app.add_typer(collections.app, name="collections")
 app.add_typer(timer.app, name="timer")
 app.add_typer(runs.app, name="runs")

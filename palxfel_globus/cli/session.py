@@ -15,7 +15,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def deployed(config_path: Optional[Path], what: str) -> tuple[Any, Any, str]:
-    """(config, deployment, the id of ``what``: "flow" or "timer"), or a sentence saying to deploy first."""
+    """(config, deployment, the id of ``what``: "flow", "timer" or "transfer_flow"), or a sentence saying to
+    deploy first."""
     from palxfel_globus.config import load_config
     from palxfel_globus.globus.deployment import Deployment, deployment_path
 
@@ -23,7 +24,8 @@ def deployed(config_path: Optional[Path], what: str) -> tuple[Any, Any, str]:
     deployment = Deployment.load(deployment_path(config))
     record = getattr(deployment, what)
     if not record:
-        raise PalxfelError(f"No {what} is deployed for {config.source}; run 'palxfel-globus deploy' first.")
+        name = what.replace("_", " ")
+        raise PalxfelError(f"No {name} is deployed for {config.source}; run 'palxfel-globus deploy' first.")
     return config, deployment, record["id"]
 
 

@@ -27,6 +27,8 @@ FLOW_TITLE = "PAL-XFEL scan backup"
 FLOW_SUBTITLE = "Completed DAQ scans to their backup, checksum-verified"
 FLOW_KEYWORDS = ["palxfel-globus", "PAL-XFEL", "backup"]
 TIMER_NAME = "palxfel-globus scan backup"
+TRANSFER_TITLE = "PAL-XFEL one-off copy"
+TRANSFER_SUBTITLE = "One path between two collections, checksum-verified"
 
 
 def content_hash(document: Any) -> str:
@@ -47,6 +49,7 @@ class Deployment:
     functions: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {id, hash}
     flow: dict[str, str] = field(default_factory=dict)  # {id, hash}
     timer: dict[str, str] = field(default_factory=dict)  # {id, hash}
+    transfer_flow: dict[str, str] = field(default_factory=dict)  # {id, hash}: the one-off copy flow
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
@@ -56,14 +59,22 @@ class Deployment:
             document = json.loads(path.read_text(encoding="utf-8"))
             if document.get("version") != DEPLOYMENT_VERSION:
                 raise ValueError("unknown version")
-            return cls(path, document["functions"], document["flow"], document["timer"])
+            return cls(
+                path, document["functions"], document["flow"], document["timer"], document.get("transfer_flow", {})
+            )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PalxfelError(
                 f"The deployment file {path} is unreadable ({exc}); move it away to deploy afresh."
             ) from None
 
     def save(self) -> None:
-        document = {"version": DEPLOYMENT_VERSION, "functions": self.functions, "flow": self.flow, "timer": self.timer}
+        document = {
+            "version": DEPLOYMENT_VERSION,
+            "functions": self.functions,
+            "flow": self.flow,
+            "timer": self.timer,
+            "transfer_flow": self.transfer_flow,
+        }
         temp = self.path.with_name(self.path.name + ".tmp")
         temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         temp.replace(self.path)
@@ -88,20 +99,32 @@ class Desired:
         definition, schema = load_flow("scan_backup")
         return cls(config, {name: source_hash(name) for name in FLOW_FUNCTIONS}, definition, schema)
 
-    def flow_document(self) -> dict[str, Any]:
+    def _document(
+        self, title: str, subtitle: str, definition: dict[str, Any], schema: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
-            "title": FLOW_TITLE,
-            "subtitle": FLOW_SUBTITLE,
-            "description": self.definition.get("Comment", ""),
+            "title": title,
+            "subtitle": subtitle,
+            "description": definition.get("Comment", ""),
             "keywords": FLOW_KEYWORDS,
-            "definition": self.definition,
-            "input_schema": self.schema,
+            "definition": definition,
+            "input_schema": schema,
             "run_managers": list(self.config.globus.run_managers),
             "run_monitors": list(self.config.globus.run_monitors),
         }
 
+    def flow_document(self) -> dict[str, Any]:
+        return self._document(FLOW_TITLE, FLOW_SUBTITLE, self.definition, self.schema)
+
     def flow_hash(self) -> str:
         return content_hash(self.flow_document())
+
+    def transfer_document(self) -> dict[str, Any]:
+        definition, schema = load_flow("transfer")
+        return self._document(TRANSFER_TITLE, TRANSFER_SUBTITLE, definition, schema)
+
+    def transfer_hash(self) -> str:
+        return content_hash(self.transfer_document())
 
     def timer_hash(self, flow_id: Optional[str], function_hashes: dict[str, str]) -> str:
         """Changes with the flow, any function, the DAQ config or the interval: all go into the timer's input."""
@@ -129,13 +152,16 @@ def plan(desired: Desired, deployment: Deployment) -> list[Step]:
         steps.append(Step("create", "flow", "no flow deployed yet"))
     elif deployment.flow["hash"] != desired.flow_hash():
         steps.append(Step("update", "flow", "its definition, input schema or roles changed"))
+    if not deployment.transfer_flow:
+        steps.append(Step("create", "transfer flow", "no one-off copy flow deployed yet"))
+    elif deployment.transfer_flow["hash"] != desired.transfer_hash():
+        steps.append(Step("update", "transfer flow", "its definition, input schema or roles changed"))
     timer_hash = desired.timer_hash(deployment.flow.get("id"), desired.function_hashes)
+    new_ids = any(step.kind == "register" or (step.target, step.kind) == ("flow", "create") for step in steps)
     if not deployment.timer:
         steps.append(Step("create", "timer", f"no timer yet; every {desired.config.timer_interval} s"))
-    elif deployment.timer["hash"] != timer_hash or any(
-        step.kind != "update" for step in steps if step.target != "timer"
-    ):
-        steps.append(Step("replace", "timer", "its input or interval changed"))
+    elif deployment.timer["hash"] != timer_hash or new_ids:
+        steps.append(Step("replace", "timer", "its input, interval, flow or functions changed"))
     return steps
 
 
@@ -192,6 +218,13 @@ def apply(
         elif step.target == "flow":
             clients.flows.update_flow(deployment.flow["id"], **desired.flow_document())
             deployment.flow["hash"] = desired.flow_hash()
+        elif step.target == "transfer flow" and step.kind == "create":
+            with once(clients.flows):
+                response = clients.flows.create_flow(**desired.transfer_document())
+            deployment.transfer_flow = {"id": response["id"], "hash": desired.transfer_hash()}
+        elif step.target == "transfer flow":
+            clients.flows.update_flow(deployment.transfer_flow["id"], **desired.transfer_document())
+            deployment.transfer_flow["hash"] = desired.transfer_hash()
         else:
             clients.on_flow(deployment.flow["id"])
             if step.kind == "replace":

@@ -1,0 +1,63 @@
+"""``palxfel-globus transfer SRC:PATH DST:PATH``: one checksum-verified copy, through the deployed copy flow."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
+from palxfel_globus.errors import PalxfelError
+
+EndpointArgument = Annotated[
+    str, typer.Argument(metavar="COLLECTION:PATH", help="A collection UUID and an absolute path.")
+]
+
+
+def collection_path(value: str, what: str) -> dict[str, str]:
+    """``UUID:/path`` -> {"id", "path"}, or one sentence saying what is wrong."""
+    import uuid
+
+    collection, separator, path = value.partition(":")
+    try:
+        collection = str(uuid.UUID(collection))
+    except ValueError:
+        separator = ""
+    if not separator or not path.startswith("/"):
+        raise PalxfelError(f"The {what} {value!r} is not COLLECTION_UUID:/absolute/path.")
+    return {"id": collection, "path": path}
+
+
+def transfer(
+    source: EndpointArgument,
+    destination: EndpointArgument,
+    config: ConfigOption = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="The Transfer task's label.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Copy one file or directory between collections, checksum-verified, as a run of the copy flow."""
+    from palxfel_globus.backup import check_input, load_flow
+    from palxfel_globus.globus.deployment import once
+    from palxfel_globus.globus.errors import globus_errors
+
+    body: dict[str, Any] = {
+        "source": collection_path(source, "source"),
+        "destination": collection_path(destination, "destination"),
+    }
+    if label:
+        body["label"] = label
+    check_input(body, load_flow("transfer")[1])
+    loaded, _deployment, flow_id = deployed(config, "transfer_flow")
+    flow = session(loaded).specific_flow(flow_id)
+    with globus_errors(), once(flow):
+        run = flow.run_flow(body, label=label or "palxfel-globus one-off copy", tags=["palxfel-globus", "copy"])
+    if json_output:
+        print_json(run.data)
+    else:
+        console.print(
+            f"Started copy run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.",
+            markup=False,
+            soft_wrap=True,
+        )
