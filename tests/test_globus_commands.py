@@ -270,3 +270,73 @@ def test_transfer_refuses_a_bad_location_before_calling_globus(
 ) -> None:
     code, out, err = cli("transfer", source, "3d6f0c2f-0000-4000-8000-00000000000a:/b/", "--config", str(config.source))
     assert (code, out, err) == (2, "", message) and len(responses.calls) == 0
+
+
+def doctor_session(app: Any = None) -> Session:
+    from globus_sdk import ComputeClientV2
+
+    null = NullAuthorizer()
+    return Session(
+        app=app,
+        clients=Clients(None, FlowsClient(authorizer=null), TimersClient(authorizer=null)),
+        auth=None,
+        transfer=TransferClient(authorizer=null),
+        specific_flow=lambda flow: None,
+        compute_status=ComputeClientV2(authorizer=null),
+    )
+
+
+def test_doctor_checks_collections_endpoints_flow_and_timer(
+    config: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from globus_sdk import ComputeClientV2
+
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session())
+    collection = load_response(TransferClient.get_endpoint).json
+    for collection_id in {config.daq.collection, *(route.collection for route in config.routes)}:
+        responses.add(responses.GET, f"https://transfer.api.globus.org/v0.10/endpoint/{collection_id}", json=collection)
+    status = load_response(ComputeClientV2.get_endpoint_status).json
+    for endpoint_id in {config.daq.compute_endpoint, *(route.compute_endpoint for route in config.routes)} - {None}:
+        responses.add(
+            responses.GET,
+            f"https://compute.api.globus.org/v2/endpoints/{endpoint_id}/status",
+            json=dict(status, status="online" if endpoint_id == config.daq.compute_endpoint else "offline"),
+        )
+    deployment = Deployment.load(deployment_path(config))
+    responses.add(
+        responses.GET,
+        f"https://flows.automate.globus.org/flows/{deployment.flow['id']}",
+        json={"id": deployment.flow["id"], "definition": {"StartAt": "Old", "States": {}}},
+    )
+    load_response(TimersClient.get_job)
+    code, out, _ = cli("doctor", "--config", str(config.source), "--json")
+    checks = {check["what"]: check for check in json.loads(out)}
+    assert code == 1
+    assert checks["DAQ Compute endpoint"]["ok"] and not checks["route #2 Compute endpoint"]["ok"]
+    assert checks["route #2 Compute endpoint"]["fix"].startswith("globus-compute-endpoint start")
+    assert checks["DAQ collection"]["ok"] and checks["DAQ collection"]["detail"] == collection["display_name"]
+    assert not checks["flow"]["ok"] and checks["flow"]["fix"] == "palxfel-globus deploy"
+    assert not checks["deployment"]["ok"], "the deployment file's hashes are not the config's"
+    assert checks["timer"]["ok"]
+
+
+def test_doctor_says_to_log_in_before_asking_globus_anything(
+    config: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from globus_sdk import GlobusAppConfig, UserApp
+
+    app = UserApp(
+        "palxfel-globus",
+        client_id="5a5a5a5a-0000-4000-8000-000000000001",
+        config=GlobusAppConfig(token_storage="memory"),
+    )
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session(app))
+    code, out, _ = cli("doctor", "--config", str(config.source), "--json")
+    checks = json.loads(out)
+    assert code == 1 and checks[-1] == {
+        "what": "login",
+        "ok": False,
+        "detail": "no valid Globus login for this config",
+        "fix": "palxfel-globus login",
+    }
+    assert len(responses.calls) == 0

@@ -14,7 +14,20 @@ from typing import Optional
 
 import typer
 
-from palxfel_globus.cli import auth, collections, demo, deploy, flow, local, runs, scans, status, timer, transfer
+from palxfel_globus.cli import (
+    auth,
+    collections,
+    demo,
+    deploy,
+    doctor,
+    flow,
+    local,
+    runs,
+    scans,
+    status,
+    timer,
+    transfer,
+)
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -36,6 +49,7 @@ app.command("deploy")(deploy.deploy)
 app.command("destroy")(deploy.destroy)
 app.command("status")(status.status)
 app.command("transfer")(transfer.transfer)
+app.command("doctor")(doctor.doctor)
 app.add_typer(collections.app, name="collections")
 app.add_typer(timer.app, name="timer")
 app.add_typer(runs.app, name="runs")

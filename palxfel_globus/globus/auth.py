@@ -43,11 +43,16 @@ class Session:
     auth: Any  # globus_sdk.AuthClient
     transfer: Any  # globus_sdk.TransferClient
     specific_flow: Callable[[str], Any]  # flow id -> globus_sdk.SpecificFlowClient
+    compute_status: Any = None  # globus_sdk.ComputeClientV2, for endpoint status
+
+    def login_required(self) -> bool:
+        """Whether calling Globus now would need an interactive login (tests run without an app)."""
+        return self.app is not None and self.app.login_required()
 
 
 def open_session(config: Config) -> Session:
     """The session for a config: who to act as, and a client per service (scopes registered on the app)."""
-    from globus_sdk import AuthClient, SpecificFlowClient, TransferClient
+    from globus_sdk import AuthClient, ComputeClientV2, SpecificFlowClient, TransferClient
 
     app = make_app(config)
     return Session(
@@ -56,6 +61,7 @@ def open_session(config: Config) -> Session:
         auth=AuthClient(app=app),
         transfer=TransferClient(app=app),
         specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
+        compute_status=ComputeClientV2(app=app),
     )
 
 

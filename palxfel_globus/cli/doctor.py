@@ -1,0 +1,138 @@
+"""``palxfel-globus doctor``: everything the nightly backup needs, checked, with what to do for each problem."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import typer
+
+from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.session import ConfigOption, JsonOption
+
+
+@dataclass
+class Check:
+    what: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _probe(what: str, call: Callable[[], str], fix: str) -> Check:
+    """Run one Globus look-up; its error becomes the detail, never a traceback."""
+    from globus_sdk import GlobusError
+
+    from palxfel_globus.globus.errors import describe
+
+    try:
+        return Check(what, True, call())
+    except GlobusError as error:
+        return Check(what, False, describe(error), fix)
+    except _NotReady as problem:
+        return Check(what, False, str(problem), fix)
+
+
+class _NotReady(Exception):
+    """A look-up answered, but what it found is not ready (offline, paused, different)."""
+
+
+def _expect(condition: bool, ok: str, problem: str) -> str:
+    if not condition:
+        raise _NotReady(problem)
+    return ok
+
+
+def run_checks(config: Any, current: Any) -> list[Check]:
+    from palxfel_globus.globus.deployment import Deployment, Desired, deployment_path, plan
+
+    checks = [Check("config", True, f"{config.source} is valid")]
+    desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
+    steps = plan(desired, deployment)
+    checks.append(
+        Check(
+            "deployment",
+            not steps,
+            "matches the config" if not steps else f"{len(steps)} change(s) not deployed",
+            "palxfel-globus deploy",
+        )
+    )
+    if current.login_required():
+        checks.append(Check("login", False, "no valid Globus login for this config", "palxfel-globus login"))
+        return checks
+    checks.append(Check("login", True, "tokens present"))
+    collections = [("DAQ collection", config.daq.collection)] + [
+        (f"route #{number} collection", route.collection) for number, route in enumerate(config.routes, 1)
+    ]
+    for what, collection_id in collections:
+        checks.append(
+            _probe(
+                what,
+                lambda collection_id=collection_id: str(current.transfer.get_endpoint(collection_id)["display_name"]),
+                f"check {collection_id} in the web app",
+            )
+        )
+    endpoints = [("DAQ Compute endpoint", config.daq.compute_endpoint)] + [
+        (f"route #{number} Compute endpoint", route.compute_endpoint)
+        for number, route in enumerate(config.routes, 1)
+        if route.compute_endpoint
+    ]
+    for what, endpoint_id in endpoints:
+
+        def online(endpoint_id: str = endpoint_id) -> str:
+            status = current.compute_status.get_endpoint_status(endpoint_id)["status"]
+            return _expect(status == "online", "online", f"{endpoint_id} is {status}")
+
+        checks.append(_probe(what, online, "globus-compute-endpoint start ENDPOINT on its host"))
+    if deployment.flow:
+
+        def same_flow() -> str:
+            remote = current.clients.flows.get_flow(deployment.flow["id"])["definition"]
+            return _expect(
+                remote == desired.definition,
+                "definition matches flow_definitions/scan_backup.json",
+                "the deployed definition differs from flow_definitions/scan_backup.json",
+            )
+
+        checks.append(_probe("flow", same_flow, "palxfel-globus deploy"))
+    if deployment.timer:
+
+        def timer_running() -> str:
+            job = current.clients.timers.get_job(deployment.timer["id"])
+            return _expect(
+                job.get("status") != "inactive",
+                f"{job.get('status')}, next run {job.get('next_run')}",
+                f"paused ({(job.get('inactive_reason') or {}).get('cause', 'unknown reason')})",
+            )
+
+        checks.append(_probe("timer", timer_running, "palxfel-globus timer resume"))
+    return checks
+
+
+def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """Check the config, the deployment, the login, the collections, the endpoints, the flow and the timer."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.cli.session import session
+    from palxfel_globus.config import load_config
+
+    loaded = load_config(config)
+    checks = run_checks(loaded, session(loaded))
+    if json_output:
+        print_json([asdict(check) for check in checks])
+    else:
+        table = Table(box=box.SIMPLE_HEAD)
+        for column in ("check", "", "detail", "to fix"):
+            table.add_column(column)
+        for check in checks:
+            table.add_row(
+                Text(check.what),
+                Text("ok", style="green") if check.ok else Text("NO", style="bold red"),
+                Text(check.detail),
+                Text("" if check.ok else check.fix),
+            )
+        console.print(table)
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
