@@ -340,3 +340,17 @@ def test_doctor_says_to_log_in_before_asking_globus_anything(
         "fix": "palxfel-globus login",
     }
     assert len(responses.calls) == 0
+
+
+def test_runs_watch_follows_a_run_to_its_end_and_exits_by_its_status(config: Any, cli: Cli) -> None:
+    run_id = load_response(FlowsClient.get_run).metadata["run_id"]
+    code, out, _ = cli("runs", "watch", run_id, "--config", str(config.source))
+    assert code == 0 and run_id in out and "SUCCEEDED" in out
+    responses.reset()
+    responses.add(
+        responses.GET,
+        f"https://flows.automate.globus.org/runs/{run_id}",
+        json={"run_id": run_id, "status": "FAILED", "details": {"description": "State X failed"}},
+    )
+    code, out, _ = cli("runs", "watch", run_id, "--config", str(config.source))
+    assert code == 1 and "State X failed" in out

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from palxfel_globus.cli.output import console
-from palxfel_globus.cli.session import ConfigOption, session
+from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.session import ConfigOption, JsonOption, session
 
 
 def _config(config):  # type: ignore[no-untyped-def]
@@ -37,10 +37,13 @@ def logout(config: ConfigOption = None) -> None:
     console.print("Logged out; the stored tokens were revoked and removed.")
 
 
-def whoami(config: ConfigOption = None) -> None:
+def whoami(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """The Globus identity the commands act as."""
     from palxfel_globus.globus.errors import globus_errors
 
     with globus_errors():
         who = session(_config(config)).auth.userinfo()
-    console.print(f"{who.get('preferred_username')} ({who.get('sub')})", markup=False)
+    if json_output:
+        print_json({"username": who.get("preferred_username"), "identity_id": who.get("sub")})
+    else:
+        console.print(f"{who.get('preferred_username')} ({who.get('sub')})", markup=False)
