@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.output import console, print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, session
 
 
@@ -25,7 +25,7 @@ def login(config: ConfigOption = None) -> None:
     with globus_errors():
         current.app.login(force=True)
         who = current.auth.userinfo()
-    console.print(f"Logged in as {who.get('preferred_username')} ({who.get('sub')}).", markup=False)
+    say(f"Logged in as {who.get('preferred_username')} ({who.get('sub')}).")
 
 
 def logout(config: ConfigOption = None) -> None:
@@ -46,4 +46,4 @@ def whoami(config: ConfigOption = None, json_output: JsonOption = False) -> None
     if json_output:
         print_json({"username": who.get("preferred_username"), "identity_id": who.get("sub")})
     else:
-        console.print(f"{who.get('preferred_username')} ({who.get('sub')})", markup=False)
+        say(f"{who.get('preferred_username')} ({who.get('sub')})")

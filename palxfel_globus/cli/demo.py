@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console
+from palxfel_globus.cli.output import console, say
 from palxfel_globus.errors import PalxfelError
 
 DEMO_TICKS = 3
@@ -91,9 +91,7 @@ def demo(
                 style="green",
             )
         )
-        console.print(
-            f"Look around: palxfel-globus scans list --config {site.config_path}", markup=False, soft_wrap=True
-        )
+        say(f"Look around: palxfel-globus scans list --config {site.config_path}")
         return
     console.print(
         Text(f"{sum(not check.ok for check in checks)} check(s) failed; see the table above.", style="bold red")

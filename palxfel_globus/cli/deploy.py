@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console
+from palxfel_globus.cli.output import console, say
 from palxfel_globus.errors import PalxfelError
 
 
@@ -59,14 +59,12 @@ def deploy(
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
     registered = [step.target.split(" ", 1)[1] for step in steps if step.kind == "register"]
     if registered:
-        console.print(
-            "New function ids: put them in the endpoints' allowed_functions (see scripts/endpoints) "
-            "and restart the endpoints:",
-            markup=False,
-            soft_wrap=True,
+        say(
+            "New function ids: put them in the endpoints' allowed_functions (see scripts/endpoints) and restart "
+            "the endpoints:"
         )
         for name in registered:
-            console.print(f"  {name}: {deployment.functions[name]['id']}", markup=False)
+            say(f"  {name}: {deployment.functions[name]['id']}")
 
 
 def destroy(
@@ -84,7 +82,7 @@ def destroy(
     loaded = load_config(config, check_tree=False)
     deployment = Deployment.load(deployment_path(loaded))
     if not deployment.flow and not deployment.timer:
-        console.print(f"Nothing to destroy: {deployment.path.name} records no flow or timer.", markup=False)
+        say(f"Nothing to destroy: {deployment.path.name} records no flow or timer.")
         return
     if not yes:
         if not sys.stdin.isatty():

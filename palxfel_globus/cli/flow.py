@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json, problem, warn
+from palxfel_globus.cli.output import console, print_json, problem, say, warn
 from palxfel_globus.errors import PalxfelError
 
 app = typer.Typer(help="Check and run Globus flow definitions on the local engine.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def validate(definition: DefinitionArgument) -> None:
     errors = [finding for finding in findings if not finding.warning]
     if errors:
         raise typer.Exit(1)
-    console.print(f"{definition}: valid.", markup=False, soft_wrap=True)
+    say(f"{definition}: valid.")
 
 
 def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
@@ -157,9 +157,7 @@ def simulate(
             style = STATUS_STYLES.get(run["status"], "")
             console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
             if run["status"] != "SUCCEEDED":
-                console.print(
-                    f"  {run['details'].get('description', run['details'].get('code'))}", markup=False, soft_wrap=True
-                )
+                say(f"  {run['details'].get('description', run['details'].get('code'))}")
     if report.crashed_ticks or any(run["status"] != "SUCCEEDED" for run in runs):
         raise typer.Exit(1)
 
@@ -184,8 +182,4 @@ def run_now(
     if json_output:
         print_json(run.data)
     else:
-        console.print(
-            f"Started run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.",
-            markup=False,
-            soft_wrap=True,
-        )
+        say(f"Started run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.")

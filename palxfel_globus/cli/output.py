@@ -15,6 +15,11 @@ from rich.console import Console
 console = Console(highlight=False)
 
 
+def say(text: str) -> None:
+    """One line of plain text for a person: never parsed as markup, never folded (ids stay whole)."""
+    console.print(text, markup=False, soft_wrap=True, highlight=False)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.output import console, print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
 app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_args_is_help=True)
@@ -104,11 +104,7 @@ def logs(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOpti
         print_json(entries)
         return
     for entry in entries:
-        console.print(
-            f"{entry.get('time', '')}  {entry.get('code', '')}  {entry.get('description', '')}",
-            markup=False,
-            soft_wrap=True,
-        )
+        say(f"{entry.get('time', '')}  {entry.get('code', '')}  {entry.get('description', '')}")
 
 
 @app.command("cancel")
@@ -119,7 +115,7 @@ def cancel(run_id: RunArgument, config: ConfigOption = None) -> None:
     loaded, _deployment, _flow_id = deployed(config, "flow")
     with globus_errors():
         session(loaded).clients.flows.cancel_run(run_id)
-    console.print(f"Run {run_id} cancelled.", markup=False)
+    say(f"Run {run_id} cancelled.")
 
 
 @app.command("watch")

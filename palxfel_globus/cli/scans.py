@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json, warn
+from palxfel_globus.cli.output import console, print_json, say, warn
 from palxfel_globus.errors import PalxfelError
 
 app = typer.Typer(help="Scans on the DAQ host and their backup state (reads the ledger).", no_args_is_help=True)
@@ -149,11 +149,7 @@ def _change(
         print_json(results)
         return
     for result in results:
-        console.print(
-            f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}",
-            markup=False,
-            soft_wrap=True,
-        )
+        say(f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}")
 
 
 @app.command("retry")

@@ -7,7 +7,7 @@ import sys
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.output import console, print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
@@ -56,7 +56,7 @@ def pause(config: ConfigOption = None) -> None:
     loaded, _deployment, timer_id = deployed(config, "timer")
     with globus_errors():
         session(loaded).clients.timers.pause_job(timer_id)
-    console.print(f"Timer {timer_id} paused; 'palxfel-globus timer resume' starts it again.", markup=False)
+    say(f"Timer {timer_id} paused; 'palxfel-globus timer resume' starts it again.")
 
 
 @app.command("resume")
@@ -67,7 +67,7 @@ def resume(config: ConfigOption = None) -> None:
     loaded, _deployment, timer_id = deployed(config, "timer")
     with globus_errors():
         session(loaded).clients.timers.resume_job(timer_id, update_credentials=True)
-    console.print(f"Timer {timer_id} resumed.", markup=False)
+    say(f"Timer {timer_id} resumed.")
 
 
 @app.command("delete")
@@ -88,4 +88,4 @@ def delete(
         session(loaded).clients.timers.delete_job(timer_id)
     deployment.timer = {}
     deployment.save()
-    console.print(f"Timer {timer_id} deleted; 'palxfel-globus deploy' creates a new one.", markup=False)
+    say(f"Timer {timer_id} deleted; 'palxfel-globus deploy' creates a new one.")

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.output import print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
@@ -56,8 +56,4 @@ def transfer(
     if json_output:
         print_json(run.data)
     else:
-        console.print(
-            f"Started copy run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.",
-            markup=False,
-            soft_wrap=True,
-        )
+        say(f"Started copy run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.")
