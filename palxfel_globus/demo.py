@@ -15,7 +15,6 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from palxfel_globus.sample_tree import SCAN_PARTS, mark_complete, write_scan
 
@@ -177,7 +176,7 @@ def _identical(source: Path, destination: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def arrive_markers(site: DemoSite, tick: Optional[int] = None) -> None:
+def arrive_markers(site: DemoSite) -> None:
     """Between ticks: the DAQ finishes the scans that were still being closed."""
     for scan in site.scans:
         if scan.kind == "arriving":

@@ -46,8 +46,8 @@ def meets(target: str, figure: float) -> bool:
     return figure <= bound if operator == "<=" else figure >= bound
 
 
-def row(name: str, unit: str, value: float, baseline: Optional[float], target: str, ratio_of: str = "time") -> Row:
-    """``ratio_of``: "time" = ours / baseline (lower is better), "rate" = ours / baseline (higher is better)."""
+def row(name: str, unit: str, value: float, baseline: Optional[float], target: str) -> Row:
+    """ratio = ours / baseline; the target applies to the ratio, or to the value where there is no baseline."""
     ratio = None if baseline is None else value / baseline
     return Row(
         name,

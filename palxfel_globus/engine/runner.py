@@ -72,15 +72,11 @@ class _Run:
         definition: dict[str, Any],
         body: dict[str, Any],
         context: dict[str, Any],
-        label: Optional[str],
-        tags: list[str],
     ) -> None:
         self.definition = definition
         self.state: Any = _as_json(body)
         self.context = context
         self.log: list[dict[str, Any]] = []
-        self.label = label
-        self.tags = tags
         self.peak_state_bytes = 0
 
 
@@ -153,7 +149,7 @@ class Engine:
             "identities": [f"urn:globus:auth:identity:{LOCAL_USER_ID}"],
             "token_info": {"exp": int(now) + 172800, "iat": int(now), "nbf": int(now)},
         }
-        run = _Run(definition, body, context, label, list(tags))
+        run = _Run(definition, body, context)
         document = {
             "run_id": run_id,
             "flow_id": flow_id,

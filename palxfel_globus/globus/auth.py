@@ -57,7 +57,7 @@ def open_session(config: Config) -> Session:
     app = make_app(config)
     return Session(
         app=app,
-        clients=make_clients(config, app),
+        clients=make_clients(app),
         auth=AuthClient(app=app),
         transfer=TransferClient(app=app),
         specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
@@ -65,7 +65,7 @@ def open_session(config: Config) -> Session:
     )
 
 
-def make_clients(config: Config, app: Any) -> Any:
+def make_clients(app: Any) -> Any:
     """The clients deploy and the status commands use; making them adds their scopes to ``app``,
     so one login covers Compute, Flows, Timers and Transfer."""
     from globus_sdk import ComputeClientV3, FlowsClient, TimersClient, TransferClient
