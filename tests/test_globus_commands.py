@@ -354,3 +354,15 @@ def test_runs_watch_follows_a_run_to_its_end_and_exits_by_its_status(config: Any
     )
     code, out, _ = cli("runs", "watch", run_id, "--config", str(config.source))
     assert code == 1 and "State X failed" in out
+
+
+def test_doctor_without_a_globus_app_reports_it_among_the_other_checks(
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("PALXFEL_GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    code, out, _ = cli("doctor", "--config", str(loaded.source), "--json")
+    checks = {check["what"]: check for check in json.loads(out)}
+    assert code == 1 and checks["config"]["ok"] and not checks["deployment"]["ok"]
+    assert checks["Globus app"]["detail"].startswith("No Globus app to log in with")

@@ -57,6 +57,8 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             "palxfel-globus deploy",
         )
     )
+    if current is None:
+        return checks
     if current.login_required():
         checks.append(Check("login", False, "no valid Globus login for this config", "palxfel-globus login"))
         return checks
@@ -117,15 +119,24 @@ def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None
 
     from palxfel_globus.cli.session import session
     from palxfel_globus.config import load_config
+    from palxfel_globus.errors import PalxfelError
 
     loaded = load_config(config)
-    checks = run_checks(loaded, session(loaded))
+    try:
+        current = session(loaded)
+    except PalxfelError as exc:  # no app to log in with: the other checks need one
+        current = None
+        checks = run_checks(loaded, None) + [Check("Globus app", False, str(exc), "register an app, see README")]
+    if current is not None:
+        checks = run_checks(loaded, current)
     if json_output:
         print_json([asdict(check) for check in checks])
     else:
         table = Table(box=box.SIMPLE_HEAD)
-        for column in ("check", "", "detail", "to fix"):
-            table.add_column(column)
+        table.add_column("check", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("detail", overflow="fold", ratio=2)
+        table.add_column("to fix", overflow="fold", ratio=1)
         for check in checks:
             table.add_row(
                 Text(check.what),
