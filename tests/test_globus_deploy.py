@@ -230,3 +230,16 @@ def test_deploy_applies_the_plan_and_lists_the_new_function_ids(
     assert f"verify_scan: {function_id}" in out
     code, out, _ = cli("deploy", "--config", str(config.source))
     assert code == 0 and out.startswith("Nothing to do")
+
+
+def test_deploy_works_away_from_the_daq_host(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:
+    """The DAQ root is mounted only on the DAQ host; deploy from elsewhere warns and goes on."""
+    import shutil
+
+    shutil.rmtree(config.daq.root)
+    code, out, err = cli("deploy", "--config", str(config.source), "--dry-run")
+    assert code == 0 and "Dry run: nothing was changed." in out
+    assert (
+        err == f"Warning: the DAQ root {config.daq.root} is not on this machine; the routes were not checked "
+        "against it.\n"
+    )

@@ -21,10 +21,10 @@ def deploy(
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.config import load_config
+    from palxfel_globus.cli.session import load_globus_config
     from palxfel_globus.globus.deployment import Deployment, Desired, apply, deployment_path, plan
 
-    loaded = load_config(config)
+    loaded = load_globus_config(config)
     desired = Desired.of(loaded)
     deployment = Deployment.load(deployment_path(loaded))
     steps = plan(desired, deployment)

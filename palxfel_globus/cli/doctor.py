@@ -117,11 +117,10 @@ def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.cli.session import session
-    from palxfel_globus.config import load_config
+    from palxfel_globus.cli.session import load_globus_config, session
     from palxfel_globus.errors import PalxfelError
 
-    loaded = load_config(config)
+    loaded = load_globus_config(config)
     try:
         current = session(loaded)
     except PalxfelError as exc:  # no app to log in with: the other checks need one

@@ -17,16 +17,28 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def deployed(config_path: Optional[Path], what: str) -> tuple[Any, Any, str]:
     """(config, deployment, the id of ``what``: "flow", "timer" or "transfer_flow"), or a sentence saying to
     deploy first."""
-    from palxfel_globus.config import load_config
     from palxfel_globus.globus.deployment import Deployment, deployment_path
 
-    config = load_config(config_path)
+    config = load_globus_config(config_path)
     deployment = Deployment.load(deployment_path(config))
     record = getattr(deployment, what)
     if not record:
         name = what.replace("_", " ")
         raise PalxfelError(f"No {name} is deployed for {config.source}; run 'palxfel-globus deploy' first.")
     return config, deployment, record["id"]
+
+
+def load_globus_config(config_path: Optional[Path]) -> Any:
+    """The config for a command that talks to Globus: often run away from the DAQ host, so the
+    DAQ root is checked (routes against its experiments) only where it is mounted."""
+    from palxfel_globus.cli.output import warn
+    from palxfel_globus.config import load_config
+
+    config = load_config(config_path, check_tree=False)
+    if config.daq.root.is_dir():
+        return load_config(config_path)
+    warn(f"the DAQ root {config.daq.root} is not on this machine; the routes were not checked against it.")
+    return config
 
 
 def session(config: Any) -> Any:
