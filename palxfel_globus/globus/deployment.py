@@ -116,15 +116,13 @@ class Desired:
     def flow_document(self) -> dict[str, Any]:
         return self._document(FLOW_TITLE, FLOW_SUBTITLE, self.definition, self.schema)
 
-    def flow_hash(self) -> str:
-        return content_hash(self.flow_document())
-
     def transfer_document(self) -> dict[str, Any]:
         definition, schema = load_flow("transfer")
         return self._document(TRANSFER_TITLE, TRANSFER_SUBTITLE, definition, schema)
 
-    def transfer_hash(self) -> str:
-        return content_hash(self.transfer_document())
+    def flows(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Plan target -> (Deployment attribute, flow document) for each flow deploy keeps in Globus."""
+        return {"flow": ("flow", self.flow_document()), "transfer flow": ("transfer_flow", self.transfer_document())}
 
     def timer_hash(self, flow_id: Optional[str], function_hashes: dict[str, str]) -> str:
         """Changes with the flow, any function, the DAQ config or the interval: all go into the timer's input."""
@@ -148,14 +146,12 @@ def plan(desired: Desired, deployment: Deployment) -> list[Step]:
             steps.append(Step("register", f"function {name}", "not registered yet"))
         elif known["hash"] != digest:
             steps.append(Step("register", f"function {name}", "its source changed"))
-    if not deployment.flow:
-        steps.append(Step("create", "flow", "no flow deployed yet"))
-    elif deployment.flow["hash"] != desired.flow_hash():
-        steps.append(Step("update", "flow", "its definition, input schema or roles changed"))
-    if not deployment.transfer_flow:
-        steps.append(Step("create", "transfer flow", "no one-off copy flow deployed yet"))
-    elif deployment.transfer_flow["hash"] != desired.transfer_hash():
-        steps.append(Step("update", "transfer flow", "its definition, input schema or roles changed"))
+    for target, (attribute, document) in desired.flows().items():
+        record = getattr(deployment, attribute)
+        if not record:
+            steps.append(Step("create", target, "not deployed yet"))
+        elif record["hash"] != content_hash(document):
+            steps.append(Step("update", target, "its definition, input schema or roles changed"))
     timer_hash = desired.timer_hash(deployment.flow.get("id"), desired.function_hashes)
     new_ids = any(step.kind == "register" or (step.target, step.kind) == ("flow", "create") for step in steps)
     if not deployment.timer:
@@ -203,6 +199,7 @@ def apply(
     report: Callable[[Step], None] = lambda step: None,
 ) -> None:
     """Carry out the plan in order, saving the deployment file after each step."""
+    flows = desired.flows()
     from globus_sdk import FlowTimer, RecurringTimerSchedule
 
     for step in steps:
@@ -211,20 +208,15 @@ def apply(
             with once(clients.compute):
                 response = clients.compute.register_function(register_body(name))
             deployment.functions[name] = {"id": response["function_uuid"], "hash": desired.function_hashes[name]}
-        elif step.target == "flow" and step.kind == "create":
-            with once(clients.flows):
-                response = clients.flows.create_flow(**desired.flow_document())
-            deployment.flow = {"id": response["id"], "hash": desired.flow_hash()}
-        elif step.target == "flow":
-            clients.flows.update_flow(deployment.flow["id"], **desired.flow_document())
-            deployment.flow["hash"] = desired.flow_hash()
-        elif step.target == "transfer flow" and step.kind == "create":
-            with once(clients.flows):
-                response = clients.flows.create_flow(**desired.transfer_document())
-            deployment.transfer_flow = {"id": response["id"], "hash": desired.transfer_hash()}
-        elif step.target == "transfer flow":
-            clients.flows.update_flow(deployment.transfer_flow["id"], **desired.transfer_document())
-            deployment.transfer_flow["hash"] = desired.transfer_hash()
+        elif step.target in flows:
+            attribute, document = flows[step.target]
+            if step.kind == "create":
+                with once(clients.flows):
+                    response = clients.flows.create_flow(**document)
+                setattr(deployment, attribute, {"id": response["id"], "hash": content_hash(document)})
+            else:
+                clients.flows.update_flow(getattr(deployment, attribute)["id"], **document)
+                getattr(deployment, attribute)["hash"] = content_hash(document)
         else:
             clients.on_flow(deployment.flow["id"])
             if step.kind == "replace":
