@@ -130,3 +130,8 @@ def test_the_one_off_transfer_flow_copies_with_verification(tmp_path: Path) -> N
     assert (tmp_path / "b" / "copies" / "a.h5").read_bytes() == b"data" * 100
     with pytest.raises(PalxfelError, match="The flow input at source/path is invalid"):
         check_input({**body, "source": {"id": body["source"]["id"], "path": "relative"}}, schema)
+
+
+def test_a_bad_interval_names_the_option(config_path: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("local", "run", "--config", str(config_path), "--once", "--interval", "soon")
+    assert (code, out, err) == (2, "", 'Error: --interval: expected a duration such as 600, "10m" or "1h".\n')

@@ -13,7 +13,9 @@ app = typer.Typer(help="Globus collections, for filling in palxfel-globus.toml."
 
 @app.command("search")
 def search(
-    query: Annotated[str, typer.Argument(help="Words from the collection's name, owner or description.")],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help="Words from the collection's name, owner or description.")
+    ],
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="At most this many results.")] = 25,
     json_output: JsonOption = False,

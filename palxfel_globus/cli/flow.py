@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import faults_option, interval_option
 from palxfel_globus.cli.output import console, print_json, problem, say, warn
 from palxfel_globus.errors import PalxfelError
+from palxfel_globus.jsonfile import read_json_file
 
 app = typer.Typer(help="Check and run Globus flow definitions on the local engine.", no_args_is_help=True)
 
@@ -49,20 +50,11 @@ def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
     return mapping
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PalxfelError(f"The {what} file {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PalxfelError(f"The {what} file {path} is not readable JSON: {exc}.") from None
-
-
 def _web_inputs(values: list[str]) -> list[Any]:
     answers: list[Any] = []
     for value in values:
         if value.startswith("@"):
-            loaded = _read_json(Path(value[1:]), "web input")
+            loaded = read_json_file(Path(value[1:]), "web input file")
             answers.extend(loaded if isinstance(loaded, list) else [loaded])
         else:
             answers.append(value)
@@ -113,25 +105,17 @@ def simulate(
     """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
     from palxfel_globus.engine import DefinitionError, Engine, load_definition
     from palxfel_globus.engine.definition import checked
-    from palxfel_globus.engine.faults import parse_fault
     from palxfel_globus.engine.timer import run_timer
-    from palxfel_globus.units import parse_duration
 
     flow = load_definition(definition)
     try:
         checked(flow)
     except DefinitionError as exc:
         raise PalxfelError(f"{definition} is not a valid flow definition: {exc.problems[0]}") from None
-    body = _read_json(input_file, "input") if input_file is not None else {}
+    body = read_json_file(input_file, "input file") if input_file is not None else {}
     if not isinstance(body, dict):
         raise PalxfelError(f"The input file {input_file} must hold a JSON object.")
-    try:
-        faults = None
-        for spec in fault or []:
-            faults = parse_fault(spec, faults)
-        seconds = parse_duration(interval)
-    except ValueError as exc:
-        raise PalxfelError(f"{exc}.") from None
+    faults, seconds = faults_option(fault), interval_option(interval)
     directories = {key: Path(value) for key, value in _mapping(collection or [], "--collection", "DIR").items()}
     for key, directory in directories.items():
         if not directory.is_dir():

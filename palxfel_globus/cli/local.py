@@ -9,6 +9,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import faults_option, interval_option
 from palxfel_globus.cli.output import console
 from palxfel_globus.errors import PalxfelError
 
@@ -64,19 +65,12 @@ def run(
     """Ship completed scans with the scan_backup flow on the local engine ([local] in the config)."""
     from palxfel_globus.backup import run_ticks
     from palxfel_globus.config import load_config
-    from palxfel_globus.engine.faults import parse_fault
-    from palxfel_globus.units import parse_duration
 
     if once and ticks is not None:
         raise PalxfelError("Give either --once or --ticks, not both.")
     loaded = load_config(config)
-    try:
-        seconds = parse_duration(interval) if interval is not None else loaded.timer_interval
-        faults = None
-        for spec in fault or []:
-            faults = parse_fault(spec, faults)
-    except ValueError as exc:
-        raise PalxfelError(f"{exc}.") from None
+    seconds = loaded.timer_interval if interval is None else interval_option(interval)
+    faults = faults_option(fault)
     count = 1 if once else ticks
     if json_output:
         summaries = run_ticks(

@@ -9,7 +9,6 @@ state. Warnings (``ExceptionOnActionFailure`` left implicit, decision 1) do not 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,6 +17,7 @@ from palxfel_globus.engine import jsonpath
 from palxfel_globus.engine.errors import DefinitionError, ExpressionError, JsonPathError
 from palxfel_globus.engine.expressions import compile_expression
 from palxfel_globus.errors import PalxfelError
+from palxfel_globus.jsonfile import read_json_file
 
 COMMON = {"Type", "Comment"}
 TRANSITION = {"Next", "End"}
@@ -72,12 +72,7 @@ class Finding:
 
 def load_definition(path: Path) -> dict[str, Any]:
     """A definition file: either the bare definition, or a flow document with a ``definition`` key."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PalxfelError(f"The flow definition {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PalxfelError(f"The flow definition {path} is not readable JSON: {exc}.") from None
+    document = read_json_file(path, "flow definition")
     if isinstance(document, dict) and isinstance(document.get("definition"), dict):
         document = document["definition"]
     if not isinstance(document, dict):

@@ -1,0 +1,30 @@
+"""Option values the run commands share, turned into one sentence naming the option when wrong."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from palxfel_globus.errors import PalxfelError
+
+
+def faults_option(specs: Optional[list[str]]) -> Any:
+    """``--fault`` values as one Faults, or None when there are none."""
+    from palxfel_globus.engine.faults import parse_fault
+
+    faults = None
+    try:
+        for spec in specs or []:
+            faults = parse_fault(spec, faults)
+    except ValueError as exc:
+        raise PalxfelError(f"{exc}.") from None
+    return faults
+
+
+def interval_option(text: str) -> int:
+    """``--interval`` in seconds."""
+    from palxfel_globus.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise PalxfelError(f"--interval: {exc}.") from None
