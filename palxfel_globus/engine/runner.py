@@ -11,13 +11,14 @@ decisions apply: ``ExceptionOnActionFailure`` defaults to false, a Pass with
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -277,23 +278,28 @@ class Engine:
     def _next(state: dict[str, Any]) -> Optional[str]:
         return None if state.get("End") is True else state["Next"]
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _evaluating(error: str = "States.Runtime", prefix: str = "") -> Iterator[None]:
+        """A JSONPath or expression that fails while a state reads its input is that state's error."""
+        try:
+            yield
+        except (JsonPathError, ExpressionError) as exc:
+            raise FlowError(error, f"{prefix}{exc}") from None
+
     # states ------------------------------------------------------------------
     def _Pass(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
-        try:
+        with self._evaluating():
             value = self._input(state, run)
             if "Result" in state:
                 value = state["Result"]
             elif "Parameters" in state:
                 value = self._template(state["Parameters"], run, value)
-        except (JsonPathError, ExpressionError) as exc:
-            raise FlowError("States.Runtime", str(exc)) from None
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
 
     def _ExpressionEval(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
-        try:
+        with self._evaluating():
             value = self._template(state["Parameters"], run, run.state)
-        except (JsonPathError, ExpressionError) as exc:
-            raise FlowError("States.Runtime", str(exc)) from None
         return self._put(run.state, state["ResultPath"], value), state["Next"]
 
     def _Fail(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, FlowError]:
@@ -370,15 +376,14 @@ class Engine:
             raise FlowError("ActionUnableToRun", f"the handle {handler} cannot run locally; use an ActionUrl")
         try:
             provider = lookup(self.registry, url)
+        except ProviderError as exc:
+            raise FlowError("ActionUnableToRun", str(exc)) from None
+        with self._evaluating("ActionUnableToRun", "Parameters: "):
             body = (
                 self._path(run, state["InputPath"])
                 if "InputPath" in state
                 else self._template(state["Parameters"], run, run.state)
             )
-        except ProviderError as exc:
-            raise FlowError("ActionUnableToRun", str(exc)) from None
-        except (JsonPathError, ExpressionError) as exc:
-            raise FlowError("ActionUnableToRun", f"Parameters: {exc}") from None
         wait = state.get("WaitTime", LEGACY_WAIT_TIME)
         started = self.clock.now()
         deadline = time.monotonic() + wait
@@ -421,19 +426,15 @@ class Engine:
             self.records.append((kind, record))
 
     def _CreateWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
-        try:
+        with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
-        except (JsonPathError, ExpressionError) as exc:
-            raise FlowError("States.Runtime", str(exc)) from None
         self._record("web_input", parameters)
         value = {"web_input_id": new_id(), "status": "ACTIVE", **parameters}
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
 
     def _AwaitWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
-        try:
+        with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
-        except (JsonPathError, ExpressionError) as exc:
-            raise FlowError("States.Runtime", str(exc)) from None
         with self._lock:
             answer = self.web_inputs.pop(0) if self.web_inputs else None
         web_input_id = parameters.get("web_input_id")
