@@ -93,6 +93,11 @@ class Config:
     globus: GlobusSettings = GlobusSettings()
     source: Optional[Path] = None
 
+    def collections(self) -> list[str]:
+        """The Transfer collections the backup flow reads or writes: the DAQ's, then each route's, once each."""
+        found = [self.daq.collection] if self.daq.collection else []
+        return list(dict.fromkeys(found + [route.collection for route in self.routes]))
+
     def function_config(self) -> dict[str, Any]:
         """The dict the Compute functions take (see compute_functions/_layout.py)."""
         return {

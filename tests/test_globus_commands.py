@@ -10,6 +10,7 @@ import pytest
 import responses
 from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
 from globus_sdk.testing import load_response
+from tests_support import answer_collections
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
 from palxfel_globus.config import load_config
@@ -240,6 +241,7 @@ def test_transfer_runs_the_copy_flow_with_checked_input(config: Any, cli: Cli) -
     deployment.transfer_flow = dict(deployment.flow)
     deployment.save()
     load_response(SpecificFlowClient.run_flow)
+    answer_collections(["2c5e9b1e-0000-4000-8000-000000000009", "3d6f0c2f-0000-4000-8000-00000000000a"])
     source, destination = "2c5e9b1e-0000-4000-8000-000000000009:/~/dat/x.h5", "3d6f0c2f-0000-4000-8000-00000000000a:/b/"
     code, out, _ = cli("transfer", source, destination, "--config", str(config.source), "--label", "one file")
     assert code == 0 and "Started copy run" in out
@@ -292,9 +294,7 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     from globus_sdk import ComputeClientV2
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session())
-    collection = load_response(TransferClient.get_endpoint).json
-    for collection_id in {config.daq.collection, *(route.collection for route in config.routes)}:
-        responses.add(responses.GET, f"https://transfer.api.globus.org/v0.10/endpoint/{collection_id}", json=collection)
+    collection = answer_collections(config.collections(), mapped={config.routes[0].collection})
     status = load_response(ComputeClientV2.get_endpoint_status).json
     for endpoint_id in {config.daq.compute_endpoint, *(route.compute_endpoint for route in config.routes)} - {None}:
         responses.add(
@@ -315,6 +315,12 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     assert checks["DAQ Compute endpoint"]["ok"] and not checks["route #2 Compute endpoint"]["ok"]
     assert checks["route #2 Compute endpoint"]["fix"].startswith("globus-compute-endpoint start")
     assert checks["DAQ collection"]["ok"] and checks["DAQ collection"]["detail"] == collection["display_name"]
+    assert checks["route #1 collection"] == {
+        "what": "route #1 collection",
+        "ok": False,
+        "detail": "myserver is a mapped collection, and the timer was created without its data_access consent",
+        "fix": "palxfel-globus timer delete, then palxfel-globus deploy (it asks for the consent)",
+    }
     assert not checks["flow"]["ok"] and checks["flow"]["fix"] == "palxfel-globus deploy"
     assert not checks["deployment"]["ok"], "the deployment file's hashes are not the config's"
     assert checks["timer"]["ok"]
@@ -336,7 +342,7 @@ def test_doctor_says_to_log_in_before_asking_globus_anything(
     assert code == 1 and checks[-1] == {
         "what": "login",
         "ok": False,
-        "detail": "no valid Globus login for this config",
+        "detail": "no valid Globus login, or a consent the flow needs is missing",
         "fix": "palxfel-globus login",
     }
     assert len(responses.calls) == 0

@@ -9,9 +9,10 @@ from typing import Any, Callable
 
 import pytest
 import responses
-from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient
+from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient, TransferClient
 from globus_sdk.testing import load_response
 from globus_sdk.transport import RetryConfig
+from tests_support import answer_collections
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
@@ -36,13 +37,14 @@ def config(tmp_path: Path) -> Any:
     return load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
 
 
-def clients(consented: list[str] | None = None) -> Clients:
-    """Real SDK clients; ``consented`` records the flows whose scope the timer's consent must cover."""
+def clients(consented: list[tuple[str, list[str]]] | None = None) -> Clients:
+    """Real SDK clients; ``consented`` records (flow, data_access collections) the timer's consent must cover."""
     return Clients(
         ComputeClientV3(authorizer=NullAuthorizer()),
         FlowsClient(authorizer=NullAuthorizer()),
         TimersClient(authorizer=NullAuthorizer()),
-        on_flow=(consented.append if consented is not None else lambda flow_id: None),
+        TransferClient(authorizer=NullAuthorizer()),
+        on_flow=(lambda *consent: consented.append(consent)) if consented is not None else (lambda *consent: None),
     )
 
 
@@ -55,13 +57,17 @@ def bodies(method: str, path_end: str) -> list[dict[str, Any]]:
 
 
 def first_deploy(config: Any) -> Deployment:
+    """Deploy where the DAQ collection is a GCS mapped collection (it needs a data_access consent)."""
     load_response(ComputeClientV3.register_function)
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
+    answer_collections(config.collections(), mapped={config.daq.collection})
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
-    consented: list[str] = []
+    consented: list[tuple[str, list[str]]] = []
     apply(plan(desired, deployment), desired, deployment, clients(consented))
-    assert consented == [deployment.flow["id"]], "the timer's consent covers the flow before it is created"
+    assert consented == [(deployment.flow["id"], [config.daq.collection])], (
+        "before the timer is created, its consent covers the flow and the mapped collection's data access"
+    )
     return deployment
 
 
@@ -90,6 +96,7 @@ def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_ti
     assert body["body"]["config"] == config.function_config()
     saved = json.loads(deployment_path(config).read_text("utf-8"))
     assert saved["flow"]["id"] == flow_id and saved["timer"]["id"] == deployment.timer["id"]
+    assert saved["data_access"] == [config.daq.collection]
 
 
 def test_a_second_deploy_with_nothing_changed_makes_no_call(config: Any) -> None:
@@ -117,9 +124,14 @@ def test_a_changed_function_is_registered_again_alone_and_the_timer_replaced(
     responses.add(responses.DELETE, f"https://timer.automate.globus.org/jobs/{old_timer}", json={"job_id": old_timer})
     apply(steps, Desired.of(config), deployment, clients())
     new_calls = [(call.request.method, call.request.url) for call in responses.calls[calls:]]
-    assert [method for method, _url in new_calls] == ["POST", "DELETE", "POST"]
-    assert new_calls[1][1].endswith(f"/jobs/{old_timer}")
+    writes = [(method, url) for method, url in new_calls if method != "GET"]
+    assert [method for method, _url in writes] == ["POST", "DELETE", "POST"]
+    assert writes[1][1].endswith(f"/jobs/{old_timer}")
     assert json.loads(responses.calls[calls].request.body)["function_name"] == "verify_scan"
+    reads = [url for method, url in new_calls if method == "GET"]
+    assert sorted(url.rsplit("/", 1)[1] for url in reads) == sorted(config.collections()), (
+        "the new timer's consent is worked out from each collection's type afresh"
+    )
 
 
 def test_a_changed_definition_updates_the_flow_in_place(config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,6 +236,7 @@ def test_deploy_applies_the_plan_and_lists_the_new_function_ids(
     function_id = load_response(ComputeClientV3.register_function).metadata["function_id"]
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
+    answer_collections(config.collections())
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 0, err
     assert "done: create timer" in out and "New function ids" in out

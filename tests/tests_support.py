@@ -1,5 +1,27 @@
-"""Shared test constants that are not fixtures."""
+"""Shared test constants and helpers that are not fixtures."""
+
+from __future__ import annotations
+
+from typing import Any
 
 # Characters seen in real PAL-XFEL names and some that are not: spaces, Korean, dots,
 # underscores, punctuation. Never "/" or NUL, which no directory name can hold.
 NAME_CHARS = "abcXYZ019 _-.,+()[]#@빔정렬실험"
+
+
+def answer_collections(collection_ids: list[str], mapped: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Register Transfer's answer for each collection (the SDK's own get_endpoint document): a
+    GCSv5 mapped collection for those in ``mapped``, a guest collection for the others."""
+    import responses
+    from globus_sdk import TransferClient
+    from globus_sdk.testing import get_response_set
+
+    document = get_response_set(TransferClient.get_endpoint).lookup("default").json
+    for collection_id in collection_ids:
+        kind = "GCSv5_mapped_collection" if collection_id in mapped else "GCSv5_guest_collection"
+        responses.add(
+            responses.GET,
+            f"https://transfer.api.globus.org/v0.10/endpoint/{collection_id}",
+            json=dict(document, id=collection_id, entity_type=kind, high_assurance=False),
+        )
+    return document

@@ -14,14 +14,9 @@ def _config(config):  # type: ignore[no-untyped-def]
 
 def login(config: ConfigOption = None) -> None:
     """Log in to Globus once for deploy, the timer and the runs (Transfer, Compute, Flows, Timers)."""
-    from palxfel_globus.globus.deployment import Deployment, deployment_path
     from palxfel_globus.globus.errors import globus_errors
 
-    loaded = _config(config)
-    current = session(loaded)
-    flow = Deployment.load(deployment_path(loaded)).flow
-    if flow:
-        current.clients.on_flow(flow["id"])
+    current = session(_config(config))
     with globus_errors():
         current.app.login(force=True)
         who = current.auth.userinfo()

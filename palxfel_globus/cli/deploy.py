@@ -44,16 +44,26 @@ def deploy(
     if dry_run:
         console.print("Dry run: nothing was changed.")
         return
-    from palxfel_globus.globus.auth import open_session
+    import dataclasses
+
+    from palxfel_globus.cli.session import ensure_login, session
     from palxfel_globus.globus.errors import globus_errors
 
+    current = session(loaded)
+
+    def consent_to_flow(flow_id: str, data_access: list[str]) -> None:
+        """The flow's id is new, so the consent for the timer to run it can only be asked for now."""
+        current.clients.on_flow(flow_id, data_access)
+        mapped = f" (and to Transfer's data access on {len(data_access)} mapped collection(s))" if data_access else ""
+        ensure_login(current, f"The timer runs the flow as you, so Globus asks for your consent to that{mapped}")
+
     with globus_errors():
-        clients = open_session(loaded).clients
+        ensure_login(current, "Deploying needs your Globus login")
         apply(
             steps,
             desired,
             deployment,
-            clients,
+            dataclasses.replace(current.clients, on_flow=consent_to_flow),
             report=lambda step: console.print(Text(f"  done: {step.kind} {step.target}")),
         )
     console.print(Text(f"Deployed; ids are in {deployment.path}."))

@@ -30,16 +30,21 @@ def _probe(what: str, call: Callable[[], str], fix: str) -> Check:
     except GlobusError as error:
         return Check(what, False, describe(error), fix)
     except _NotReady as problem:
-        return Check(what, False, str(problem), fix)
+        return Check(what, False, str(problem), problem.fix or fix)
 
 
 class _NotReady(Exception):
     """A look-up answered, but what it found is not ready (offline, paused, different)."""
 
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.fix = fix
 
-def _expect(condition: bool, ok: str, problem: str) -> str:
+
+def _expect(condition: bool, ok: str, problem: str, fix: str = "") -> str:
+    """``ok`` when ``condition`` holds; else the check fails with ``problem`` (and ``fix``, if it has its own)."""
     if not condition:
-        raise _NotReady(problem)
+        raise _NotReady(problem, fix)
     return ok
 
 
@@ -59,21 +64,31 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     )
     if current is None:
         return checks
-    if current.login_required():
-        checks.append(Check("login", False, "no valid Globus login for this config", "palxfel-globus login"))
+    if current.needs_person():
+        missing = "no valid Globus login, or a consent the flow needs is missing"
+        checks.append(Check("login", False, missing, "palxfel-globus login"))
         return checks
-    checks.append(Check("login", True, "tokens present"))
+    checks.append(Check("login", True, "tokens and consents present"))
     collections = [("DAQ collection", config.daq.collection)] + [
         (f"route #{number} collection", route.collection) for number, route in enumerate(config.routes, 1)
     ]
     for what, collection_id in collections:
-        checks.append(
-            _probe(
-                what,
-                lambda collection_id=collection_id: str(current.transfer.get_endpoint(collection_id)["display_name"]),
-                f"check {collection_id} in the web app",
+
+        def reachable(collection_id: str = collection_id) -> str:
+            from palxfel_globus.globus.consents import needs_data_access
+
+            collection = current.transfer.get_endpoint(collection_id)
+            name = str(collection["display_name"])
+            if not needs_data_access(collection):
+                return name
+            return _expect(
+                not deployment.timer or collection_id in deployment.data_access,
+                f"{name} (mapped: the timer holds its data_access consent)",
+                f"{name} is a mapped collection, and the timer was created without its data_access consent",
+                "palxfel-globus timer delete, then palxfel-globus deploy (it asks for the consent)",
             )
-        )
+
+        checks.append(_probe(what, reachable, f"check {collection_id} in the web app"))
     endpoints = [("DAQ Compute endpoint", config.daq.compute_endpoint)] + [
         (f"route #{number} Compute endpoint", route.compute_endpoint)
         for number, route in enumerate(config.routes, 1)

@@ -45,3 +45,18 @@ def session(config: Any) -> Any:
     from palxfel_globus.globus.auth import open_session
 
     return open_session(config)
+
+
+def ensure_login(current: Any, why: str) -> None:
+    """Log in now when what follows needs a person's login or consent: on a terminal, the login starts
+    here; elsewhere (cron, CI) nobody could answer it, so the command stops with what to run."""
+    import sys
+
+    from palxfel_globus.cli.output import say
+
+    if not current.needs_person():
+        return
+    if not sys.stdin.isatty():
+        raise PalxfelError(f"{why}; run 'palxfel-globus login' on a terminal, then run this command again.")
+    say(f"{why}; log in below.")
+    current.app.login()

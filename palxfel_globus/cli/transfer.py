@@ -39,6 +39,8 @@ def transfer(
 ) -> None:
     """Copy one file or directory between collections, checksum-verified, as a run of the copy flow."""
     from palxfel_globus.backup import check_input, load_flow
+    from palxfel_globus.cli.session import ensure_login
+    from palxfel_globus.globus.consents import data_access_collections, flow_scope
     from palxfel_globus.globus.deployment import once
     from palxfel_globus.globus.errors import globus_errors
 
@@ -50,7 +52,13 @@ def transfer(
         body["label"] = label
     check_input(body, load_flow("transfer")[1])
     loaded, _deployment, flow_id = deployed(config, "transfer_flow")
-    flow = session(loaded).specific_flow(flow_id)
+    current = session(loaded)
+    flow = current.specific_flow(flow_id)
+    with globus_errors():
+        mapped = data_access_collections(current.transfer, {body["source"]["id"], body["destination"]["id"]})
+        if mapped:
+            current.require({flow_id: flow_scope(flow_id, mapped)})
+            ensure_login(current, f"This copy needs your consent to Transfer's data access on {', '.join(mapped)}")
     with globus_errors(), once(flow):
         run = flow.run_flow(body, label=label or "palxfel-globus one-off copy", tags=["palxfel-globus", "copy"])
     if json_output:

@@ -31,7 +31,13 @@ def make_app(config: Config) -> Any:
             f"registered at app.globus.org/settings/developers (or ${SERVICE_ID_ENV} and ${SERVICE_SECRET_ENV} for a "
             "service identity)."
         )
-    return UserApp(APP_NAME, client_id=client_id, config=GlobusAppConfig(request_refresh_tokens=True))
+    # No login started behind a command's back: a missing token or consent raises, and the command
+    # says to run 'palxfel-globus login' (the SDK's default would prompt in the middle of, say, status).
+    return UserApp(
+        APP_NAME,
+        client_id=client_id,
+        config=GlobusAppConfig(request_refresh_tokens=True, token_validation_error_handler=None),
+    )
 
 
 @dataclass
@@ -45,24 +51,42 @@ class Session:
     specific_flow: Callable[[str], Any]  # flow id -> globus_sdk.SpecificFlowClient
     compute_status: Any = None  # globus_sdk.ComputeClientV2, for endpoint status
 
-    def login_required(self) -> bool:
-        """Whether calling Globus now would need an interactive login (tests run without an app)."""
-        return self.app is not None and self.app.login_required()
+    def require(self, scopes: dict[str, Any]) -> None:
+        """Add scope requirements (resource server -> scope) that the next call or login must meet."""
+        if self.app is not None:
+            self.app.add_scope_requirements(scopes)
+
+    def needs_person(self) -> bool:
+        """Whether calling Globus now needs someone at a browser: a user login that is missing, expired or
+        short of a consent. A service identity fetches its own tokens; tests run without an app."""
+        from globus_sdk import UserApp
+
+        return isinstance(self.app, UserApp) and self.app.login_required()
 
 
 def open_session(config: Config) -> Session:
-    """The session for a config: who to act as, and a client per service (scopes registered on the app)."""
-    from globus_sdk import AuthClient, ComputeClientV2, SpecificFlowClient, TransferClient
+    """The session for a config: who to act as, and a client per service. The scopes of every client,
+    and the consents the deployed flows need, are registered on the app, so one login covers them all."""
+    from globus_sdk import AuthClient, ComputeClientV2, SpecificFlowClient
+
+    from palxfel_globus.globus.deployment import Deployment, deployment_path
 
     app = make_app(config)
-    return Session(
+    clients = make_clients(app)
+    session = Session(
         app=app,
-        clients=make_clients(app),
+        clients=clients,
         auth=AuthClient(app=app),
-        transfer=TransferClient(app=app),
+        transfer=clients.transfer,
         specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
         compute_status=ComputeClientV2(app=app),
     )
+    deployment = Deployment.load(deployment_path(config))
+    if deployment.flow:
+        clients.on_flow(deployment.flow["id"], deployment.data_access)
+    if deployment.transfer_flow:
+        session.specific_flow(deployment.transfer_flow["id"])  # a client registers the flow's user scope
+    return session
 
 
 def make_clients(app: Any) -> Any:
@@ -70,13 +94,13 @@ def make_clients(app: Any) -> Any:
     so one login covers Compute, Flows, Timers and Transfer."""
     from globus_sdk import ComputeClientV3, FlowsClient, TimersClient, TransferClient
 
+    from palxfel_globus.globus.consents import require_flow_consents
     from palxfel_globus.globus.deployment import Clients
 
-    timers = TimersClient(app=app)
-    TransferClient(app=app)
     return Clients(
         compute=ComputeClientV3(app=app),
         flows=FlowsClient(app=app),
-        timers=timers,
-        on_flow=timers.add_app_flow_user_scope,
+        timers=TimersClient(app=app),
+        transfer=TransferClient(app=app),
+        on_flow=lambda flow_id, data_access: require_flow_consents(app, flow_id, data_access),
     )

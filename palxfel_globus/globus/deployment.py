@@ -50,6 +50,7 @@ class Deployment:
     flow: dict[str, str] = field(default_factory=dict)  # {id, hash}
     timer: dict[str, str] = field(default_factory=dict)  # {id, hash}
     transfer_flow: dict[str, str] = field(default_factory=dict)  # {id, hash}: the one-off copy flow
+    data_access: list[str] = field(default_factory=list)  # collections whose data_access the timer was consented
 
     @classmethod
     def load(cls, path: Path) -> Deployment:
@@ -60,7 +61,12 @@ class Deployment:
             if document.get("version") != DEPLOYMENT_VERSION:
                 raise ValueError("unknown version")
             return cls(
-                path, document["functions"], document["flow"], document["timer"], document.get("transfer_flow", {})
+                path,
+                document["functions"],
+                document["flow"],
+                document["timer"],
+                document.get("transfer_flow", {}),
+                list(document.get("data_access", [])),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise PalxfelError(
@@ -74,6 +80,7 @@ class Deployment:
             "flow": self.flow,
             "timer": self.timer,
             "transfer_flow": self.transfer_flow,
+            "data_access": self.data_access,
         }
         temp = self.path.with_name(self.path.name + ".tmp")
         temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -181,7 +188,9 @@ class Clients:
     compute: Any  # globus_sdk.ComputeClientV3
     flows: Any  # globus_sdk.FlowsClient
     timers: Any  # globus_sdk.TimersClient
-    on_flow: Callable[[str], None] = lambda flow_id: None  # e.g. add the flow's scope to the app
+    transfer: Any = None  # globus_sdk.TransferClient: asks which collections need a data_access consent
+    # (flow id, data_access collections) -> None: ask the login for the consents a run of the flow needs
+    on_flow: Callable[[str, list[str]], None] = lambda flow_id, data_access: None
 
 
 def once(client: Any) -> Any:
@@ -218,7 +227,10 @@ def apply(
                 clients.flows.update_flow(getattr(deployment, attribute)["id"], **document)
                 getattr(deployment, attribute)["hash"] = content_hash(document)
         else:
-            clients.on_flow(deployment.flow["id"])
+            from palxfel_globus.globus.consents import data_access_collections
+
+            deployment.data_access = data_access_collections(clients.transfer, desired.config.collections())
+            clients.on_flow(deployment.flow["id"], deployment.data_access)
             if step.kind == "replace":
                 clients.timers.delete_job(deployment.timer["id"])
                 deployment.timer = {}

@@ -20,9 +20,26 @@ SERVICES = {
 def describe(error: Exception) -> str:
     """The sentence for a globus_sdk error."""
     from globus_sdk import GlobusAPIError, GlobusConnectionError
+    from globus_sdk.token_storage.validating_token_storage import (
+        ExpiredTokenError,
+        MissingTokenError,
+        TokenValidationError,
+        UnmetScopeRequirementsError,
+    )
 
     if isinstance(error, GlobusConnectionError):
         return "Cannot reach Globus; check this machine's network and try again."
+    if isinstance(error, MissingTokenError):
+        return "You are not logged in to Globus here; run 'palxfel-globus login'."
+    if isinstance(error, ExpiredTokenError):
+        return "Your Globus login has expired; run 'palxfel-globus login'."
+    if isinstance(error, UnmetScopeRequirementsError):
+        return (
+            "Your Globus login lacks a consent this needs (the flow's, the timer's or a collection's data access); "
+            "run 'palxfel-globus login' and accept what it asks."
+        )
+    if isinstance(error, TokenValidationError):
+        return f"Your stored Globus login cannot be used ({error}); run 'palxfel-globus login'."
     if not isinstance(error, GlobusAPIError):
         return f"Globus request failed: {error}."
     host = urlparse(error._underlying_response.url or "").netloc

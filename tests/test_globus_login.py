@@ -1,0 +1,341 @@
+"""A real login, end to end: the SDK's own UserApp and command-line login flow, with only Globus
+Auth's HTTP answers registered (``responses``). A person pastes the code; Auth signs an id_token
+with a key of ours; the tokens land in the SDK's JSON file. Then the consents: what the SDK finds
+in Auth's consent tree decides whether a command goes ahead or says to log in again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlparse
+
+import jwt
+import pytest
+import responses
+from cryptography.hazmat.primitives.asymmetric import rsa
+from globus_sdk import ComputeClientV3, FlowsClient, SpecificFlowClient, TimersClient
+from globus_sdk.scopes import (
+    ComputeScopes,
+    FlowsScopes,
+    Scope,
+    ScopeParser,
+    SpecificFlowScopes,
+    TimersScopes,
+    TransferScopes,
+)
+from globus_sdk.testing import load_response
+from tests_support import answer_collections
+
+from palxfel_globus.backup import FLOW_FUNCTIONS
+from palxfel_globus.config import load_config
+from palxfel_globus.demo import make_site
+from palxfel_globus.globus import auth as auth_module
+from palxfel_globus.globus.consents import flow_scope, timer_scope
+from palxfel_globus.globus.deployment import Deployment, deployment_path
+
+Cli = Callable[..., "tuple[int, str, str]"]
+CLIENT_ID = "5a5a5a5a-0000-4000-8000-000000000001"
+IDENTITY = "8ca28797-3541-4a5d-a264-05b00f91e608"
+AUTH = "https://auth.globus.org"
+SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Person(io.StringIO):
+    """Someone at a terminal who pastes each authorization code Globus shows them."""
+
+    def __init__(self, *codes: str) -> None:
+        super().__init__("".join(code + "\n" for code in codes))
+
+    def isatty(self) -> bool:
+        return True
+
+
+class GlobusAuth:
+    """Globus Auth's answers: the code exchange (a token per resource server the app asked for,
+    an id_token signed with our key), the keys to check it, userinfo, and the person's consents."""
+
+    def __init__(self, apps: list[Any]) -> None:
+        self.apps = apps
+        self.issued = 0
+        self.consents: list[dict[str, Any]] = []
+        responses.add(
+            responses.GET,
+            f"{AUTH}/.well-known/openid-configuration",
+            json={"issuer": AUTH, "jwks_uri": f"{AUTH}/jwk.json", "id_token_signing_alg_values_supported": ["RS512"]},
+        )
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SIGNING_KEY.public_key()))
+        responses.add(responses.GET, f"{AUTH}/jwk.json", json={"keys": [dict(public, alg="RS512", use="sig")]})
+        responses.add_callback(responses.POST, f"{AUTH}/v2/oauth2/token", callback=self.exchange)
+        responses.add(
+            responses.GET,
+            f"{AUTH}/v2/oauth2/userinfo",
+            json={"sub": IDENTITY, "preferred_username": "beamline@pal.re.kr", "email": "beamline@pal.re.kr"},
+        )
+        responses.add_callback(
+            responses.GET,
+            f"{AUTH}/v2/api/identities/{IDENTITY}/consents",
+            callback=lambda _request: (200, {}, json.dumps({"consents": self.consents})),
+        )
+
+    def token(self, resource_server: str) -> str:
+        return f"SECRET-{resource_server}-{self.issued}"
+
+    def exchange(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.issued += 1
+        (app,) = self.apps
+        tokens = [
+            {
+                "resource_server": server,
+                "scope": " ".join(scope.scope_string for scope in scopes),
+                "access_token": self.token(server),
+                "refresh_token": f"SECRET-REFRESH-{server}-{self.issued}",
+                "expires_in": 172800,
+                "token_type": "Bearer",
+            }
+            for server, scopes in app.scope_requirements.items()
+        ]
+        auth = next(token for token in tokens if token["resource_server"] == "auth.globus.org")
+        now = int(time.time())
+        id_token = jwt.encode(
+            {"sub": IDENTITY, "aud": CLIENT_ID, "iss": AUTH, "iat": now, "exp": now + 600},
+            SIGNING_KEY,
+            algorithm="RS512",
+        )
+        body = dict(auth, id_token=id_token, other_tokens=[token for token in tokens if token is not auth])
+        return 200, {}, json.dumps(body)
+
+    def consent_to(self, *scopes: Scope) -> None:
+        """What the person agreed to, as Auth lists it: one consent per node, with its path from the root."""
+
+        def add(scope: Scope, path: list[int]) -> None:
+            node = len(self.consents) + 1
+            self.consents.append(
+                {
+                    "id": node,
+                    "scope_name": scope.scope_string,
+                    "dependency_path": [*path, node],
+                    "status": "approved",
+                    "allows_refresh": True,
+                    "atomically_revocable": False,
+                    "auto_approved": False,
+                    "effective_identity": IDENTITY,
+                    "client": CLIENT_ID,
+                    "scope": f"00000000-0000-4000-8000-{node:012d}",
+                    "created": "2026-11-24T00:00:00+00:00",
+                    "updated": "2026-11-24T00:00:00+00:00",
+                    "last_used": "2026-11-24T00:00:00+00:00",
+                }
+            )
+            for dependency in scope.dependencies:
+                add(dependency, [*path, node])
+
+        for scope in scopes:
+            add(scope, [])
+
+
+@pytest.fixture(autouse=True)
+def mocked() -> Any:
+    responses.start()
+    yield
+    responses.stop()
+    responses.reset()
+
+
+@pytest.fixture
+def apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The app each command makes (the real make_app: a UserApp whose tokens go under $HOME)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PALXFEL_GLOBUS_CLIENT_ID", CLIENT_ID)
+    for variable in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+        monkeypatch.delenv(variable, raising=False)
+    made: list[Any] = []
+    real = auth_module.make_app
+
+    def make_app(config: Any) -> Any:
+        made[:] = [real(config)]
+        return made[0]
+
+    monkeypatch.setattr(auth_module, "make_app", make_app)
+    return made
+
+
+@pytest.fixture
+def globus_auth(apps: list[Any]) -> GlobusAuth:
+    return GlobusAuth(apps)
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> tuple[Any, Deployment]:
+    """A deployed config whose DAQ collection is a GCS mapped collection."""
+    config = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
+    timer_id = load_response(TimersClient.get_job).metadata["job_id"]
+    responses.reset()
+    deployment = Deployment(
+        deployment_path(config),
+        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
+        {"id": flow_id, "hash": "h"},
+        {"id": timer_id, "hash": "h"},
+        {"id": "e8e5b4b9-0000-4000-8000-000000000002", "hash": "h"},
+        [config.daq.collection],
+    )
+    deployment.save()
+    return config, deployment
+
+
+def authorize_urls(out: str) -> list[dict[str, list[str]]]:
+    return [parse_qs(urlparse(line).query) for line in out.split() if line.startswith(f"{AUTH}/v2/oauth2/authorize")]
+
+
+def requested_scopes(url: dict[str, list[str]]) -> list[Scope]:
+    """The scope trees a login asks for, as the SDK parses scope strings (dependencies may hold spaces)."""
+    (scopes,) = url["scope"]
+    return ScopeParser.parse(scopes)
+
+
+def test_login_asks_once_for_everything_and_keeps_the_tokens_private(
+    deployed: tuple[Any, Deployment],
+    globus_auth: GlobusAuth,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config, deployment = deployed
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    caplog.set_level("DEBUG")
+    code, out, err = cli("login", "--config", str(config.source))
+    assert code == 0, err
+    assert f"Logged in as beamline@pal.re.kr ({IDENTITY})." in out
+    (url,) = authorize_urls(out)
+    assert url["client_id"] == [CLIENT_ID] and url["access_type"] == ["offline"]
+    asked = requested_scopes(url)
+    flow_id, copy_flow_id = deployment.flow["id"], deployment.transfer_flow["id"]
+    assert {scope.scope_string for scope in asked} >= {
+        TransferScopes.all.scope_string,
+        ComputeScopes.all.scope_string,
+        FlowsScopes.all.scope_string,
+        TimersScopes.timer.scope_string,
+        SpecificFlowScopes(flow_id).user.scope_string,  # 'flow run' starts it
+        SpecificFlowScopes(copy_flow_id).user.scope_string,  # 'transfer' starts the copy flow
+    }
+    assert str(timer_scope(flow_id, [config.daq.collection])) in map(str, asked), "the timer reaches the DAQ data"
+    assert str(flow_scope(flow_id, [config.daq.collection])) in map(str, asked), "so does 'flow run'"
+    (exchange,) = [call for call in responses.calls if call.request.url == f"{AUTH}/v2/oauth2/token"]
+    form = parse_qs(exchange.request.body)
+    assert form["grant_type"] == ["authorization_code"] and form["code"] == ["the-code"]
+    assert form["code_verifier"] and form["client_id"] == [CLIENT_ID]
+
+    (token_file,) = [path for path in (tmp_path / "home").rglob("*") if path.is_file()]
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    stored = token_file.read_text("utf-8")
+    assert globus_auth.token("transfer.api.globus.org") in stored, "the tokens are really in that file"
+    assert "SECRET" not in out + err + caplog.text
+
+
+def test_a_command_whose_consent_is_missing_says_to_log_in_and_calls_nothing(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, deployment = deployed
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    assert cli("login", "--config", str(config.source))[0] == 0
+    globus_auth.consent_to(timer_scope(deployment.flow["id"], []))  # the flow, but not the DAQ's data access
+    timers_called = len([call for call in responses.calls if "timer.automate" in call.request.url])
+    code, out, err = cli("timer", "show", "--config", str(config.source))
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: Your Globus login lacks a consent this needs (the flow's, the timer's or a collection's data "
+        "access); run 'palxfel-globus login' and accept what it asks.\n"
+    )
+    assert timers_called == 0 == len([call for call in responses.calls if "timer.automate" in call.request.url])
+
+
+def test_with_the_consents_given_a_command_uses_the_stored_token(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, deployment = deployed
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    assert cli("login", "--config", str(config.source))[0] == 0
+    globus_auth.consent_to(timer_scope(deployment.flow["id"], [config.daq.collection]))
+    load_response(TimersClient.get_job)
+    code, out, err = cli("timer", "show", "--config", str(config.source), "--json")
+    assert code == 0, err
+    (call,) = [call for call in responses.calls if "timer.automate" in call.request.url]
+    assert call.request.headers["Authorization"] == f"Bearer {globus_auth.token(TimersScopes.resource_server)}"
+    assert "SECRET" not in out + err
+
+
+def test_a_copy_from_a_mapped_collection_asks_for_its_data_access_first(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, deployment = deployed
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    assert cli("login", "--config", str(config.source))[0] == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # now run by cron: nobody to log in
+    mapped, guest = "2c5e9b1e-0000-4000-8000-000000000009", "3d6f0c2f-0000-4000-8000-00000000000a"
+    answer_collections([mapped, guest], mapped={mapped})
+    code, out, err = cli("transfer", f"{mapped}:/~/x.h5", f"{guest}:/b/", "--config", str(config.source))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: This copy needs your consent to Transfer's data access on {mapped}; run 'palxfel-globus login' "
+        "on a terminal, then run this command again.\n"
+    )
+    assert not [call for call in responses.calls if "flows.automate" in call.request.url]
+
+
+def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
+    tmp_path: Path, globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setup is two commands: login, then deploy, which stops once for the consent only a new flow can have."""
+    config = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    monkeypatch.setattr("sys.stdin", Person("first-code", "second-code"))
+    assert cli("login", "--config", str(config.source))[0] == 0
+    load_response(ComputeClientV3.register_function)
+    flow_id = load_response(FlowsClient.create_flow).json["id"]
+    load_response(TimersClient.create_timer, case="flow_timer_success")
+    answer_collections(config.collections(), mapped={config.daq.collection})
+    globus_auth.consent_to(timer_scope(flow_id, [config.daq.collection]))
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert code == 0, err
+    assert (
+        "The timer runs the flow as you, so Globus asks for your consent to that (and to Transfer's data access "
+        "on 1 mapped collection(s)); log in below." in out
+    )
+    (url,) = authorize_urls(out)
+    assert str(timer_scope(flow_id, [config.daq.collection])) in map(str, requested_scopes(url))
+    (timer,) = [call for call in responses.calls if call.request.url.endswith("/v2/timer")]
+    assert timer.request.headers["Authorization"] == f"Bearer {globus_auth.token(TimersScopes.resource_server)}"
+    exchanges = [call for call in responses.calls if call.request.url == f"{AUTH}/v2/oauth2/token"]
+    assert [parse_qs(call.request.body)["code"] for call in exchanges] == [["first-code"], ["second-code"]]
+    assert Deployment.load(deployment_path(config)).data_access == [config.daq.collection]
+
+
+def test_the_flow_scope_is_the_tree_globus_sdk_builds_for_mapped_collections() -> None:
+    from globus_sdk import GlobusAppConfig, UserApp
+
+    flow_id, collections = "24bc4997-b483-4c25-a19c-64b0afc00743", ["4cd74190-0000-4000-8000-000000000001"]
+    app = UserApp("palxfel-globus", client_id=CLIENT_ID, config=GlobusAppConfig(token_storage="memory"))
+    SpecificFlowClient(flow_id, app=app).add_app_transfer_data_access_scope(collections)
+    assert str(flow_scope(flow_id, collections)) in map(str, app.scope_requirements[flow_id])
+    assert str(flow_scope(flow_id, [])) == str(SpecificFlowScopes(flow_id).user)
+
+
+@pytest.mark.parametrize(
+    ("entity_type", "high_assurance", "needed"),
+    [
+        ("GCSv5_mapped_collection", False, True),
+        ("GCSv5_mapped_collection", True, False),  # high assurance: no data_access scope exists
+        ("GCSv5_guest_collection", False, False),
+        ("GCP_mapped_collection", False, False),
+    ],
+)
+def test_only_plain_gcs_mapped_collections_need_data_access(
+    entity_type: str, high_assurance: bool, needed: bool
+) -> None:
+    from palxfel_globus.globus.consents import needs_data_access
+
+    assert needs_data_access({"entity_type": entity_type, "high_assurance": high_assurance}) is needed
