@@ -104,6 +104,14 @@ def local_engine(config: Config, **engine_options: Any) -> Any:
     )
 
 
+def run_message(run: dict[str, Any]) -> str:
+    """What a run of scan_backup did, in one line: the flow's own summary ("3 shipped, ...") when it
+    got that far, else the reason the run stopped. The same for a local run and one in Globus."""
+    details = run.get("details") or {}
+    summary = (details.get("output") or {}).get("summary") or {}
+    return str(summary.get("message") or details.get("description") or "")
+
+
 @dataclass
 class TickSummary:
     """What one run did, for the terminal and for --json."""
@@ -137,10 +145,7 @@ class TickSummary:
             transfer_tasks=len(done),
             actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),
         )
-        if run["status"] == "SUCCEEDED":
-            summary.message = (state.get("summary") or {}).get("message", "")
-        else:
-            summary.message = run["details"].get("description", "")
+        summary.message = run_message(run)
         return summary
 
     def as_json(self) -> dict[str, Any]:

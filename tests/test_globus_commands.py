@@ -199,6 +199,36 @@ def test_status_shows_the_timer_the_last_runs_and_the_ledger(config: Any, cli: C
     assert report["ledger"] == {"pending": 3}
 
 
+def test_status_away_from_the_daq_host_says_what_each_run_did(config: Any, cli: Cli) -> None:
+    """The ledger is on the DAQ host only; what each run shipped comes from the run itself, in Globus."""
+    import shutil
+
+    shutil.rmtree(config.daq.root)
+    run = load_response(FlowsClient.list_runs).json["runs"][0]
+    responses.reset()
+    load_response(TimersClient.get_job)
+    shipped = dict(run, run_id="a1a1a1a1-0000-4000-8000-000000000001", status="SUCCEEDED")
+    shipped.update(start_time="2026-11-24T02:00:00+00:00", details={"output": {"summary": {"message": "3 shipped"}}})
+    failed = dict(run, run_id="b2b2b2b2-0000-4000-8000-000000000002", status="FAILED")
+    failed.update(
+        start_time="2026-11-24T01:00:00+00:00",
+        details={"code": "FlowFailed", "description": "State RecordOutcome failed: LedgerNotUpdated"},
+    )
+    runs = {"runs": [failed, shipped], "has_next_page": False}
+    responses.add(responses.GET, "https://flows.automate.globus.org/runs", json=runs)
+    code, out, err = cli("status", "--config", str(config.source))
+    assert code == 0, err
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    for run, status, outcome in ((shipped, "SUCCEEDED", "3 shipped"), (failed, "FAILED", "State RecordOutcome failed")):
+        (row,) = [number for number, line in enumerate(lines) if line.endswith(f"{status} {run['run_id']}")]
+        assert lines[row + 1].startswith(outcome), out
+    assert lines.index(next(line for line in lines if "SUCCEEDED" in line)) < lines.index(
+        next(line for line in lines if "FAILED" in line)
+    ), "newest first"
+    assert "scans counted on the DAQ host only ('palxfel-globus status' there)" in lines
+    assert err.count("\n") == 1 and "is not on this machine" in err, "one warning, not one per missing thing"
+
+
 def test_collections_search_asks_transfer_and_lists_the_ids(config: Any, cli: Cli) -> None:
     responses.add(
         responses.GET,

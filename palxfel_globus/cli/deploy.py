@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -12,17 +12,31 @@ from palxfel_globus.cli.output import console, say
 from palxfel_globus.errors import PalxfelError
 
 
+def _print_plan(title: str, steps: list[Any]) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"{title}: {len(steps)} change(s)"), title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("step", "what", "why"):
+        table.add_column(column)
+    for step in steps:
+        table.add_row(step.kind, Text(step.target), Text(step.reason))
+    console.print(table)
+
+
 def deploy(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
 ) -> None:
     """Make Globus match the config: only what changed since the last deploy is registered, updated or replaced."""
-    from rich import box
-    from rich.table import Table
+    import dataclasses
+
     from rich.text import Text
 
-    from palxfel_globus.cli.session import load_globus_config
+    from palxfel_globus.cli.session import ensure_login, load_globus_config, session
     from palxfel_globus.globus.deployment import Deployment, Desired, apply, deployment_path, plan
+    from palxfel_globus.globus.errors import globus_errors
 
     loaded = load_globus_config(config)
     desired = Desired.of(loaded)
@@ -31,24 +45,10 @@ def deploy(
     if not steps:
         console.print(Text(f"Nothing to do: Globus matches {loaded.source} ({deployment.path.name})."))
         return
-    table = Table(
-        title=Text(f"{'Plan' if dry_run else 'Deploying'}: {len(steps)} change(s)"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
-    for column in ("step", "what", "why"):
-        table.add_column(column)
-    for step in steps:
-        table.add_row(step.kind, Text(step.target), Text(step.reason))
-    console.print(table)
     if dry_run:
+        _print_plan("Plan", steps)
         console.print("Dry run: nothing was changed.")
         return
-    import dataclasses
-
-    from palxfel_globus.cli.session import ensure_login, session
-    from palxfel_globus.globus.errors import globus_errors
-
     current = session(loaded)
 
     def consent_to_flow(flow_id: str, data_access: list[str]) -> None:
@@ -59,6 +59,7 @@ def deploy(
 
     with globus_errors():
         ensure_login(current, "Deploying needs your Globus login")
+        _print_plan("Deploying", steps)
         apply(
             steps,
             desired,

@@ -18,24 +18,36 @@ STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "ACTIVE": "cyan", "INACTIV
 FINISHED = ("SUCCEEDED", "FAILED", "ENDED")
 
 
-def _runs_table(runs: list[dict[str, Any]]) -> None:
+def when(iso: str) -> str:
+    """A service timestamp (UTC) in this machine's local time, to the minute: what staff compare with the DAQ log."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def runs_table(runs: list[dict[str, Any]]) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
+
+    from palxfel_globus.backup import run_message
 
     if not runs:
         console.print("No runs yet.")
         return
     table = Table(box=box.SIMPLE_HEAD)
-    for column in ("run", "status", "started", "label"):
-        table.add_column(column, no_wrap=column != "label")
+    table.add_column("started", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("run, and what it did", overflow="fold")  # the id on a line of its own stays whole
     for run in runs:
         status = run.get("status", "")
         table.add_row(
-            run.get("run_id"),
+            when(run.get("start_time", "")),
             Text(status, style=STYLES.get(status, "")),
-            run.get("start_time", ""),
-            Text(run.get("label") or ""),
+            Text.assemble(str(run.get("run_id")), "\n", (run_message(run), "dim" if status == "SUCCEEDED" else "")),
         )
     console.print(table)
 
@@ -53,7 +65,7 @@ def list_runs(
     with globus_errors():
         runs = list(session(loaded).clients.flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": limit}))
     runs = sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:limit]
-    print_json(runs) if json_output else _runs_table(runs)
+    print_json(runs) if json_output else runs_table(runs)
 
 
 @app.command("show")
@@ -75,6 +87,8 @@ def _run_fields(run: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from palxfel_globus.backup import run_message
+
     table = Table(show_header=False, box=None)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")
@@ -85,7 +99,7 @@ def _run_fields(run: dict[str, Any]) -> None:
         ("label", run.get("label")),
         ("started", run.get("start_time")),
         ("finished", run.get("completion_time")),
-        ("details", (run.get("details") or {}).get("description")),
+        ("outcome", run_message(run)),
     ):
         if value:
             table.add_row(key, Text(str(value), style=STYLES.get(str(value), "") if key == "status" else ""))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 from palxfel_globus.errors import PalxfelError
+from palxfel_globus.globus.auth import SERVICE_ID_ENV, SERVICE_SECRET_ENV
 
 SERVICES = {
     "flows.automate.globus.org": "Flows",
@@ -20,6 +21,7 @@ SERVICES = {
 def describe(error: Exception) -> str:
     """The sentence for a globus_sdk error."""
     from globus_sdk import GlobusAPIError, GlobusConnectionError
+    from globus_sdk.login_flows import CommandLineLoginFlowEOFError
     from globus_sdk.token_storage.validating_token_storage import (
         ExpiredTokenError,
         MissingTokenError,
@@ -29,6 +31,11 @@ def describe(error: Exception) -> str:
 
     if isinstance(error, GlobusConnectionError):
         return "Cannot reach Globus; check this machine's network and try again."
+    if isinstance(error, CommandLineLoginFlowEOFError):
+        return (
+            "No authorization code was typed: log in at a terminal, or on a host with nobody at it set "
+            f"${SERVICE_ID_ENV} and ${SERVICE_SECRET_ENV} to a service identity."
+        )
     if isinstance(error, MissingTokenError):
         return "You are not logged in to Globus here; run 'palxfel-globus login'."
     if isinstance(error, ExpiredTokenError):
