@@ -77,11 +77,13 @@ def test_timer_show_pause_resume_and_delete(config: Any, cli: Cli) -> None:
     load_response(TimersClient.get_job)
     code, out, _ = cli("timer", "show", "--config", str(config.source))
     assert code == 0 and timer_id in out
-    load_response(TimersClient.pause_job)
-    assert cli("timer", "pause", "--config", str(config.source))[0] == 0
+    paused = load_response(TimersClient.pause_job)
+    code, out, _ = cli("timer", "pause", "--config", str(config.source), "--json")
+    assert code == 0 and json.loads(out) == paused.json, "a script gets the service's own answer"
     assert responses.calls[-1].request.url.endswith(f"/jobs/{timer_id}/pause")
     load_response(TimersClient.resume_job)
-    assert cli("timer", "resume", "--config", str(config.source))[0] == 0
+    code, out, _ = cli("timer", "resume", "--config", str(config.source))
+    assert (code, out) == (0, f"Timer {timer_id} resumed.\n")
     assert responses.calls[-1].request.url.endswith(f"/jobs/{timer_id}/resume")
     assert last_body() == {"update_credentials": True}
     load_response(TimersClient.delete_job)
@@ -390,6 +392,8 @@ def test_runs_watch_follows_a_run_to_its_end_and_exits_by_its_status(config: Any
     )
     code, out, _ = cli("runs", "watch", run_id, "--config", str(config.source))
     assert code == 1 and "State X failed" in out
+    code, out, _ = cli("runs", "watch", run_id, "--config", str(config.source), "--json")
+    assert code == 1 and json.loads(out)["details"] == {"description": "State X failed"}
 
 
 def test_doctor_without_a_globus_app_reports_it_among_the_other_checks(

@@ -24,6 +24,14 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def done(answer: Any, json_output: bool, sentence: str) -> None:
+    """After a change in Globus: the service's own answer for scripts, one sentence for people."""
+    if json_output:
+        print_json(getattr(answer, "data", answer))
+    else:
+        say(sentence)
+
+
 def warn(message: str) -> None:
     sys.stderr.write(f"Warning: {message}\n")
 

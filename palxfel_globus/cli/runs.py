@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json, say
+from palxfel_globus.cli.output import console, done, print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
 app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_args_is_help=True)
@@ -122,14 +122,14 @@ def logs(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOpti
 
 
 @app.command("cancel")
-def cancel(run_id: RunArgument, config: ConfigOption = None) -> None:
+def cancel(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Cancel a run; its claimed scans are retried after their lease expires."""
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, _deployment, _flow_id = deployed(config, "flow")
     with globus_errors():
-        session(loaded).clients.flows.cancel_run(run_id)
-    say(f"Run {run_id} cancelled.")
+        answer = session(loaded).clients.flows.cancel_run(run_id)
+    done(answer, json_output, f"Run {run_id} cancelled; its scans are tried again once their claims expire.")
 
 
 @app.command("watch")
@@ -137,19 +137,24 @@ def watch(
     run_id: RunArgument,
     config: ConfigOption = None,
     every: Annotated[float, typer.Option("--every", min=1.0, help="Seconds between checks.")] = 10.0,
+    json_output: Annotated[bool, typer.Option("--json", help="No live view; print the ended run as JSON.")] = False,
 ) -> None:
     """Follow a run until it ends; exit 0 if it SUCCEEDED, 1 otherwise."""
+    import contextlib
+
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, _deployment, _flow_id = deployed(config, "flow")
     flows = session(loaded).clients.flows
-    with globus_errors(), console.status(f"run {run_id}") as status:
+    live = contextlib.nullcontext() if json_output else console.status(f"run {run_id}")
+    with globus_errors(), live as status:
         while True:
             run = flows.get_run(run_id).data
-            status.update(f"run {run_id}: {run.get('status')}")
+            if status is not None:
+                status.update(f"run {run_id}: {run.get('status')}")
             if run.get("status") in FINISHED:
                 break
             time.sleep(every)
-    _run_fields(run)
+    print_json(run) if json_output else _run_fields(run)
     if run.get("status") != "SUCCEEDED":
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ import sys
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, print_json, say
+from palxfel_globus.cli.output import console, done, print_json
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
@@ -21,6 +21,8 @@ def _show(job: dict, json_output: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from palxfel_globus.cli.runs import when
+
     table = Table(show_header=False, box=None)
     schedule = job.get("schedule") or {}
     rows = [
@@ -28,8 +30,8 @@ def _show(job: dict, json_output: bool) -> None:
         ("name", job.get("name")),
         ("status", job.get("status")),
         ("every", f"{schedule.get('interval_seconds')} s" if schedule.get("interval_seconds") else schedule),
-        ("next run", job.get("next_run")),
-        ("last ran", job.get("last_ran_at")),
+        ("next run", job.get("next_run") and when(job["next_run"])),
+        ("last ran", job.get("last_ran_at") and when(job["last_ran_at"])),
         ("paused because", job.get("inactive_reason") and (job["inactive_reason"] or {}).get("cause")),
     ]
     for key, value in rows:
@@ -49,31 +51,32 @@ def show(config: ConfigOption = None, json_output: JsonOption = False) -> None:
 
 
 @app.command("pause")
-def pause(config: ConfigOption = None) -> None:
+def pause(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Stop the timer starting runs until 'timer resume'."""
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, _deployment, timer_id = deployed(config, "timer")
     with globus_errors():
-        session(loaded).clients.timers.pause_job(timer_id)
-    say(f"Timer {timer_id} paused; 'palxfel-globus timer resume' starts it again.")
+        answer = session(loaded).clients.timers.pause_job(timer_id)
+    done(answer, json_output, f"Timer {timer_id} paused; 'palxfel-globus timer resume' starts it again.")
 
 
 @app.command("resume")
-def resume(config: ConfigOption = None) -> None:
+def resume(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """Start the timer again, renewing its credentials if a consent had lapsed."""
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, _deployment, timer_id = deployed(config, "timer")
     with globus_errors():
-        session(loaded).clients.timers.resume_job(timer_id, update_credentials=True)
-    say(f"Timer {timer_id} resumed.")
+        answer = session(loaded).clients.timers.resume_job(timer_id, update_credentials=True)
+    done(answer, json_output, f"Timer {timer_id} resumed.")
 
 
 @app.command("delete")
 def delete(
     config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete the timer; no more scans are backed up until the next 'palxfel-globus deploy'."""
     from palxfel_globus.globus.errors import globus_errors
@@ -85,7 +88,7 @@ def delete(
         if not typer.confirm(f"Delete timer {timer_id}? Scans stop being backed up until you deploy again."):
             raise PalxfelError("Nothing was deleted.", exit_code=1)
     with globus_errors():
-        session(loaded).clients.timers.delete_job(timer_id)
+        answer = session(loaded).clients.timers.delete_job(timer_id)
     deployment.timer = {}
     deployment.save()
-    say(f"Timer {timer_id} deleted; 'palxfel-globus deploy' creates a new one.")
+    done(answer, json_output, f"Timer {timer_id} deleted; 'palxfel-globus deploy' creates a new one.")
