@@ -256,3 +256,18 @@ def test_deploy_works_away_from_the_daq_host(config: Any, cli: Callable[..., tup
         err == f"Warning: the DAQ root {config.daq.root} is not on this machine; the routes were not checked "
         "against it.\n"
     )
+
+
+def test_without_the_compute_sdk_deploy_says_which_python_it_needs_before_any_change(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.9 the Compute SDK is not installed (its releases for globus-sdk 4 need 3.10)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "globus_compute_sdk", None)
+    monkeypatch.setitem(sys.modules, "globus_compute_sdk.sdk.client", None)
+    desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
+    needs = r"globus-compute-sdk, which needs Python 3\.10 or newer \(this is 3\.\d+\.\d+\)"
+    with pytest.raises(PalxfelError, match=needs):
+        apply(plan(desired, deployment), desired, deployment, clients())
+    assert len(responses.calls) == 0 and not deployment.path.exists()

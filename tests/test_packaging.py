@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -108,3 +109,30 @@ def test_the_tree_is_ruff_clean() -> None:
         [sys.executable, "-m", "ruff", "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_the_cli_needs_nothing_newer_than_python_3_9() -> None:
+    package = Path(functions.__file__).parent
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("vermin")), "--target=3.9-", "--no-tips", "--violations", str(package)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_command_modules_keep_their_annotations_evaluated() -> None:
+    """On Python 3.9 Typer reads a command's parameters without evaluating string annotations, so in a
+    module with ``from __future__ import annotations`` every Annotated option would lose its name and help."""
+    for module in sorted((Path(functions.__file__).parent / "cli").glob("*.py")):
+        tree = ast.parse(module.read_text("utf-8"))
+        postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__" for node in tree.body)
+        typer_parameters = [
+            arg.arg
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef)
+            for arg in node.args.args
+            if arg.annotation is not None
+            and re.search(r"(Option|Argument)\b|\bAnnotated\[", ast.unparse(arg.annotation))
+        ]
+        assert not (postponed and typer_parameters), f"{module.name}: {typer_parameters}"

@@ -6,8 +6,6 @@ an OS error (1), Ctrl-C (130). Anything unexpected is one sentence too, with the
 get the traceback (``PALXFEL_GLOBUS_DEBUG=1``) for a bug report.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from typing import Optional

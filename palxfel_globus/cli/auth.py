@@ -1,7 +1,5 @@
 """``palxfel-globus login | logout | whoami``."""
 
-from __future__ import annotations
-
 from palxfel_globus.cli.output import console, print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, session
 

@@ -1,7 +1,5 @@
 """``palxfel-globus collections search QUERY``: find a collection's UUID for the config."""
 
-from __future__ import annotations
-
 import typer
 from typing_extensions import Annotated
 

@@ -1,7 +1,5 @@
 """``palxfel-globus demo``: the whole job on a synthetic PAL-XFEL tree, no account, no network."""
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 from typing import Optional

@@ -1,7 +1,5 @@
 """``palxfel-globus deploy``: register the functions, deploy the flow, create the timer."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any, Optional
 

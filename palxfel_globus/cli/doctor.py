@@ -1,7 +1,5 @@
 """``palxfel-globus doctor``: everything the nightly backup needs, checked, with what to do for each problem."""
 
-from __future__ import annotations
-
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 

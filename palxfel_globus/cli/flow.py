@@ -1,7 +1,5 @@
 """``palxfel-globus flow validate | simulate``: any Globus flow definition, offline."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any, Optional
 

@@ -1,7 +1,5 @@
 """``palxfel-globus local run``: the scan_backup flow on the local engine, tick after tick."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any, Optional

@@ -1,7 +1,5 @@
 """``palxfel-globus runs list | show | logs | watch | cancel``: the flow's runs in Globus."""
 
-from __future__ import annotations
-
 import time
 from typing import Any
 

@@ -1,7 +1,5 @@
 """``palxfel-globus scans list | retry | forget``: the ledger on the DAQ host."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Any, Optional

@@ -1,7 +1,5 @@
 """``palxfel-globus status``: the timer, the last runs and, on the DAQ host, the ledger."""
 
-from __future__ import annotations
-
 from collections import Counter
 from typing import Any
 

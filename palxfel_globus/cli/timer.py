@@ -1,7 +1,5 @@
 """``palxfel-globus timer show | pause | resume | delete``: the Globus Timer that runs the backup."""
 
-from __future__ import annotations
-
 import sys
 
 import typer

@@ -1,7 +1,5 @@
 """``palxfel-globus transfer SRC:PATH DST:PATH``: one checksum-verified copy, through the deployed copy flow."""
 
-from __future__ import annotations
-
 from typing import Any, Optional
 
 import typer

@@ -170,8 +170,14 @@ def plan(desired: Desired, deployment: Deployment) -> list[Step]:
 
 def register_body(name: str) -> dict[str, Any]:
     """The registration document the Compute SDK itself builds for source-code functions."""
-    from globus_compute_sdk.sdk.client import FunctionRegistrationData, FunctionRegistrationMetadata
-    from globus_compute_sdk.version import __version__ as compute_version
+    try:
+        from globus_compute_sdk.sdk.client import FunctionRegistrationData, FunctionRegistrationMetadata
+        from globus_compute_sdk.version import __version__ as compute_version
+    except ImportError:
+        raise PalxfelError(
+            "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this is "
+            f"{platform.python_version()}): 'pip install globus-compute-sdk', or deploy from a machine that has it."
+        ) from None
 
     source = bundled_source(name)
     return FunctionRegistrationData(
