@@ -107,3 +107,14 @@ def daq(tmp_path: Path) -> Daq:
     root = tmp_path / "dat"
     root.mkdir()
     return Daq(root)
+
+
+@pytest.fixture
+def globus_responses() -> Any:
+    """Globus answers only what a test registers (globus_sdk.testing or responses); anything else fails."""
+    import responses
+
+    responses.start()
+    yield responses
+    responses.stop()
+    responses.reset()

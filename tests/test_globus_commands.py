@@ -10,7 +10,7 @@ import pytest
 import responses
 from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
 from globus_sdk.testing import load_response
-from tests_support import answer_collections
+from tests_support import answer_collections, write_deployment
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
 from palxfel_globus.config import load_config
@@ -22,28 +22,14 @@ from palxfel_globus.globus.deployment import Clients, Deployment, deployment_pat
 Cli = Callable[..., "tuple[int, str, str]"]
 
 
-@pytest.fixture(autouse=True)
-def mocked() -> Any:
-    responses.start()
-    yield
-    responses.stop()
-    responses.reset()
+pytestmark = pytest.mark.usefixtures("globus_responses")
 
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A config with a deployment file, and a session of real SDK clients that only registered responses answer."""
     loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
-    flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
-    timer_id = load_response(TimersClient.get_job).metadata["job_id"]
-    responses.reset()
-    deployment = Deployment(
-        deployment_path(loaded),
-        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
-        {"id": flow_id, "hash": "h"},
-        {"id": timer_id, "hash": "h"},
-    )
-    deployment.save()
+    write_deployment(loaded)
     null = NullAuthorizer()
     fake = Session(
         app=None,

@@ -23,13 +23,7 @@ from palxfel_globus.globus import deployment as deployment_module
 from palxfel_globus.globus.deployment import Clients, Deployment, Desired, apply, deployment_path, plan
 from palxfel_globus.globus.errors import globus_errors
 
-
-@pytest.fixture(autouse=True)
-def mocked() -> Any:
-    responses.start()
-    yield responses
-    responses.stop()
-    responses.reset()
+pytestmark = pytest.mark.usefixtures("globus_responses")
 
 
 @pytest.fixture

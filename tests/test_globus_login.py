@@ -28,9 +28,8 @@ from globus_sdk.scopes import (
     TransferScopes,
 )
 from globus_sdk.testing import load_response
-from tests_support import answer_collections
+from tests_support import answer_collections, write_deployment
 
-from palxfel_globus.backup import FLOW_FUNCTIONS
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
 from palxfel_globus.globus import auth as auth_module
@@ -137,12 +136,7 @@ class GlobusAuth:
             add(scope, [])
 
 
-@pytest.fixture(autouse=True)
-def mocked() -> Any:
-    responses.start()
-    yield
-    responses.stop()
-    responses.reset()
+pytestmark = pytest.mark.usefixtures("globus_responses")
 
 
 @pytest.fixture
@@ -172,19 +166,20 @@ def globus_auth(apps: list[Any]) -> GlobusAuth:
 def deployed(tmp_path: Path) -> tuple[Any, Deployment]:
     """A deployed config whose DAQ collection is a GCS mapped collection."""
     config = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
-    flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
-    timer_id = load_response(TimersClient.get_job).metadata["job_id"]
-    responses.reset()
-    deployment = Deployment(
-        deployment_path(config),
-        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
-        {"id": flow_id, "hash": "h"},
-        {"id": timer_id, "hash": "h"},
-        {"id": "e8e5b4b9-0000-4000-8000-000000000002", "hash": "h"},
-        [config.daq.collection],
-    )
-    deployment.save()
-    return config, deployment
+    copy_flow = {"id": "e8e5b4b9-0000-4000-8000-000000000002", "hash": "h"}
+    return config, write_deployment(config, transfer_flow=copy_flow, data_access=[config.daq.collection])
+
+
+@pytest.fixture
+def logged_in(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Deployment]:
+    """The deployed config after a person has logged in with it."""
+    config, _deployment = deployed
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    code, _out, err = cli("login", "--config", str(config.source))
+    assert code == 0, err
+    return deployed
 
 
 def authorize_urls(out: str) -> list[dict[str, list[str]]]:
@@ -238,11 +233,9 @@ def test_login_asks_once_for_everything_and_keeps_the_tokens_private(
 
 
 def test_a_command_whose_consent_is_missing_says_to_log_in_and_calls_nothing(
-    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    logged_in: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, deployment = deployed
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
-    assert cli("login", "--config", str(config.source))[0] == 0
+    config, deployment = logged_in
     globus_auth.consent_to(timer_scope(deployment.flow["id"], []))  # the flow, but not the DAQ's data access
     timers_called = len([call for call in responses.calls if "timer.automate" in call.request.url])
     code, out, err = cli("timer", "show", "--config", str(config.source))
@@ -255,11 +248,9 @@ def test_a_command_whose_consent_is_missing_says_to_log_in_and_calls_nothing(
 
 
 def test_with_the_consents_given_a_command_uses_the_stored_token(
-    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    logged_in: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, deployment = deployed
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
-    assert cli("login", "--config", str(config.source))[0] == 0
+    config, deployment = logged_in
     globus_auth.consent_to(timer_scope(deployment.flow["id"], [config.daq.collection]))
     load_response(TimersClient.get_job)
     code, out, err = cli("timer", "show", "--config", str(config.source), "--json")
@@ -270,11 +261,9 @@ def test_with_the_consents_given_a_command_uses_the_stored_token(
 
 
 def test_a_copy_from_a_mapped_collection_asks_for_its_data_access_first(
-    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    logged_in: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, deployment = deployed
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
-    assert cli("login", "--config", str(config.source))[0] == 0
+    config, deployment = logged_in
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # now run by cron: nobody to log in
     mapped, guest = "2c5e9b1e-0000-4000-8000-000000000009", "3d6f0c2f-0000-4000-8000-00000000000a"
     answer_collections([mapped, guest], mapped={mapped})

@@ -25,3 +25,27 @@ def answer_collections(collection_ids: list[str], mapped: frozenset[str] = froze
             json=dict(document, id=collection_id, entity_type=kind, high_assurance=False),
         )
     return document
+
+
+def write_deployment(config: Any, **fields: Any) -> Any:
+    """A deployment file for ``config`` whose flow and timer ids are those the SDK's registered
+    responses for run_flow and get_job answer with; ``fields`` set the rest (transfer_flow, data_access)."""
+    import responses
+    from globus_sdk import SpecificFlowClient, TimersClient
+    from globus_sdk.testing import load_response
+
+    from palxfel_globus.backup import FLOW_FUNCTIONS
+    from palxfel_globus.globus.deployment import Deployment, deployment_path
+
+    flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
+    timer_id = load_response(TimersClient.get_job).metadata["job_id"]
+    responses.reset()
+    deployment = Deployment(
+        deployment_path(config),
+        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
+        {"id": flow_id, "hash": "h"},
+        {"id": timer_id, "hash": "h"},
+        **fields,
+    )
+    deployment.save()
+    return deployment
