@@ -40,6 +40,7 @@ Cli = Callable[..., "tuple[int, str, str]"]
 CLIENT_ID = "5a5a5a5a-0000-4000-8000-000000000001"
 IDENTITY = "8ca28797-3541-4a5d-a264-05b00f91e608"
 AUTH = "https://auth.globus.org"
+JSON = {"Content-Type": "application/json"}
 SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -60,6 +61,7 @@ class GlobusAuth:
     def __init__(self, apps: list[Any]) -> None:
         self.apps = apps
         self.issued = 0
+        self.expired: set[str] = set()  # resource servers whose access token is issued already run out
         self.consents: list[dict[str, Any]] = []
         responses.add(
             responses.GET,
@@ -77,13 +79,15 @@ class GlobusAuth:
         responses.add_callback(
             responses.GET,
             f"{AUTH}/v2/api/identities/{IDENTITY}/consents",
-            callback=lambda _request: (200, {}, json.dumps({"consents": self.consents})),
+            callback=lambda _request: (200, JSON, json.dumps({"consents": self.consents})),
         )
 
     def token(self, resource_server: str) -> str:
         return f"SECRET-{resource_server}-{self.issued}"
 
     def exchange(self, request: Any) -> tuple[int, dict[str, str], str]:
+        if parse_qs(request.body)["grant_type"] == ["refresh_token"]:
+            return 400, JSON, json.dumps({"error": "invalid_grant"})  # the person revoked this app's access
         self.issued += 1
         (app,) = self.apps
         tokens = [
@@ -92,7 +96,7 @@ class GlobusAuth:
                 "scope": " ".join(scope.scope_string for scope in scopes),
                 "access_token": self.token(server),
                 "refresh_token": f"SECRET-REFRESH-{server}-{self.issued}",
-                "expires_in": 172800,
+                "expires_in": 0 if server in self.expired else 172800,
                 "token_type": "Bearer",
             }
             for server, scopes in app.scope_requirements.items()
@@ -105,7 +109,7 @@ class GlobusAuth:
             algorithm="RS512",
         )
         body = dict(auth, id_token=id_token, other_tokens=[token for token in tokens if token is not auth])
-        return 200, {}, json.dumps(body)
+        return 200, JSON, json.dumps(body)
 
     def consent_to(self, *scopes: Scope) -> None:
         """What the person agreed to, as Auth lists it: one consent per node, with its path from the root."""
@@ -328,3 +332,35 @@ def test_only_plain_gcs_mapped_collections_need_data_access(
     from palxfel_globus.globus.consents import needs_data_access
 
     assert needs_data_access({"entity_type": entity_type, "high_assurance": high_assurance}) is needed
+
+
+def test_doctor_finds_the_missing_data_access_consent_without_calling_the_services(
+    logged_in: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli
+) -> None:
+    config, deployment = logged_in
+    globus_auth.consent_to(timer_scope(deployment.flow["id"], []), flow_scope(deployment.flow["id"], []))
+    code, out, err = cli("doctor", "--config", str(config.source), "--json")
+    checks = {check["what"]: check for check in json.loads(out)}
+    assert code == 1, err
+    assert checks["login"] == {
+        "what": "login",
+        "ok": False,
+        "detail": "no valid Globus login, or a consent the flow needs is missing",
+        "fix": "palxfel-globus login",
+    }
+    assert not [call for call in responses.calls if "auth.globus.org" not in call.request.url]
+
+
+def test_a_revoked_login_says_to_log_in_again(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, deployment = deployed
+    globus_auth.expired.add(TimersScopes.resource_server)  # the SDK refreshes the token, and Auth refuses
+    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    assert cli("login", "--config", str(config.source))[0] == 0
+    globus_auth.consent_to(timer_scope(deployment.flow["id"], [config.daq.collection]))
+    code, out, err = cli("timer", "show", "--config", str(config.source))
+    assert (code, out) == (1, "")
+    assert err == "Error: Your Globus login has expired or was revoked; run 'palxfel-globus login'.\n"
+    (refresh,) = [call for call in responses.calls if "refresh_token" in str(call.request.body)]
+    assert "SECRET-REFRESH" in parse_qs(refresh.request.body)["refresh_token"][0], "the stored refresh token was tried"

@@ -51,7 +51,8 @@ def describe(error: Exception) -> str:
         return f"Globus request failed: {error}."
     host = urlparse(error._underlying_response.url or "").netloc
     where = f"the Globus {SERVICES.get(host, host or 'API')} service"
-    if error.http_status == 401:
+    body = error.raw_json if isinstance(error.raw_json, dict) else {}
+    if error.http_status == 401 or body.get("error") == "invalid_grant":  # invalid_grant: a refused refresh token
         return "Your Globus login has expired or was revoked; run 'palxfel-globus login'."
     if error.http_status == 403 and (error.code == "ConsentRequired" or error.info.consent_required):
         return f"{where} needs your consent for this; run 'palxfel-globus login' again and accept what it asks."
@@ -63,7 +64,9 @@ def describe(error: Exception) -> str:
         return f"{where} is limiting requests; wait a minute and try again."
     if error.http_status >= 500:
         return f"{where} failed ({error.http_status}); try again later, or check status.globus.org."
-    return f"{where} rejected the request ({error.http_status} {error.code}): {error.message}"
+    code = error.code or body.get("error") or "no error code"
+    detail = error.message or body.get("error_description") or "no details given"
+    return f"{where} rejected the request ({error.http_status} {code}): {detail}"
 
 
 @contextlib.contextmanager
