@@ -58,6 +58,16 @@ def test_flow_run_starts_a_run_with_the_deployed_input(config: Any, cli: Cli) ->
     }
 
 
+def test_flow_run_before_a_new_function_is_registered_says_to_deploy(config: Any, cli: Cli) -> None:
+    """An upgrade that adds a function to the flow: until deploy registers it, no run starts."""
+    deployment = Deployment.load(deployment_path(config))
+    del deployment.functions["verify_scan"]
+    deployment.save()
+    code, out, err = cli("flow", "run", "--config", str(config.source))
+    assert (code, out, len(responses.calls)) == (2, "", 0)
+    assert err == (f"Error: {deployment.path.name} has no registered verify_scan; run 'palxfel-globus deploy' first.\n")
+
+
 def test_timer_show_pause_resume_and_delete(config: Any, cli: Cli) -> None:
     timer_id = Deployment.load(deployment_path(config)).timer["id"]
     load_response(TimersClient.get_job)

@@ -150,13 +150,13 @@ def run_now(
     json_output: Annotated[bool, typer.Option("--json", help="Print the new run as JSON.")] = False,
 ) -> None:
     """Start one scan-backup run now, through Globus (the timer keeps its own schedule)."""
-    from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
+    from palxfel_globus.backup import flow_input
     from palxfel_globus.cli.session import deployed, session
     from palxfel_globus.globus.deployment import once
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, deployment, flow_id = deployed(config, "flow")
-    body = flow_input(loaded, {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS})
+    body = flow_input(loaded, deployment.function_ids())
     flow = session(loaded).specific_flow(flow_id)
     with globus_errors(), once(flow):
         run = flow.run_flow(body, label="palxfel-globus manual run", tags=["palxfel-globus", "manual"])

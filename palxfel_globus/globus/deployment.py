@@ -73,6 +73,16 @@ class Deployment:
                 f"The deployment file {path} is unreadable ({exc}); move it away to deploy afresh."
             ) from None
 
+    def function_ids(self) -> dict[str, str]:
+        """The registered id of each function the flow calls; a function this version added and no deploy
+        has registered yet is one sentence saying to deploy, not a run that fails at its first state."""
+        missing = [name for name in FLOW_FUNCTIONS if name not in self.functions]
+        if missing:
+            raise PalxfelError(
+                f"{self.path.name} has no registered {', '.join(missing)}; run 'palxfel-globus deploy' first."
+            )
+        return {name: self.functions[name]["id"] for name in FLOW_FUNCTIONS}
+
     def save(self) -> None:
         document = {
             "version": DEPLOYMENT_VERSION,
@@ -241,7 +251,7 @@ def apply(
                 clients.timers.delete_job(deployment.timer["id"])
                 deployment.timer = {}
                 deployment.save()
-            function_ids = {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS}
+            function_ids = deployment.function_ids()
             timer = FlowTimer(
                 flow_id=deployment.flow["id"],
                 name=TIMER_NAME,
