@@ -9,7 +9,7 @@ from typing import Any, Callable
 import pytest
 import responses
 from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
-from globus_sdk.testing import load_response
+from globus_sdk.testing import get_last_request, load_response
 from tests_support import answer_collections, write_deployment
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
@@ -43,7 +43,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def last_body() -> dict[str, Any]:
-    return json.loads(responses.calls[-1].request.body)
+    request = get_last_request()
+    assert request is not None, "no request reached the registered responses"
+    return json.loads(request.body)
 
 
 def test_flow_run_starts_a_run_with_the_deployed_input(config: Any, cli: Cli) -> None:
