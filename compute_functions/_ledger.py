@@ -26,6 +26,7 @@ GENERATION_FILE = "generation"
 SETTLE_SECONDS = 120  # a stamp is trusted only once this old, so a coarse mtime cannot hide a change
 FOREIGN_LEASE_SECONDS = 12 * 3600  # a lease file we cannot read is honoured this long
 STAT_THREADS = 16  # concurrent rawData stats in a tick: beyond 16 nothing more was gained here
+STAT_WINDOW = 4 * STAT_THREADS  # experiments whose stamps are read together
 
 
 def ledger_path(ledger, area, experiment, name=None):
@@ -290,6 +291,22 @@ def experiment_stamps(root_real, experiments):
 
     with ThreadPoolExecutor(max_workers=STAT_THREADS) as pool:
         return dict(zip(names, pool.map(lambda name: experiment_stamp(root_real, name), names)))
+
+
+def stamp_reader(root_real, experiments):
+    """name -> stamp, read a window of experiments ahead at a time: a tick that stops early (max_scans
+    reached in the first experiments) does not pay for the stats of all the others."""
+    names = list(experiments)
+    position = {name: index for index, name in enumerate(names)}
+    known = {}
+
+    def stamp(name):
+        if name not in known:
+            start = position[name]
+            known.update(experiment_stamps(root_real, names[start : start + STAT_WINDOW]))
+        return known[name]
+
+    return stamp
 
 
 def read_generation(ledger):

@@ -26,7 +26,6 @@ from _ledger import (
     acquire_claim,
     claim_index,
     current_claim,
-    experiment_stamps,
     iso_time,
     mark_shipped_index,
     read_finished,
@@ -34,6 +33,7 @@ from _ledger import (
     read_record,
     release_claim,
     shipped_names,
+    stamp_reader,
     write_finished,
 )
 
@@ -103,10 +103,10 @@ def find_completed_scans(config, run_id, now=None):
     finished = read_finished(ledger, generation)
     still_finished = {}
     experiments = list_experiments(root, problems)
-    stamps = experiment_stamps(root, [experiment["experiment"] for experiment in experiments])
+    stamp_of = stamp_reader(root, [experiment["experiment"] for experiment in experiments])
     for number, experiment in enumerate(experiments):
         name = experiment["experiment"]
-        stamp = stamps[name]
+        stamp = stamp_of(name)
         if stamp is not None and finished.get(name) == stamp:
             still_finished[name] = stamp
             continue
