@@ -113,10 +113,13 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     if deployment.timer:
 
         def timer_running() -> str:
+            from palxfel_globus.cli.runs import when
+
             job = current.clients.timers.get_job(deployment.timer["id"])
+            next_run = when(job["next_run"]) if job.get("next_run") else "not scheduled"
             return _expect(
                 job.get("status") != "inactive",
-                f"{job.get('status')}, next run {job.get('next_run')}",
+                f"{job.get('status')}, next run {next_run}",
                 f"paused ({(job.get('inactive_reason') or {}).get('cause', 'unknown reason')})",
             )
 
