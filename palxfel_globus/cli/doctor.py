@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import typer
 
-from palxfel_globus.cli.output import console, print_json
+from palxfel_globus.cli.output import console, print_json, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption
 
 
@@ -113,7 +113,6 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     if deployment.timer:
 
         def timer_running() -> str:
-            from palxfel_globus.cli.runs import when
 
             job = current.clients.timers.get_job(deployment.timer["id"])
             next_run = when(job["next_run"]) if job.get("next_run") else "not scheduled"

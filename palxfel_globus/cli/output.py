@@ -20,6 +20,16 @@ def say(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True, highlight=False)
 
 
+def when(iso: str) -> str:
+    """A service timestamp (UTC) in this machine's local time, to the minute: what staff compare with the DAQ log."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 

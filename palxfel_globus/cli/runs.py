@@ -6,7 +6,7 @@ from typing import Any
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, done, print_json, say
+from palxfel_globus.cli.output import console, done, print_json, say, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
 app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_args_is_help=True)
@@ -14,16 +14,6 @@ app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_ar
 RunArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from 'runs list'.")]
 STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "ACTIVE": "cyan", "INACTIVE": "yellow", "ENDED": "dim"}
 FINISHED = ("SUCCEEDED", "FAILED", "ENDED")
-
-
-def when(iso: str) -> str:
-    """A service timestamp (UTC) in this machine's local time, to the minute: what staff compare with the DAQ log."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
 
 
 def runs_table(runs: list[dict[str, Any]]) -> None:

@@ -3,7 +3,7 @@
 from collections import Counter
 from typing import Any
 
-from palxfel_globus.cli.output import console, print_json, warn
+from palxfel_globus.cli.output import console, print_json, warn, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
 
@@ -12,7 +12,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.cli.runs import runs_table, when
+    from palxfel_globus.cli.runs import runs_table
     from palxfel_globus.errors import PalxfelError
     from palxfel_globus.functions import call
     from palxfel_globus.globus.errors import globus_errors

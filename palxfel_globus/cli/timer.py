@@ -5,7 +5,7 @@ import sys
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, done, print_json
+from palxfel_globus.cli.output import console, done, print_json, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
@@ -18,8 +18,6 @@ def _show(job: dict, json_output: bool) -> None:
         return
     from rich.table import Table
     from rich.text import Text
-
-    from palxfel_globus.cli.runs import when
 
     table = Table(show_header=False, box=None)
     schedule = job.get("schedule") or {}
