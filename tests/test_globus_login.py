@@ -288,10 +288,13 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
     monkeypatch.setattr("sys.stdin", Person("first-code", "second-code"))
     assert cli("login", "--config", str(config.source))[0] == 0
     load_response(ComputeClientV3.register_function)
-    flow_id = load_response(FlowsClient.create_flow).json["id"]
+    flow = load_response(FlowsClient.create_flow).json
+    flow_id, copy_flow_id = flow["id"], "c0c0c0c0-0000-4000-8000-00000000000c"
+    responses.add(responses.POST, "https://flows.automate.globus.org/flows", json=dict(flow, id=copy_flow_id))
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections(), mapped={config.daq.collection})
-    globus_auth.consent_to(timer_scope(flow_id, [config.daq.collection]))
+    # what the person allows in the login deploy starts: the timer running the flow, and starting it themselves
+    globus_auth.consent_to(timer_scope(flow_id, [config.daq.collection]), flow_scope(flow_id, [config.daq.collection]))
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 0, err
     assert (
@@ -299,12 +302,24 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
         "on 1 mapped collection(s)); log in below." in out
     )
     (url,) = authorize_urls(out)
-    assert str(timer_scope(flow_id, [config.daq.collection])) in map(str, requested_scopes(url))
+    asked = list(map(str, requested_scopes(url)))
+    assert str(timer_scope(flow_id, [config.daq.collection])) in asked
+    assert str(SpecificFlowScopes(copy_flow_id).user) in asked, "the same login covers the copy flow"
     (timer,) = [call for call in responses.calls if call.request.url.endswith("/v2/timer")]
     assert timer.request.headers["Authorization"] == f"Bearer {globus_auth.token(TimersScopes.resource_server)}"
     exchanges = [call for call in responses.calls if call.request.url == f"{AUTH}/v2/oauth2/token"]
     assert [parse_qs(call.request.body)["code"] for call in exchanges] == [["first-code"], ["second-code"]]
     assert Deployment.load(deployment_path(config)).data_access == [config.daq.collection]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no more logins: the next commands just work
+    run = load_response(SpecificFlowClient.run_flow).json
+    responses.add(responses.POST, f"https://flows.automate.globus.org/flows/{copy_flow_id}/run", json=run)
+    guests = ["3d6f0c2f-0000-4000-8000-00000000000a", "4e7a1d3a-0000-4000-8000-00000000000b"]
+    answer_collections(guests)
+    code, out, err = cli("transfer", f"{guests[0]}:/a/", f"{guests[1]}:/b/", "--config", str(config.source))
+    assert code == 0, err
+    (started,) = [call for call in responses.calls if call.request.url.endswith(f"/flows/{copy_flow_id}/run")]
+    assert started.request.headers["Authorization"] == f"Bearer {globus_auth.token(copy_flow_id)}"
 
 
 def test_the_flow_scope_is_the_tree_globus_sdk_builds_for_mapped_collections() -> None:

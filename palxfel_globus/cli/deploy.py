@@ -33,6 +33,7 @@ def deploy(
     from rich.text import Text
 
     from palxfel_globus.cli.session import ensure_login, load_globus_config, session
+    from palxfel_globus.globus.auth import require_deployed
     from palxfel_globus.globus.deployment import Deployment, Desired, apply, deployment_path, plan
     from palxfel_globus.globus.errors import globus_errors
 
@@ -49,9 +50,10 @@ def deploy(
         return
     current = session(loaded)
 
-    def consent_to_flow(flow_id: str, data_access: list[str]) -> None:
-        """The flow's id is new, so the consent for the timer to run it can only be asked for now."""
-        current.clients.on_flow(flow_id, data_access)
+    def consent_to_flows(_flow_id: str, data_access: list[str]) -> None:
+        """The flows' ids are new, so the consent to run them (the timer runs the scan flow as you) can only
+        be asked for now: one login, before the timer is created."""
+        require_deployed(current, deployment)
         mapped = f" (and to Transfer's data access on {len(data_access)} mapped collection(s))" if data_access else ""
         ensure_login(current, f"The timer runs the flow as you, so Globus asks for your consent to that{mapped}")
 
@@ -62,9 +64,11 @@ def deploy(
             steps,
             desired,
             deployment,
-            dataclasses.replace(current.clients, on_flow=consent_to_flow),
+            dataclasses.replace(current.clients, on_flow=consent_to_flows),
             report=lambda step: console.print(Text(f"  done: {step.kind} {step.target}")),
         )
+        require_deployed(current, deployment)  # a flow made by a deploy that kept its timer
+        ensure_login(current, "Globus asks for your consent to start the new flow")
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
     registered = [step.target.split(" ", 1)[1] for step in steps if step.kind == "register"]
     if registered:

@@ -81,12 +81,20 @@ def open_session(config: Config) -> Session:
         specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
         compute_status=ComputeClientV2(app=app),
     )
-    deployment = Deployment.load(deployment_path(config))
-    if deployment.flow:
-        clients.on_flow(deployment.flow["id"], deployment.data_access)
-    if deployment.transfer_flow:
-        session.specific_flow(deployment.transfer_flow["id"])  # a client registers the flow's user scope
+    require_deployed(session, Deployment.load(deployment_path(config)))
     return session
+
+
+def require_deployed(session: Session, deployment: Any) -> None:
+    """Ask for what the deployed flows need: the scan flow run by a person and by the timer (with the
+    data access of mapped collections), and the one-off copy flow started by a person."""
+    from palxfel_globus.globus.consents import flow_scope
+
+    if deployment.flow:
+        session.clients.on_flow(deployment.flow["id"], deployment.data_access)
+    if deployment.transfer_flow:
+        copy_flow = deployment.transfer_flow["id"]
+        session.require({copy_flow: flow_scope(copy_flow, [])})
 
 
 def make_clients(app: Any) -> Any:
