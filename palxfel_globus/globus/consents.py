@@ -53,7 +53,8 @@ def require_flow_consents(app: Any, flow_id: str, data_access: Iterable[str]) ->
     """Ask ``app`` for both ways our flow runs: started by a person (``flow run``) and by the timer.
 
     The SDK checks these trees against Globus Auth's consents before it uses a token, so a
-    missing consent is a login prompt (or ``login_required()`` in doctor), not an INACTIVE run.
+    missing consent stops the command with "run 'palxfel-globus login'" (and shows in doctor)
+    instead of leaving a run INACTIVE in Globus.
     """
     from globus_sdk.scopes import TimersScopes
 
