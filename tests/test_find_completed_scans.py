@@ -293,6 +293,19 @@ def settle(*paths: Path) -> None:
         os.utime(path, (NOW - 3600, NOW - 3600))
 
 
+def spy_on_listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every directory the code lists from now on (until monkeypatch.undo)."""
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return listed
+
+
 def test_a_fully_shipped_experiment_is_not_listed_again_until_it_changes(
     daq: Daq, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,14 +315,7 @@ def test_a_fully_shipped_experiment_is_not_listed_again_until_it_changes(
     raw = daq.root / "ue_251023_FXL" / "rawData"
     settle(raw)
     daq.find("run-2")
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path: str = ".") -> object:
-        listed.append(str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    listed = spy_on_listings(monkeypatch)
     assert daq.find("run-3")["count"] == 0
     assert str(raw) not in listed, "a finished experiment costs two stats, not a listing"
     monkeypatch.undo()
@@ -329,14 +335,7 @@ def test_many_finished_experiments_are_checked_by_stamp_alone_and_a_new_scan_in_
         daq.ship(experiment, f"{experiment.split('_')[1]}_alignment_00001_DIR")
         settle(daq.root / experiment / "rawData")
     daq.find("run-2")
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path: str = ".") -> object:
-        listed.append(str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    listed = spy_on_listings(monkeypatch)
     assert daq.find("run-3")["count"] == 0
     assert not [path for path in listed if path.endswith("rawData")], "no finished experiment is listed"
     monkeypatch.undo()
