@@ -212,6 +212,19 @@ def test_quiet_period_completes_a_scan_only_where_configured(daq: Daq) -> None:
     assert daq.find("c", quiet_seconds=900)["scans"] == []
 
 
+def spy_on_listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every directory the code lists from now on (until monkeypatch.undo)."""
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(path: str = ".") -> object:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return listed
+
+
 def test_it_never_reads_inside_scans_it_does_not_return(daq: Daq, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cost grows with new scans: shipped and incomplete scans are not walked."""
     for number in (1, 2):
@@ -221,14 +234,7 @@ def test_it_never_reads_inside_scans_it_does_not_return(daq: Daq, monkeypatch: p
     daq.ship("ue_251023_FXL", "251023_alignment_00002_DIR")
     daq.scan(number=3, marker=None)
     daq.scan(number=4)
-    walked: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path: str = ".") -> object:
-        walked.append(str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    walked = spy_on_listings(monkeypatch)
     assert scan_ids(daq.find("run-2")) == ["ue_251023_FXL/251023_alignment_00004_DIR"]
     inside = sorted(
         {Path(p).relative_to(daq.root / "ue_251023_FXL" / "rawData").parts[0] for p in walked if "/rawData/" in p}
@@ -291,19 +297,6 @@ def settle(*paths: Path) -> None:
     """Make directories look long unchanged (the cache trusts only settled stamps)."""
     for path in paths:
         os.utime(path, (NOW - 3600, NOW - 3600))
-
-
-def spy_on_listings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every directory the code lists from now on (until monkeypatch.undo)."""
-    listed: list[str] = []
-    real_scandir = os.scandir
-
-    def scandir(path: str = ".") -> object:
-        listed.append(str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
-    return listed
 
 
 def test_a_fully_shipped_experiment_is_not_listed_again_until_it_changes(
