@@ -98,42 +98,43 @@ def make_site(
 
 
 def _config_text(site: DemoSite) -> str:
+    from palxfel_globus.config_text import render_config
+
     work = site.workdir
-    return f"""# Written by 'palxfel-globus demo': local stand-ins for the DAQ collection, two backup
-# collections and two Compute endpoints. Machine studies are verified on their destination's
-# endpoint; user experiments by a second checksum-sync transfer.
-[daq]
-root = "{site.daq_root}"
-collection = "{IDS["daq-collection"]}"
-collection_root = "{COLLECTION_ROOT}"
-compute_endpoint = "{IDS["daq-endpoint"]}"
-
-[[route]]
-match = "ue_*"
-collection = "{IDS["ue-collection"]}"
-base_path = "/backup/ue"
-
-[[route]]
-match = "ms_*"
-collection = "{IDS["ms-collection"]}"
-base_path = "/~/ms"
-compute_endpoint = "{IDS["ms-endpoint"]}"
-verify_root = "{work / "backup-ms" / "ms"}"
-
-[timer]
-interval = "1m"
-
-[limits]
-max_scans = 50
-max_bytes = "1TB"
-max_attempts = 3
-retry_backoff = "1m"
-
-[local]
-collections = {{ "{IDS["daq-collection"]}" = "{work / "daq"}", "{IDS["ue-collection"]}" = "{work / "backup-ue"}", \
-"{IDS["ms-collection"]}" = "{work / "backup-ms"}" }}
-endpoints = {{ "{IDS["daq-endpoint"]}" = {{ workers = 2 }}, "{IDS["ms-endpoint"]}" = {{ workers = 2 }} }}
-"""
+    document = {
+        "daq": {
+            "root": site.daq_root,
+            "collection": IDS["daq-collection"],
+            "collection_root": COLLECTION_ROOT,
+            "compute_endpoint": IDS["daq-endpoint"],
+        },
+        "route": [
+            {"match": "ue_*", "collection": IDS["ue-collection"], "base_path": "/backup/ue"},
+            {
+                "match": "ms_*",
+                "collection": IDS["ms-collection"],
+                "base_path": "/~/ms",
+                "compute_endpoint": IDS["ms-endpoint"],
+                "verify_root": work / "backup-ms" / "ms",
+            },
+        ],
+        "timer": {"interval": "1m"},
+        "limits": {"max_scans": 50, "max_bytes": "1TB", "max_attempts": 3, "retry_backoff": "1m"},
+        "local": {
+            "collections": {
+                IDS["daq-collection"]: work / "daq",
+                IDS["ue-collection"]: work / "backup-ue",
+                IDS["ms-collection"]: work / "backup-ms",
+            },
+            "endpoints": {IDS["daq-endpoint"]: {"workers": 2}, IDS["ms-endpoint"]: {"workers": 2}},
+        },
+    }
+    header = (
+        "Written by 'palxfel-globus demo': local stand-ins for the DAQ collection, two backup\n"
+        "collections and two Compute endpoints. Machine studies are verified on their destination's\n"
+        "endpoint; user experiments by a second checksum-sync transfer."
+    )
+    return render_config(document, header)
 
 
 @dataclass

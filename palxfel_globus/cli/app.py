@@ -19,6 +19,7 @@ from palxfel_globus.cli import (
     deploy,
     doctor,
     flow,
+    init,
     local,
     runs,
     scans,
@@ -39,6 +40,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("init")(init.init)
 app.add_typer(scans.app, name="scans")
 app.add_typer(flow.app, name="flow")
 app.add_typer(local.app, name="local")
