@@ -1,5 +1,6 @@
 """``palxfel-globus demo``: the whole job on a synthetic PAL-XFEL tree, no account, no network."""
 
+import shlex
 import time
 from pathlib import Path
 from typing import Optional
@@ -89,7 +90,7 @@ def demo(
                 style="green",
             )
         )
-        say(f"Look around: palxfel-globus scans list --config {site.config_path}")
+        say(f"Look around: palxfel-globus scans list --config {shlex.quote(str(site.config_path))}")
         return
     console.print(
         Text(f"{sum(not check.ok for check in checks)} check(s) failed; see the table above.", style="bold red")
