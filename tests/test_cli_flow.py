@@ -1,4 +1,4 @@
-"""``palxfel-globus flow validate | simulate`` as a person and a script see it."""
+"""``palxfel-globus flow show | validate | simulate`` as a person and a script see it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from palxfel_globus.backup import load_flow
 
 DATA = Path(__file__).parent / "data" / "flows"
 A = "aaaaaaaa-0000-4000-8000-000000000001"
@@ -160,3 +162,21 @@ def test_an_invalid_definition_is_refused_before_running(
         "(the service rejects it); fan out with one Transfer action of many DATA items or one Compute "
         "action of many tasks\n"
     )
+
+
+def test_show_lists_the_states_in_the_order_a_run_meets_them(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("flow", "show")
+    assert (code, err) == (0, "")
+    states = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and line[2:3].isupper()]
+    happy = ["FindCompletedScans", "KeepFindResult", "AnythingToShip", "NothingToShip", "Manifests"]
+    assert states[:5] == happy and states[-4:] == ["FindFailed", "RecordFailure", "RunFailed", "LedgerNotUpdated"]
+    assert sorted(states) == sorted(load_flow("scan_backup")[0]["States"]), "every state once"
+
+
+def test_show_json_is_the_definition_and_any_file_can_be_shown(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = cli("flow", "show", "--json")
+    assert code == 0 and json.loads(out) == load_flow("scan_backup")[0]
+    code, out, _ = cli("flow", "show", str(DATA / "approval.json"))
+    assert code == 0 and "fails the run: NotApproved" in out and "a Transfer action" in out
+    code, out, err = cli("flow", "show", str(DATA / "nope.json"))
+    assert code == 2 and out == "" and err.startswith("Error: ") and "nope.json" in err

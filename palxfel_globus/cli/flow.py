@@ -17,6 +17,80 @@ DefinitionArgument = Annotated[Path, typer.Argument(metavar="DEFINITION.json", h
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow"}
 
 
+def _next_states(state: dict[str, Any], catches: bool = True) -> list[str]:
+    """Where a state can go, in the order a reader follows: choices, Next/Default, then Catch."""
+    targets = [choice["Next"] for choice in state.get("Choices", []) if "Next" in choice]
+    targets += [state[key] for key in ("Next", "Default") if isinstance(state.get(key), str)]
+    if catches:
+        targets += [catcher["Next"] for catcher in state.get("Catch", []) if "Next" in catcher]
+    return list(dict.fromkeys(targets))
+
+
+def _in_flow_order(definition: dict[str, Any]) -> list[str]:
+    """State names as a run meets them (depth first from StartAt), the failure paths (reached only
+    through a Catch) after, and any state nothing reaches last (validate reports those)."""
+    states, order = definition.get("States") or {}, []
+
+    def walk(start: Any, catches: bool) -> None:
+        stack = [start]
+        while stack:
+            name = stack.pop()
+            if name in states and name not in order:
+                order.append(name)
+                stack += reversed(_next_states(states[name], catches))
+
+    walk(definition.get("StartAt"), catches=False)
+    for name in list(order):
+        for catcher in states[name].get("Catch", []):
+            walk(catcher.get("Next"), catches=True)
+    return order + [name for name in states if name not in order]
+
+
+def _does(state: dict[str, Any]) -> str:
+    from urllib.parse import urlparse
+
+    if state.get("Comment"):
+        return str(state["Comment"])
+    if state.get("Type") == "Action":
+        url = urlparse(str(state.get("ActionUrl", "")))
+        service = url.netloc.split(".")[0] if url.netloc.endswith(".actions.globus.org") else ""
+        return f"a {service.capitalize()} action" if service else f"the action at {url.geturl()}"
+    if state.get("Type") == "Fail":
+        return f"fails the run: {state.get('Error', '')}"
+    return ""
+
+
+@app.command("show")
+def show(
+    definition: Annotated[
+        Optional[Path],
+        typer.Argument(metavar="[DEFINITION.json]", help="A flow definition file (default: the scan backup)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the definition itself.")] = False,
+) -> None:
+    """A flow's states in the order a run meets them: type, what each does, where it goes next."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from palxfel_globus.engine import load_definition
+    from palxfel_globus.resources import data_dir
+
+    flow = load_definition(definition or data_dir("flow_definitions") / "scan_backup.json")
+    if json_output:
+        print_json(flow)
+        return
+    states = flow.get("States") or {}
+    table = Table(box=box.SIMPLE_HEAD, title=Text(flow.get("Comment", "")), title_justify="left")
+    for column in ("state", "type", "does", "then"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("state", "type"))
+    for name in _in_flow_order(flow):
+        state = states[name]
+        then = ", ".join(_next_states(state)) or ("end" if state.get("Type") != "Fail" else "")
+        table.add_row(Text(name), state.get("Type", "?"), Text(_does(state)), Text(then))
+    console.print(table)
+
+
 @app.command("validate")
 def validate(definition: DefinitionArgument) -> None:
     """Report every problem in a definition, as the Flows service would refuse it (exit 1 if any)."""
