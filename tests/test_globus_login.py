@@ -86,10 +86,13 @@ class GlobusAuth:
         return f"SECRET-{resource_server}-{self.issued}"
 
     def exchange(self, request: Any) -> tuple[int, dict[str, str], str]:
-        if parse_qs(request.body)["grant_type"] == ["refresh_token"]:
+        form = parse_qs(request.body)
+        if form["grant_type"] == ["refresh_token"]:
             return 400, JSON, json.dumps({"error": "invalid_grant"})  # the person revoked this app's access
         self.issued += 1
         (app,) = self.apps
+        # a code exchange grants what the login page asked for; client credentials name their scopes
+        asked = {scope.scope_string for scope in ScopeParser.parse(form["scope"][0])} if "scope" in form else None
         tokens = [
             {
                 "resource_server": server,
@@ -100,15 +103,16 @@ class GlobusAuth:
                 "token_type": "Bearer",
             }
             for server, scopes in app.scope_requirements.items()
+            if asked is None or asked & {scope.scope_string for scope in scopes}
         ]
-        auth = next(token for token in tokens if token["resource_server"] == "auth.globus.org")
+        first = next((token for token in tokens if token["resource_server"] == "auth.globus.org"), tokens[0])
         now = int(time.time())
         id_token = jwt.encode(
             {"sub": IDENTITY, "aud": CLIENT_ID, "iss": AUTH, "iat": now, "exp": now + 600},
             SIGNING_KEY,
             algorithm="RS512",
         )
-        body = dict(auth, id_token=id_token, other_tokens=[token for token in tokens if token is not auth])
+        body = dict(first, id_token=id_token, other_tokens=[token for token in tokens if token is not first])
         return 200, JSON, json.dumps(body)
 
     def consent_to(self, *scopes: Scope) -> None:
@@ -379,3 +383,28 @@ def test_a_revoked_login_says_to_log_in_again(
     assert err == "Error: Your Globus login has expired or was revoked; run 'palxfel-globus login'.\n"
     (refresh,) = [call for call in responses.calls if "refresh_token" in str(call.request.body)]
     assert "SECRET-REFRESH" in parse_qs(refresh.request.body)["refresh_token"][0], "the stored refresh token was tried"
+
+
+def test_a_service_identity_gets_its_own_tokens_with_nobody_at_the_host(
+    deployed: tuple[Any, Deployment], globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DAQ host with nobody at it: GLOBUS_CLIENT_ID/SECRET, no login, no prompt (the SDK checks no
+    consent tree for a client: it is granted what it asks for)."""
+    import base64
+
+    config, deployment = deployed
+    monkeypatch.setenv("GLOBUS_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("GLOBUS_CLIENT_SECRET", "SECRET-CLIENT")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    load_response(TimersClient.get_job)
+    code, out, err = cli("timer", "show", "--config", str(config.source), "--json")
+    assert code == 0, err
+    grants = [call for call in responses.calls if call.request.url == f"{AUTH}/v2/oauth2/token"]
+    assert grants and all(parse_qs(call.request.body)["grant_type"] == ["client_credentials"] for call in grants)
+    secret = base64.b64encode(f"{CLIENT_ID}:SECRET-CLIENT".encode()).decode()
+    assert grants[0].request.headers["Authorization"] == f"Basic {secret}"
+    asked = [str(scope) for call in grants for scope in ScopeParser.parse(parse_qs(call.request.body)["scope"][0])]
+    assert str(timer_scope(deployment.flow["id"], [config.daq.collection])) in asked, "the timer tree, as for a person"
+    (call,) = [call for call in responses.calls if "timer.automate" in call.request.url]
+    assert call.request.headers["Authorization"] == f"Bearer {globus_auth.token(TimersScopes.resource_server)}"
+    assert "SECRET" not in out + err
