@@ -57,6 +57,7 @@ def test_flow_run_starts_a_run_with_the_deployed_input(config: Any, cli: Cli) ->
         "body": flow_input(config, functions),
         "label": "palxfel-globus manual run",
         "tags": ["palxfel-globus", "manual"],
+        "activity_notification_policy": {"status": ["INACTIVE", "FAILED"]},
     }
 
 
@@ -283,6 +284,7 @@ def test_transfer_runs_the_copy_flow_with_checked_input(config: Any, cli: Cli) -
         },
         "label": "one file",
         "tags": ["palxfel-globus", "copy"],
+        "activity_notification_policy": {"status": ["INACTIVE", "FAILED"]},
     }
 
 

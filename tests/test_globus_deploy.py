@@ -85,6 +85,7 @@ def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_ti
     assert timer["timer"]["schedule"] == {"type": "recurring", "interval_seconds": 60}
     body = timer["timer"]["body"]
     assert body["tags"] == ["palxfel-globus"]
+    assert body["activity_notification_policy"] == {"status": ["INACTIVE", "FAILED"]}, "a failed night e-mails"
     assert body["body"]["daq_endpoint"] == config.daq.compute_endpoint
     assert body["body"]["functions"] == {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS}
     assert body["body"]["config"] == config.function_config()

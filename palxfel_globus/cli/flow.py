@@ -226,14 +226,19 @@ def run_now(
     """Start one scan-backup run now, through Globus (the timer keeps its own schedule)."""
     from palxfel_globus.backup import flow_input
     from palxfel_globus.cli.session import deployed, session
-    from palxfel_globus.globus.deployment import once
+    from palxfel_globus.globus.deployment import RUN_NOTIFICATIONS, once
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, deployment, flow_id = deployed(config, "flow")
     body = flow_input(loaded, deployment.function_ids())
     flow = session(loaded).specific_flow(flow_id)
     with globus_errors(), once(flow):
-        run = flow.run_flow(body, label="palxfel-globus manual run", tags=["palxfel-globus", "manual"])
+        run = flow.run_flow(
+            body,
+            label="palxfel-globus manual run",
+            tags=["palxfel-globus", "manual"],
+            activity_notification_policy=RUN_NOTIFICATIONS,
+        )
     if json_output:
         print_json(run.data)
     else:

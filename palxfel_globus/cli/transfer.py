@@ -39,7 +39,7 @@ def transfer(
     from palxfel_globus.backup import check_input, load_flow
     from palxfel_globus.cli.session import ensure_login
     from palxfel_globus.globus.consents import data_access_collections, flow_scope
-    from palxfel_globus.globus.deployment import once
+    from palxfel_globus.globus.deployment import RUN_NOTIFICATIONS, once
     from palxfel_globus.globus.errors import globus_errors
 
     body: dict[str, Any] = {
@@ -58,7 +58,12 @@ def transfer(
             current.require({flow_id: flow_scope(flow_id, mapped)})
             ensure_login(current, f"This copy needs your consent to Transfer's data access on {', '.join(mapped)}")
     with globus_errors(), once(flow):
-        run = flow.run_flow(body, label=label or "palxfel-globus one-off copy", tags=["palxfel-globus", "copy"])
+        run = flow.run_flow(
+            body,
+            label=label or "palxfel-globus one-off copy",
+            tags=["palxfel-globus", "copy"],
+            activity_notification_policy=RUN_NOTIFICATIONS,
+        )
     if json_output:
         print_json(run.data)
     else:

@@ -29,6 +29,9 @@ FLOW_KEYWORDS = ["palxfel-globus", "PAL-XFEL", "backup"]
 TIMER_NAME = "palxfel-globus scan backup"
 TRANSFER_TITLE = "PAL-XFEL one-off copy"
 TRANSFER_SUBTITLE = "One path between two collections, checksum-verified"
+# Flows e-mails a run's owner only when it goes INACTIVE unless told otherwise; a backup that
+# failed overnight must reach a person too.
+RUN_NOTIFICATIONS = {"status": ["INACTIVE", "FAILED"]}
 
 
 def content_hash(document: Any) -> str:
@@ -150,6 +153,7 @@ class Desired:
                 "interval": self.config.timer_interval,
                 "input": flow_input(self.config, function_hashes),
                 "name": TIMER_NAME,
+                "notify": RUN_NOTIFICATIONS,
             }
         )
 
@@ -174,7 +178,7 @@ def plan(desired: Desired, deployment: Deployment) -> list[Step]:
     if not deployment.timer:
         steps.append(Step("create", "timer", f"no timer yet; every {desired.config.timer_interval} s"))
     elif deployment.timer["hash"] != timer_hash or new_ids:
-        steps.append(Step("replace", "timer", "its input, interval, flow or functions changed"))
+        steps.append(Step("replace", "timer", "its input, interval, flow, functions or run settings changed"))
     return steps
 
 
@@ -256,7 +260,11 @@ def apply(
                 flow_id=deployment.flow["id"],
                 name=TIMER_NAME,
                 schedule=RecurringTimerSchedule(interval_seconds=desired.config.timer_interval),
-                body={"body": flow_input(desired.config, function_ids), "tags": ["palxfel-globus"]},
+                body={
+                    "body": flow_input(desired.config, function_ids),
+                    "tags": ["palxfel-globus"],
+                    "activity_notification_policy": RUN_NOTIFICATIONS,
+                },
             )
             with once(clients.timers):
                 response = clients.timers.create_timer(timer)
