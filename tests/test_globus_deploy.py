@@ -266,3 +266,26 @@ def test_without_the_compute_sdk_deploy_says_which_python_it_needs_before_any_ch
     with pytest.raises(PalxfelError, match=needs):
         apply(plan(desired, deployment), desired, deployment, clients())
     assert len(responses.calls) == 0 and not deployment.path.exists()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{not json",
+        '{"version": 1, "functions": {}, "flow": {"hash": "h"}, "timer": {}}',
+        '{"version": 1, "functions": [], "flow": {}, "timer": {}}',
+        '{"version": 1, "functions": {"verify_scan": "id"}, "flow": {}, "timer": {}}',
+        '{"version": 1, "functions": {}, "flow": {}, "timer": {}, "data_access": "4cd74190"}',
+        '{"version": 2, "functions": {}, "flow": {}, "timer": {}}',
+    ],
+)
+def test_a_hand_edited_deployment_file_is_one_sentence_not_a_crash(
+    config: Any, cli: Callable[..., tuple[int, str, str]], document: str
+) -> None:
+    path = deployment_path(config)
+    path.write_text(document, encoding="utf-8")
+    for command in (["flow", "run"], ["status"], ["deploy", "--dry-run"]):
+        code, out, err = cli(*command, "--config", str(config.source))
+        assert (code, out) == (2, ""), (command, err)
+        assert err.startswith(f"Error: The deployment file {path} is unreadable (") and err.count("\n") == 1, err
+        assert err.endswith("); move it away to deploy afresh.\n")

@@ -63,15 +63,23 @@ class Deployment:
             document = json.loads(path.read_text(encoding="utf-8"))
             if document.get("version") != DEPLOYMENT_VERSION:
                 raise ValueError("unknown version")
+            functions = document["functions"]
+            records = [document["flow"], document["timer"], document.get("transfer_flow", {}), *functions.values()]
+            for record in records:  # each one made by a deploy, or empty; a hand edit must not crash a command
+                if record and not (isinstance(record.get("id"), str) and isinstance(record.get("hash"), str)):
+                    raise ValueError(f"{record!r} is not an id and a hash")
+            data_access = document.get("data_access", [])
+            if not isinstance(data_access, list) or not all(isinstance(cid, str) for cid in data_access):
+                raise ValueError("data_access is not a list of collection ids")
             return cls(
                 path,
-                document["functions"],
+                functions,
                 document["flow"],
                 document["timer"],
                 document.get("transfer_flow", {}),
-                list(document.get("data_access", [])),
+                list(data_access),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PalxfelError(
                 f"The deployment file {path} is unreadable ({exc}); move it away to deploy afresh."
             ) from None
