@@ -225,21 +225,10 @@ def run_now(
 ) -> None:
     """Start one scan-backup run now, through Globus (the timer keeps its own schedule)."""
     from palxfel_globus.backup import flow_input
+    from palxfel_globus.cli.runs import start_run
     from palxfel_globus.cli.session import deployed, session
-    from palxfel_globus.globus.deployment import RUN_NOTIFICATIONS, once
-    from palxfel_globus.globus.errors import globus_errors
 
     loaded, deployment, flow_id = deployed(config, "flow")
     body = flow_input(loaded, deployment.function_ids())
     flow = session(loaded).specific_flow(flow_id)
-    with globus_errors(), once(flow):
-        run = flow.run_flow(
-            body,
-            label="palxfel-globus manual run",
-            tags=["palxfel-globus", "manual"],
-            activity_notification_policy=RUN_NOTIFICATIONS,
-        )
-    if json_output:
-        print_json(run.data)
-    else:
-        say(f"Started run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.")
+    start_run(flow, body, label="palxfel-globus manual run", kind="manual", what="run", json_output=json_output)

@@ -16,6 +16,20 @@ STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "ACTIVE": "cyan", "INACTIV
 FINISHED = ("SUCCEEDED", "FAILED", "ENDED")
 
 
+def start_run(flow: Any, body: dict[str, Any], *, label: str, kind: str, what: str, json_output: bool) -> None:
+    """Start a run of a deployed flow and say so: asked once (a retried create could start two runs),
+    e-mailing its owner if it fails, tagged with ``kind`` for the web app's filters."""
+    from palxfel_globus.globus.deployment import RUN_NOTIFICATIONS, once
+    from palxfel_globus.globus.errors import globus_errors
+
+    with globus_errors(), once(flow):
+        run = flow.run_flow(
+            body, label=label, tags=["palxfel-globus", kind], activity_notification_policy=RUN_NOTIFICATIONS
+        )
+    run_id = run["run_id"]
+    done(run, json_output, f"Started {what} {run_id}; follow it with 'palxfel-globus runs watch {run_id}'.")
+
+
 def runs_table(runs: list[dict[str, Any]]) -> None:
     from rich import box
     from rich.table import Table

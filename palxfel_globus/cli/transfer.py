@@ -5,7 +5,6 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import print_json, say
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
@@ -37,9 +36,9 @@ def transfer(
 ) -> None:
     """Copy one file or directory between collections, checksum-verified, as a run of the copy flow."""
     from palxfel_globus.backup import check_input, load_flow
+    from palxfel_globus.cli.runs import start_run
     from palxfel_globus.cli.session import ensure_login
     from palxfel_globus.globus.consents import data_access_collections, flow_scope
-    from palxfel_globus.globus.deployment import RUN_NOTIFICATIONS, once
     from palxfel_globus.globus.errors import globus_errors
 
     body: dict[str, Any] = {
@@ -57,14 +56,6 @@ def transfer(
         if mapped:
             current.require({flow_id: flow_scope(flow_id, mapped)})
             ensure_login(current, f"This copy needs your consent to Transfer's data access on {', '.join(mapped)}")
-    with globus_errors(), once(flow):
-        run = flow.run_flow(
-            body,
-            label=label or "palxfel-globus one-off copy",
-            tags=["palxfel-globus", "copy"],
-            activity_notification_policy=RUN_NOTIFICATIONS,
-        )
-    if json_output:
-        print_json(run.data)
-    else:
-        say(f"Started copy run {run['run_id']}; follow it with 'palxfel-globus runs watch {run['run_id']}'.")
+    start_run(
+        flow, body, label=label or "palxfel-globus one-off copy", kind="copy", what="copy run", json_output=json_output
+    )
