@@ -115,7 +115,7 @@ def run_checks(config: Any, current: Any) -> list[Check]:
         def timer_running() -> str:
 
             job = current.clients.timers.get_job(deployment.timer["id"])
-            next_run = when(job["next_run"]) if job.get("next_run") else "not scheduled"
+            next_run = when(job.get("next_run"), missing="not scheduled")
             return _expect(
                 job.get("status") != "inactive",
                 f"{job.get('status')}, next run {next_run}",

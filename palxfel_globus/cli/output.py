@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from rich.console import Console
 
@@ -20,10 +20,12 @@ def say(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True, highlight=False)
 
 
-def when(iso: str) -> str:
+def when(iso: Optional[str], missing: str = "-") -> str:
     """A service timestamp (UTC) in this machine's local time, to the minute: what staff compare with the DAQ log."""
     from datetime import datetime
 
+    if not iso:
+        return missing
     try:
         return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:

@@ -30,6 +30,12 @@ def start_run(flow: Any, body: dict[str, Any], *, label: str, kind: str, what: s
     done(run, json_output, f"Started {what} {run_id}; follow it with 'palxfel-globus runs watch {run_id}'.")
 
 
+def latest_runs(flows: Any, flow_id: str, limit: int) -> list[dict[str, Any]]:
+    """The flow's newest runs first (the service's own order is not documented)."""
+    runs = list(flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": limit}))
+    return sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:limit]
+
+
 def runs_table(runs: list[dict[str, Any]]) -> None:
     from rich import box
     from rich.table import Table
@@ -47,7 +53,7 @@ def runs_table(runs: list[dict[str, Any]]) -> None:
     for run in runs:
         status = run.get("status", "")
         table.add_row(
-            when(run.get("start_time", "")),
+            when(run.get("start_time"), missing=""),
             Text(status, style=STYLES.get(status, "")),
             Text.assemble(str(run.get("run_id")), "\n", (run_message(run), "dim" if status == "SUCCEEDED" else "")),
         )
@@ -65,8 +71,7 @@ def list_runs(
 
     loaded, _deployment, flow_id = deployed(config, "flow")
     with globus_errors():
-        runs = list(session(loaded).clients.flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": limit}))
-    runs = sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:limit]
+        runs = latest_runs(session(loaded).clients.flows, flow_id, limit)
     print_json(runs) if json_output else runs_table(runs)
 
 

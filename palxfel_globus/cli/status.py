@@ -12,7 +12,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.cli.runs import runs_table
+    from palxfel_globus.cli.runs import latest_runs, runs_table
     from palxfel_globus.errors import PalxfelError
     from palxfel_globus.functions import call
     from palxfel_globus.globus.errors import globus_errors
@@ -23,8 +23,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     with globus_errors():
         if deployment.timer:
             report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
-        runs = list(current.clients.flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": 5}))
-    report["runs"] = sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:5]
+        report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
     if loaded.daq.root.is_dir():  # else loading the config already said the DAQ root is not here
         try:
             scans = call("list_scans", config=loaded.function_config())["scans"]
@@ -37,8 +36,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     table = Table(show_header=False, box=None)
     timer = report["timer"] or {}
     table.add_row("flow", flow_id)
-    next_run = when(timer["next_run"]) if timer.get("next_run") else "-"
-    table.add_row("timer", Text(f"{timer.get('status', 'none deployed')}, next run {next_run}"))
+    table.add_row("timer", Text(f"{timer.get('status', 'none deployed')}, next run {when(timer.get('next_run'))}"))
     if report["ledger"] is not None:
         table.add_row(
             "scans", Text(", ".join(f"{count} {state}" for state, count in sorted(report["ledger"].items())) or "none")

@@ -26,8 +26,8 @@ def _show(job: dict, json_output: bool) -> None:
         ("name", job.get("name")),
         ("status", job.get("status")),
         ("every", f"{schedule.get('interval_seconds')} s" if schedule.get("interval_seconds") else schedule),
-        ("next run", job.get("next_run") and when(job["next_run"])),
-        ("last ran", job.get("last_ran_at") and when(job["last_ran_at"])),
+        ("next run", when(job.get("next_run"), missing="")),
+        ("last ran", when(job.get("last_ran_at"), missing="")),
         ("paused because", job.get("inactive_reason") and (job["inactive_reason"] or {}).get("cause")),
     ]
     for key, value in rows:
