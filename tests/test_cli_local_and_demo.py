@@ -31,18 +31,16 @@ def test_local_run_json_prints_one_summary_per_tick(
     ]
 
 
+def one_tick_with_fault(
+    cli: Callable[..., tuple[int, str, str]], config_path: Path, fault: str
+) -> tuple[int, str, str]:
+    return cli("local", "run", "--config", str(config_path), "--once", "--fault", fault)
+
+
 def test_local_run_shows_each_tick_and_fails_with_the_run(
     config_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
-    code, out, _ = cli(
-        "local",
-        "run",
-        "--config",
-        str(config_path),
-        "--once",
-        "--fault",
-        "corrupt:TransferScans:/~/ms/*/detector1/*",
-    )
+    code, out, _ = one_tick_with_fault(cli, config_path, "corrupt:TransferScans:/~/ms/*/detector1/*")
     assert code == 1
     assert "tick 0: FAILED" in out and "verification failed" in out and "(checksum differs)" in out
 
@@ -51,15 +49,7 @@ def test_a_raising_verification_is_reported_not_lost(
     config_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     """A damaged manifest makes verify_scan raise on the endpoint; the run says so and fails."""
-    code, out, _ = cli(
-        "local",
-        "run",
-        "--config",
-        str(config_path),
-        "--once",
-        "--fault",
-        "corrupt:TransferScans:/~/ms/*.manifest.json",
-    )
+    code, out, _ = one_tick_with_fault(cli, config_path, "corrupt:TransferScans:/~/ms/*.manifest.json")
     assert code == 1
     assert "the verification ended FAILED: DaqError: The shipped manifest" in " ".join(out.split())
 

@@ -18,6 +18,13 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def config_problems(tmp_path: Path, text: str) -> list[str]:
+    """What loading this config text reports, one sentence per mistake (it must not load)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, text))
+    return caught.value.problems
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     root = tmp_path / "dat"
@@ -129,10 +136,9 @@ def test_every_mistake_is_one_sentence_naming_its_key(tmp_path: Path, root: Path
     text = text.replace('max_bytes = "5TB"', 'max_bytes = "lots"')
     text = text.replace('interval = "10m"', 'interval = "10s"')
     text = text.replace('base_path = "/backup/ue"', 'base_path = "backup/ue"')
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text))
+    problems = config_problems(tmp_path, text)
     prefix = f"{tmp_path / 'palxfel-globus.toml'}: "
-    assert caught.value.problems == [
+    assert problems == [
         prefix + "[daq]: unknown key 'rooot'; did you mean 'root'?",
         prefix + "[daq].root: 'relative/dat' is a relative path; give an absolute one.",
         prefix + "[daq].collection: 'not-a-uuid' is not a UUID (expected e.g. 1b3c5d7e-0000-4000-8000-000000000000).",
@@ -144,9 +150,8 @@ def test_every_mistake_is_one_sentence_naming_its_key(tmp_path: Path, root: Path
 
 
 def test_missing_required_keys_and_routes_are_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, "[daq]\nmarkers = ['done']\n[local]\nendpoints = { x = 1 }\n"))
-    assert [problem.split(": ", 1)[1] for problem in caught.value.problems] == [
+    problems = config_problems(tmp_path, "[daq]\nmarkers = ['done']\n[local]\nendpoints = { x = 1 }\n")
+    assert [problem.split(": ", 1)[1] for problem in problems] == [
         "[daq]: the key 'root' is required.",
         "[daq]: the key 'collection' is required.",
         "[daq]: the key 'collection_root' is required.",
@@ -159,9 +164,8 @@ def test_missing_required_keys_and_routes_are_named(tmp_path: Path) -> None:
 
 def test_a_route_that_matches_no_experiment_is_an_error(tmp_path: Path, root: Path) -> None:
     text = good_config(root).replace('match = "ms_*"', 'match = "sm_*"')
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text))
-    assert caught.value.problems == [
+    problems = config_problems(tmp_path, text)
+    assert problems == [
         f"{tmp_path / 'palxfel-globus.toml'}: [[route]] #2 (match = 'sm_*') matches no experiment in {root}; "
         "fix the pattern, or remove the route until such experiments exist."
     ]
@@ -170,9 +174,8 @@ def test_a_route_that_matches_no_experiment_is_an_error(tmp_path: Path, root: Pa
 def test_destination_verification_needs_its_directory_and_a_ledger_that_ships(tmp_path: Path, root: Path) -> None:
     text = good_config(root).replace('verify_root = "/srv/backup/ms"\n', "")
     text = text.replace('quiet_seconds = "15m"', 'quiet_seconds = "15m"\nledger = "/var/palxfel-ledger"')
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text))
-    assert [problem.split(": ", 1)[1] for problem in caught.value.problems] == [
+    problems = config_problems(tmp_path, text)
+    assert [problem.split(": ", 1)[1] for problem in problems] == [
         "[[route]] #2: compute_endpoint and verify_root go together: the destination's Compute endpoint and the "
         "directory that base_path is on it.",
         "[daq].ledger: must be inside [daq].root when a route verifies with Compute, so that the manifests ship "
@@ -184,18 +187,16 @@ def test_globus_roles_must_be_principal_urns(tmp_path: Path, root: Path) -> None
     group = "urn:globus:groups:id:6f1c2a4e-5b3d-4c8e-9a7f-0d2e4b6c8a10"
     good = good_config(root) + f'\n[globus]\nclient_id = "{DAQ_ENDPOINT}"\nrun_monitors = ["{group}"]\n'
     assert load_config(write_config(tmp_path, good)).globus.run_monitors == (group,)
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, good.replace(group, "dm@pal.xfel.kr")))
-    assert caught.value.problems[0].endswith(
+    problems = config_problems(tmp_path, good.replace(group, "dm@pal.xfel.kr"))
+    assert problems[0].endswith(
         '[globus].run_monitors: expected a list of principal URNs such as "urn:globus:groups:id:<uuid>".'
     )
 
 
 def test_max_scans_is_capped_to_keep_the_run_state_small(tmp_path: Path, root: Path) -> None:
     text = good_config(root).replace("max_scans = 20", "max_scans = 101")
-    with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, text))
-    assert caught.value.problems == [
+    problems = config_problems(tmp_path, text)
+    assert problems == [
         f"{tmp_path / 'palxfel-globus.toml'}: [limits].max_scans: 101 is more than 100, the most that keeps a run's "
         "state well under the Flows service's 200 KB limit."
     ]
