@@ -17,18 +17,11 @@ DefinitionArgument = Annotated[Path, typer.Argument(metavar="DEFINITION.json", h
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow"}
 
 
-def _next_states(state: dict[str, Any], catches: bool = True) -> list[str]:
-    """Where a state can go, in the order a reader follows: choices, Next/Default, then Catch."""
-    targets = [choice["Next"] for choice in state.get("Choices", []) if "Next" in choice]
-    targets += [state[key] for key in ("Next", "Default") if isinstance(state.get(key), str)]
-    if catches:
-        targets += [catcher["Next"] for catcher in state.get("Catch", []) if "Next" in catcher]
-    return list(dict.fromkeys(targets))
-
-
 def _in_flow_order(definition: dict[str, Any]) -> list[str]:
     """State names as a run meets them (depth first from StartAt), the failure paths (reached only
     through a Catch) after, and any state nothing reaches last (validate reports those)."""
+    from palxfel_globus.engine.definition import successors
+
     states, order = definition.get("States") or {}, []
 
     def walk(start: Any, catches: bool) -> None:
@@ -37,7 +30,7 @@ def _in_flow_order(definition: dict[str, Any]) -> list[str]:
             name = stack.pop()
             if name in states and name not in order:
                 order.append(name)
-                stack += reversed(_next_states(states[name], catches))
+                stack += reversed(successors(states[name], catches))
 
     walk(definition.get("StartAt"), catches=False)
     for name in list(order):
@@ -74,6 +67,7 @@ def show(
     from rich.text import Text
 
     from palxfel_globus.engine import load_definition
+    from palxfel_globus.engine.definition import successors
     from palxfel_globus.resources import data_dir
 
     flow = load_definition(definition or data_dir("flow_definitions") / "scan_backup.json")
@@ -86,7 +80,7 @@ def show(
         table.add_column(column, overflow="fold", no_wrap=column in ("state", "type"))
     for name in _in_flow_order(flow):
         state = states[name]
-        then = ", ".join(_next_states(state)) or ("end" if state.get("Type") != "Fail" else "")
+        then = ", ".join(successors(state)) or ("end" if state.get("Type") != "Fail" else "")
         table.add_row(Text(name), state.get("Type", "?"), Text(_does(state)), Text(then))
     console.print(table)
 

@@ -268,11 +268,14 @@ def _validate_parameters(name: str, template: Any, where: str = "Parameters") ->
             yield from _validate_parameters(name, value, f"{where}.{key}")
 
 
-def successors(state: dict[str, Any]) -> list[str]:
-    names = [state.get("Next"), state.get("Default")]
-    names += [rule.get("Next") for rule in state.get("Choices", []) if isinstance(rule, dict)]
-    names += [catcher.get("Next") for catcher in state.get("Catch", []) if isinstance(catcher, dict)]
-    return [name for name in names if isinstance(name, str)]
+def successors(state: dict[str, Any], catches: bool = True) -> list[str]:
+    """Where a state can go, each once, in the order a reader follows: its choices, Next or Default,
+    then (unless ``catches`` is false) where its Catch sends a failure."""
+    names = [rule.get("Next") for rule in state.get("Choices", []) if isinstance(rule, dict)]
+    names += [state.get("Next"), state.get("Default")]
+    if catches:
+        names += [catcher.get("Next") for catcher in state.get("Catch", []) if isinstance(catcher, dict)]
+    return list(dict.fromkeys(name for name in names if isinstance(name, str)))
 
 
 def _reachability(start: Any, states: dict[str, Any]) -> Iterator[Finding]:
