@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 from typing import Callable
@@ -11,6 +10,7 @@ import pytest
 from conftest import DAQ_COLLECTION, DAQ_ENDPOINT, MS_COLLECTION, UE_COLLECTION, Daq
 from hypothesis import given
 from hypothesis import strategies as st
+from tests_support import AtTerminal
 
 from palxfel_globus.config import load_config
 from palxfel_globus.config_text import toml_value
@@ -21,16 +21,6 @@ else:
     import tomli as tomllib
 
 Cli = Callable[..., "tuple[int, str, str]"]
-
-
-class AtTerminal(io.StringIO):
-    """Someone at a terminal answering each question in turn."""
-
-    def __init__(self, *answers: str) -> None:
-        super().__init__("".join(answer + "\n" for answer in answers))
-
-    def isatty(self) -> bool:
-        return True
 
 
 def etc(tmp_path: Path) -> Path:

@@ -28,7 +28,7 @@ from globus_sdk.scopes import (
     TransferScopes,
 )
 from globus_sdk.testing import load_response
-from tests_support import answer_collections, write_deployment
+from tests_support import AtTerminal, answer_collections, write_deployment
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
@@ -42,16 +42,6 @@ IDENTITY = "8ca28797-3541-4a5d-a264-05b00f91e608"
 AUTH = "https://auth.globus.org"
 JSON = {"Content-Type": "application/json"}
 SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class Person(io.StringIO):
-    """Someone at a terminal who pastes each authorization code Globus shows them."""
-
-    def __init__(self, *codes: str) -> None:
-        super().__init__("".join(code + "\n" for code in codes))
-
-    def isatty(self) -> bool:
-        return True
 
 
 class GlobusAuth:
@@ -184,7 +174,7 @@ def logged_in(
 ) -> tuple[Any, Deployment]:
     """The deployed config after a person has logged in with it."""
     config, _deployment = deployed
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    monkeypatch.setattr("sys.stdin", AtTerminal("the-code"))
     code, _out, err = cli("login", "--config", str(config.source))
     assert code == 0, err
     return deployed
@@ -209,7 +199,7 @@ def test_login_asks_once_for_everything_and_keeps_the_tokens_private(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     config, deployment = deployed
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    monkeypatch.setattr("sys.stdin", AtTerminal("the-code"))
     caplog.set_level("DEBUG")
     code, out, err = cli("login", "--config", str(config.source))
     assert code == 0, err
@@ -289,7 +279,7 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
 ) -> None:
     """Setup is two commands: login, then deploy, which stops once for the consent only a new flow can have."""
     config = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
-    monkeypatch.setattr("sys.stdin", Person("first-code", "second-code"))
+    monkeypatch.setattr("sys.stdin", AtTerminal("first-code", "second-code"))
     assert cli("login", "--config", str(config.source))[0] == 0
     load_response(ComputeClientV3.register_function)
     flow = load_response(FlowsClient.create_flow).json
@@ -375,7 +365,7 @@ def test_a_revoked_login_says_to_log_in_again(
 ) -> None:
     config, deployment = deployed
     globus_auth.expired.add(TimersScopes.resource_server)  # the SDK refreshes the token, and Auth refuses
-    monkeypatch.setattr("sys.stdin", Person("the-code"))
+    monkeypatch.setattr("sys.stdin", AtTerminal("the-code"))
     assert cli("login", "--config", str(config.source))[0] == 0
     globus_auth.consent_to(timer_scope(deployment.flow["id"], [config.daq.collection]))
     code, out, err = cli("timer", "show", "--config", str(config.source))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 # Characters seen in real PAL-XFEL names and some that are not: spaces, Korean, dots,
@@ -49,3 +50,13 @@ def write_deployment(config: Any, **fields: Any) -> Any:
     )
     deployment.save()
     return deployment
+
+
+class AtTerminal(io.StringIO):
+    """stdin with someone at a terminal typing each answer in turn (an authorization code, a prompt's reply)."""
+
+    def __init__(self, *answers: str) -> None:
+        super().__init__("".join(answer + "\n" for answer in answers))
+
+    def isatty(self) -> bool:
+        return True
