@@ -132,6 +132,8 @@ def test_init_never_replaces_a_config_unless_told(site: Daq, tmp_path: Path, cli
 def test_a_route_must_say_glob_collection_and_path(tmp_path: Path, cli: Cli) -> None:
     code, _out, err = cli("init", "--config", str(tmp_path / "c.toml"), "--route", "ue_*:/backup")
     assert (code, err) == (2, "Error: The route 'ue_*:/backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
+    code, _out, err = cli("init", "--config", str(tmp_path / "c.toml"), "--route", "ue_*=not-a-uuid:/backup")
+    assert (code, err) == (2, "Error: The route 'ue_*=not-a-uuid:/backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
 
 
 @given(st.text())

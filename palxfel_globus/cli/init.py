@@ -28,9 +28,13 @@ def parse_route(value: str) -> dict[str, str]:
     from palxfel_globus.cli.transfer import collection_path
 
     match, separator, destination = value.partition("=")
+    malformed = PalxfelError(f"The route {value!r} is not GLOB=COLLECTION_UUID:/base/path.")
     if not separator or not match:
-        raise PalxfelError(f"The route {value!r} is not GLOB=COLLECTION_UUID:/base/path.")
-    target = collection_path(destination, f"destination of route {match!r}")
+        raise malformed
+    try:
+        target = collection_path(destination, "destination")
+    except PalxfelError:
+        raise malformed from None
     return {"match": match, "collection": target["id"], "base_path": target["path"]}
 
 
