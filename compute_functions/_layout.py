@@ -21,7 +21,44 @@ class DaqError(Exception):
 
 
 class ScanError(DaqError):
-    """One scan cannot be handled (unreadable, or a link leaving the root); others go on."""
+    """One scan cannot ship as it is (a link, an unreadable entry, a name Globus cannot carry); others go on.
+
+    The flow records such a scan as ``blocked`` with this sentence as its reason, and looks again
+    every tick: once the cause is gone the scan ships like any other. A ``transient`` one (the scan
+    changed while it was read) is instead an ordinary failed attempt of that scan."""
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
+
+
+MAX_SCAN_NAME_BYTES = 240  # the ledger and the manifest shipped beside a scan add up to 15 bytes to its name
+
+
+def shown(name):
+    """A name as a person can read it: bytes that are not UTF-8 appear as escapes, never as errors."""
+    import os
+
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def name_problem(name, max_bytes=None):
+    """Why Globus cannot carry this directory entry's name, or None.
+
+    Transfer, Flows and Compute address files by UTF-8 text inside JSON, so a name that is not valid
+    UTF-8 cannot even be written in a request. A scan's own name is also held to MAX_SCAN_NAME_BYTES:
+    the ledger's files and the manifest shipped beside the scan add a suffix to it, within the 255
+    bytes a file system allows."""
+    import os
+
+    raw = os.fsencode(name)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"the name {shown(name)!r} is not valid UTF-8, so Globus cannot address it; rename it"
+    if max_bytes is not None and len(raw) > max_bytes:
+        return f"the name {shown(name)[:40]!r}... is {len(raw)} bytes, over the {max_bytes} a scan's name may have"
+    return None
 
 
 def _date_from_yymmdd(yymmdd):
@@ -71,10 +108,22 @@ def scan_sort_key(name):
 
 def add_problem(problems, message):
     """Keep the list bounded: it travels in the flow's run state (200 KB cap)."""
+    message = shown(message)
     if len(problems) < MAX_PROBLEMS:
         problems.append(message)
     elif len(problems) == MAX_PROBLEMS:
         problems.append("further problems were left out; run 'palxfel-globus scans list' on the DAQ host")
+
+
+def tick_notes(blocked, problems):
+    """What a run's summary adds about scans it could not take: "; 1 blocked: EXP/SCAN: reason; 2 warnings:
+    first warning" (the first of each; 'palxfel-globus scans list' shows them all), or ""."""
+    notes = ""
+    if blocked:
+        notes += "; {} blocked: {}: {}".format(len(blocked), blocked[0]["scan"], blocked[0]["reason"].rstrip("."))
+    if problems:
+        notes += "; {} warning{}: {}".format(len(problems), "" if len(problems) == 1 else "s", problems[0].rstrip("."))
+    return notes
 
 
 def real_root(path):
@@ -129,7 +178,10 @@ def list_experiments(root_real, problems):
         if entry.name.startswith("."):
             continue
         parsed = parse_experiment_name(entry.name)
-        if entry.is_symlink():
+        problem = name_problem(entry.name)
+        if problem:
+            add_problem(problems, f"The experiment {entry.path}: {problem}; it is skipped.")
+        elif entry.is_symlink():
             add_problem(problems, f"{entry.path} is a symbolic link; links are never followed.")
         elif not entry.is_dir(follow_symlinks=False):
             continue
@@ -153,7 +205,10 @@ def list_scans_of(root_real, experiment, problems):
         names.add(entry.name)
         if entry.name.startswith(".") or parse_scan_name(entry.name) is None:
             continue
-        if entry.is_symlink():
+        problem = name_problem(entry.name, MAX_SCAN_NAME_BYTES)
+        if problem:
+            add_problem(problems, f"The scan {entry.path}: {problem}; it is skipped.")
+        elif entry.is_symlink():
             add_problem(problems, f"{entry.path} is a symbolic link; links are never followed.")
         elif entry.is_dir(follow_symlinks=False):
             scans.append(entry.name)
@@ -176,9 +231,11 @@ def has_marker(root_real, experiment, scan, raw_names, markers):
 def tree_files(root_real, top):
     """Every regular file under ``top`` as (relative path, absolute path, size, mtime), sorted.
 
-    A link to a file inside the root counts as that file; a link that leaves the root or
-    points at a directory, a special file, or an unreadable directory makes the whole tree
-    an error, so nothing is shipped or verified half-read.
+    Anything Globus Transfer would not carry as it is makes the whole tree a ScanError, so
+    nothing is shipped or verified half-read: a symbolic link (Transfer follows a link given as
+    the item itself but no link inside a directory, and creates none at the destination: the
+    copy would silently lack it), a name that is not UTF-8 or too long, an unreadable file or
+    directory, a special file.
     """
     import os
     import stat
@@ -192,24 +249,30 @@ def tree_files(root_real, top):
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda entry: entry.name)
         except OSError as exc:
-            raise ScanError(f"Cannot read {directory} ({exc.strerror or exc}).") from None
+            raise ScanError(f"cannot read {shown(directory)} ({exc.strerror or exc})") from None
         for entry in entries:
             rel = rel_dir + "/" + entry.name if rel_dir else entry.name
+            problem = name_problem(entry.name)
+            if problem:
+                raise ScanError(f"{shown(rel)}: {problem}")
             if entry.is_symlink():
-                if not is_within(root_real, entry.path):
-                    raise ScanError(f"{entry.path} is a link that leaves the DAQ root; it is never followed.")
-                if os.path.isdir(entry.path):
-                    raise ScanError(f"{entry.path} links to a directory; links to directories are not followed.")
+                target = "leaves the DAQ root" if not is_within(root_real, entry.path) else "is a symbolic link"
+                raise ScanError(
+                    f"{shown(rel)} {target}; Globus Transfer does not follow links inside a directory, "
+                    "so replace it with the file itself or remove it"
+                )
             try:
-                info = os.stat(entry.path)
+                info = os.stat(entry.path, follow_symlinks=False)
             except OSError as exc:
-                raise ScanError(f"Cannot read {entry.path} ({exc.strerror or exc}).") from None
+                raise ScanError(f"cannot read {shown(rel)} ({exc.strerror or exc})") from None
             if stat.S_ISDIR(info.st_mode):
                 pending.append(rel)
-            elif stat.S_ISREG(info.st_mode):
-                files.append((rel, entry.path, info.st_size, info.st_mtime))
+            elif not stat.S_ISREG(info.st_mode):
+                raise ScanError(f"{shown(rel)} is not a regular file or directory")
+            elif not os.access(entry.path, os.R_OK):
+                raise ScanError(f"cannot read {shown(rel)} (Permission denied); fix its permissions")
             else:
-                raise ScanError(f"{entry.path} is not a regular file or directory.")
+                files.append((rel, entry.path, info.st_size, info.st_mtime))
     files.sort()
     return files
 

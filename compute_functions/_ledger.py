@@ -49,12 +49,13 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _write_temp(directory, final_name, data, durable):
+def _write_temp(directory, data, durable):
     import os
     import uuid
 
     os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f"{TEMP_PREFIX}{final_name}-{uuid.uuid4().hex}")
+    # not derived from final_name: a scan name near the 255-byte limit would overflow it
+    temp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
@@ -81,8 +82,8 @@ def _publish(path, data, exclusive):
     a lost index entry is rebuilt from its record), and a tick makes one per scan."""
     import os
 
-    directory, name = os.path.split(path)
-    temp = _write_temp(directory, name, data, durable=not exclusive)
+    directory = os.path.dirname(path)
+    temp = _write_temp(directory, data, durable=not exclusive)
     try:
         (os.link if exclusive else os.replace)(temp, path)
     except FileExistsError:

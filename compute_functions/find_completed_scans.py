@@ -9,6 +9,8 @@ unless quiet-period completion is configured.
 """
 
 from _layout import (
+    MAX_PROBLEMS,
+    DaqError,
     ScanError,
     add_problem,
     has_marker,
@@ -18,6 +20,7 @@ from _layout import (
     route_for,
     scan_files,
     scan_is_quiet,
+    tick_notes,
     to_collection_path,
     transfer_label,
 )
@@ -35,6 +38,7 @@ from _ledger import (
     shipped_names,
     stamp_reader,
     write_finished,
+    write_record,
 )
 
 
@@ -45,7 +49,23 @@ def _eligible(record, now):
     state = record.get("state")
     if state == "failed":
         return float(record.get("retry_after", 0)) <= now
-    return state == "pending"
+    return state in ("pending", "blocked")  # a blocked scan is looked at again every tick
+
+
+def _set_blocked(ledger, experiment, scan, record, reason, now):
+    """Record why a complete scan cannot ship as it is; rewritten only when the reason changes."""
+    if record is not None and record.get("state") == "blocked" and record.get("reason") == reason:
+        return
+    record = dict(record or {"experiment": experiment, "scan": scan, "attempts": 0})
+    record.update(state="blocked", reason=reason, blocked_at=iso_time(now), updated_at=iso_time(now))
+    write_record(ledger, record)
+
+
+def _unblock(ledger, record, now):
+    """The cause is gone: the scan is pending again, like any new one."""
+    if record is not None and record.get("state") == "blocked":
+        record = dict(record, state="pending", reason=None, updated_at=iso_time(now))
+        write_record(ledger, record)
 
 
 def _groups(claimed, routes, source_root, manifest_root):
@@ -81,7 +101,9 @@ def find_completed_scans(config, run_id, now=None):
     """Claim up to ``max_scans`` / ``max_bytes`` of complete scans, oldest first.
 
     Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
-    lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, problems}. A single
+    lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, blocked: [{scan, reason}],
+    problems}. One experiment or scan that cannot be read never stops the others: it is a problem
+    (a warning in the run's summary) or, for a complete scan that cannot ship as it is, ``blocked``. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
     manifest ships beside the scan only when the ledger is inside the DAQ collection.
     """
@@ -96,7 +118,7 @@ def find_completed_scans(config, run_id, now=None):
     quiet = config.get("quiet_seconds", 0)
     max_scans = config["max_scans"]
     max_bytes = config["max_bytes"]
-    claimed, problems, unrouted = [], [], []
+    claimed, problems, unrouted, blocked = [], [], [], []
     total_bytes = 0
     more = False
     generation = read_generation(ledger)
@@ -104,83 +126,96 @@ def find_completed_scans(config, run_id, now=None):
     still_finished = {}
     experiments = list_experiments(root, problems)
     stamp_of = stamp_reader(root, [experiment["experiment"] for experiment in experiments])
-    for number, experiment in enumerate(experiments):
-        name = experiment["experiment"]
-        stamp = stamp_of(name)
-        if stamp is not None and finished.get(name) == stamp:
-            still_finished[name] = stamp
-            continue
-        scans, raw_names = list_scans_of(root, name, problems)
-        if not scans:
-            continue
-        shipped = shipped_names(ledger, name)
-        claims = claim_index(ledger, name)
-        route = route_for(name, config["routes"])
-        if stamp is not None and shipped.issuperset(scans) and now - stamp / 1e9 > SETTLE_SECONDS:
-            still_finished[name] = stamp
-        for scan in scans:
-            if scan in shipped:
+    try:
+        for number, experiment in enumerate(experiments):
+            name = experiment["experiment"]
+            stamp = stamp_of(name)
+            if stamp is not None and finished.get(name) == stamp:
+                still_finished[name] = stamp
                 continue
-            marked = has_marker(root, name, scan, raw_names, markers)
-            if not marked and not quiet:
-                continue
-            record, problem = read_record(ledger, name, scan)
-            if problem:
-                add_problem(problems, problem)
-                continue
-            if record is not None and record.get("state") == "shipped":
-                mark_shipped_index(ledger, name, scan)
-                continue
-            if not _eligible(record, now):
-                continue
-            lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
-            if lease is not None and lease["active"]:
-                continue
-            if route is None:
-                unrouted.append(f"{name}/{scan}")
-                continue
-            if len(claimed) >= max_scans:
-                more = True
-                break
             try:
-                files = scan_files(root, name, scan)
-                if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
+                scans, raw_names = list_scans_of(root, name, problems)
+            except DaqError as exc:
+                add_problem(problems, f"The experiment {name} is skipped: {exc}")
+                continue
+            if not scans:
+                continue
+            shipped = shipped_names(ledger, name)
+            claims = claim_index(ledger, name)
+            route = route_for(name, config["routes"])
+            if stamp is not None and shipped.issuperset(scans) and now - stamp / 1e9 > SETTLE_SECONDS:
+                still_finished[name] = stamp
+            for scan in scans:
+                if scan in shipped:
                     continue
-            except ScanError as exc:
-                add_problem(problems, str(exc))
-                continue
-            size = sum(entry[2] for entry in files)
-            if claimed and total_bytes + size > max_bytes:
-                more = True
+                marked = has_marker(root, name, scan, raw_names, markers)
+                if not marked and not quiet:
+                    continue
+                record, problem = read_record(ledger, name, scan)
+                if problem:
+                    add_problem(problems, problem)
+                    continue
+                if record is not None and record.get("state") == "shipped":
+                    mark_shipped_index(ledger, name, scan)
+                    continue
+                if not _eligible(record, now):
+                    continue
+                lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
+                if lease is not None and lease["active"]:
+                    continue
+                if route is None:
+                    unrouted.append(f"{name}/{scan}")
+                    continue
+                if len(claimed) >= max_scans:
+                    more = True
+                    break
+                try:
+                    files = scan_files(root, name, scan)
+                    if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
+                        continue
+                except ScanError as exc:
+                    _set_blocked(ledger, name, scan, record, str(exc), now)
+                    if len(blocked) < MAX_PROBLEMS:
+                        blocked.append({"scan": f"{name}/{scan}", "reason": str(exc)})
+                    continue
+                size = sum(entry[2] for entry in files)
+                if claimed and total_bytes + size > max_bytes:
+                    more = True
+                    break
+                gen = acquire_claim(ledger, name, scan, run_id, now, config["lease_seconds"], claims.get(scan, {}))
+                if gen is None:
+                    continue
+                record, _problem = read_record(ledger, name, scan)
+                if not _eligible(record, now):
+                    release_claim(ledger, name, scan, run_id, now)
+                    continue
+                _unblock(ledger, record, now)
+                total_bytes += size
+                claimed.append(
+                    {
+                        "experiment": name,
+                        "kind": experiment["kind"],
+                        "scan": scan,
+                        "route": config["routes"].index(route),
+                        "files": len(files),
+                        "bytes": size,
+                        "claim_gen": gen,
+                    }
+                )
+            if more:
+                still_finished.update(
+                    {
+                        exp["experiment"]: finished[exp["experiment"]]
+                        for exp in experiments[number + 1 :]
+                        if exp["experiment"] in finished
+                    }
+                )
                 break
-            gen = acquire_claim(ledger, name, scan, run_id, now, config["lease_seconds"], claims.get(scan, {}))
-            if gen is None:
-                continue
-            record, _problem = read_record(ledger, name, scan)
-            if not _eligible(record, now):
-                release_claim(ledger, name, scan, run_id, now)
-                continue
-            total_bytes += size
-            claimed.append(
-                {
-                    "experiment": name,
-                    "kind": experiment["kind"],
-                    "scan": scan,
-                    "route": config["routes"].index(route),
-                    "files": len(files),
-                    "bytes": size,
-                    "claim_gen": gen,
-                }
-            )
-        if more:
-            still_finished.update(
-                {
-                    exp["experiment"]: finished[exp["experiment"]]
-                    for exp in experiments[number + 1 :]
-                    if exp["experiment"] in finished
-                }
-            )
-            break
+    except BaseException:
+        # this run ends here (its flow's Catch goes straight to Fail): give back what it took
+        for item in claimed:
+            release_claim(ledger, item["experiment"], item["scan"], run_id, now)
+        raise
     if still_finished != finished:
         write_finished(ledger, generation, still_finished)
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
@@ -196,6 +231,8 @@ def find_completed_scans(config, run_id, now=None):
         "count": len(claimed),
         "bytes": total_bytes,
         "more": more,
-        "unrouted": unrouted[:50],
+        "unrouted": unrouted[:MAX_PROBLEMS],
+        "blocked": blocked,
         "problems": problems,
+        "notes": tick_notes(blocked, problems),
     }

@@ -48,13 +48,14 @@ def _ledger_scan_names(ledger, experiment, problems):
 def _state(record, lease, complete):
     if lease is not None and lease["active"]:
         return "claimed"
-    if record is not None and record.get("state") in ("shipped", "failed", "quarantined"):
+    if record is not None and record.get("state") in ("shipped", "failed", "quarantined", "blocked"):
         return record["state"]
     return "pending" if complete else "incomplete"
 
 
 def list_scans(config, now=None):
-    """Returns {scans: [{experiment, kind, scan, state, files, bytes, on_disk, destination, ...}], problems}."""
+    """Returns {scans: [{experiment, kind, scan, state, reason, files, bytes, on_disk, destination, ...}],
+    problems}; ``reason`` says why a blocked scan cannot ship, or a failed one's last error."""
     import os
     import time
 
@@ -88,7 +89,7 @@ def list_scans(config, now=None):
                 add_problem(problems, problem)
             lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
             complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
-            files = size = None
+            files = size = blocked_now = None
             if record is not None and record.get("state") == "shipped":
                 files, size = record.get("files"), record.get("bytes")
             elif scan in on_disk:
@@ -98,8 +99,13 @@ def list_scans(config, now=None):
                     if not complete and config.get("quiet_seconds"):
                         complete = scan_is_quiet(root, name, scan, found, now, config["quiet_seconds"])
                 except ScanError as exc:
-                    add_problem(problems, str(exc))
+                    blocked_now = str(exc)
             state = _state(record, lease, complete)
+            if blocked_now and state in ("pending", "failed"):
+                # what the next tick will record; until then the reason is shown from the tree itself
+                state, record = "blocked", dict(record or {}, reason=blocked_now)
+            elif blocked_now:
+                add_problem(problems, f"{name}/{scan}: {blocked_now}")
             if state == "pending" and config["routes"] and route is None:
                 state = "unrouted"
             record = record or {}
@@ -116,6 +122,7 @@ def list_scans(config, now=None):
                     and {"collection": route["collection"], "path": destination_path(route, name, scan)},
                     "attempts": record.get("attempts", 0),
                     "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
+                    "reason": record.get("reason") if state == "blocked" else record.get("last_error"),
                     "last_error": record.get("last_error"),
                     "claimed_by": lease["run_id"] if state == "claimed" else None,
                     "shipped_at": record.get("shipped_at"),

@@ -1,12 +1,17 @@
 """Compute function: write each scan's outcome to the ledger and give back the claims.
 
-The flow's last action, on the DAQ endpoint. A scan becomes ``shipped`` only with a
-verification that passed against the very manifest the ledger holds (same digest);
-anything else is a failed attempt with back-off, and ``quarantined`` after
-``max_attempts``.
+The flow's last action, on the DAQ endpoint. A scan becomes ``shipped`` only when the copy
+at its destination is shown to hold the bytes of the very manifest the ledger holds: a
+verify_scan result against that manifest (same digest), or a checksum-sync Transfer that
+found nothing to move *and* a fresh read of the DAQ copy that still matches the manifest
+(the Transfer compares source with destination, not with the manifest: a file rewritten
+after its manifest would otherwise ship unnoticed). A scan that cannot ship as it is
+becomes ``blocked``; anything else is a failed attempt with back-off, and ``quarantined``
+after ``max_attempts``.
 """
 
-from _layout import DaqError, checked_scan
+from _checksums import checked_algorithm, compare_with_manifest, default_workers, describe_differences
+from _layout import DaqError, ScanError, checked_scan, real_root, scan_files, tick_notes
 from _ledger import (
     claim_index,
     clear_claims,
@@ -39,10 +44,22 @@ def _transfer_problem(transfer):
     return f"the Transfer task {transfer.get('task_id')} ended {transfer.get('status')}: {reason}"
 
 
-def outcomes_from_run(found, groups_done, error=None):
-    """Per-scan outcomes from what the flow gathered for each route group: its Transfer task and
-    its verification (Compute results from verify_scan, or a checksum-sync Transfer)."""
+def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
+    """Per-scan outcomes from what the flow gathered: the scans whose manifest could not be made
+    (their own outcome, whatever happened to the rest), then for each route group its Transfer
+    task and its verification (Compute results from verify_scan, or a checksum-sync Transfer)."""
     outcomes = []
+    unhashed = set()
+    for problem in manifest_problems or []:
+        unhashed.add((problem.get("experiment"), problem.get("scan")))
+        outcomes.append(
+            {
+                "experiment": problem.get("experiment"),
+                "scan": problem.get("scan"),
+                "error": problem.get("error") or "its manifest could not be made",
+                "blocked": problem.get("blocked") is True,
+            }
+        )
     groups = found.get("groups", []) if isinstance(found, dict) else []
     for index, group in enumerate(groups):
         done = groups_done[index] if error is None and index < len(groups_done or []) else None
@@ -69,6 +86,8 @@ def outcomes_from_run(found, groups_done, error=None):
             results = {(scan["experiment"], scan["scan"]): check for scan in group["scans"]}
             problem = None
         for scan in group["scans"]:
+            if (scan["experiment"], scan["scan"]) in unhashed:
+                continue
             outcome = {"experiment": scan["experiment"], "scan": scan["scan"], "task_id": transfer.get("task_id")}
             verification = results.get((scan["experiment"], scan["scan"]))
             if problem is None and verification is not None:
@@ -77,6 +96,22 @@ def outcomes_from_run(found, groups_done, error=None):
                 outcome["error"] = problem or "no verification result came back for this scan"
             outcomes.append(outcome)
     return outcomes
+
+
+def _source_problem(config, experiment, scan, manifest):
+    """Why the DAQ copy no longer matches its manifest, or None: the second half of a Transfer-verified
+    ship (the Transfer showed destination == source; this shows source == manifest, afterwards)."""
+    try:
+        files = scan_files(real_root(config["daq_root"]), experiment, scan)
+        result = compare_with_manifest(manifest, files, checked_algorithm(manifest["algorithm"]), default_workers())
+    except ScanError as exc:
+        return f"the DAQ copy cannot be read again after the transfer: {exc}"
+    except OSError as exc:
+        return f"the DAQ copy cannot be read again after the transfer: {exc.strerror or exc}"
+    if result["ok"]:
+        return None
+    differences = describe_differences(result)
+    return f"the DAQ copy changed after its manifest was written ({differences}); the next attempt ships it again"
 
 
 def _failure_reason(outcome, verification, ledger_digest):
@@ -91,24 +126,27 @@ def _failure_reason(outcome, verification, ledger_digest):
     return "verified against a different manifest than the ledger's"
 
 
-def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, error=None, now=None):
+def record_outcome(
+    config, run_id, outcomes=None, found=None, groups_done=None, error=None, manifest_problems=None, now=None
+):
     """Record one run's result for every scan it claimed.
 
-    Either ``outcomes`` ([{experiment, scan, verification?, error?, task_id?}]), or what the
-    flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per group
-    {transfer, verify}) or an ``error`` that stopped the run. Returns {ok, shipped: [id],
-    failed: [{scan, attempts, retry_after, reason}], quarantined: [{scan, attempts, reason}],
+    Either ``outcomes`` ([{experiment, scan, verification?, error?, blocked?, task_id?}]), or what
+    the flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per group
+    {transfer, verify}) or an ``error`` that stopped the run, and ``manifest_problems`` (the scans
+    build_manifest could not hash). Returns {ok, shipped: [id], failed: [{scan, attempts,
+    retry_after, reason}], quarantined: [{scan, attempts, reason}], blocked: [{scan, reason}],
     skipped: [{scan, reason}], summary}.
     """
     import time
 
     if outcomes is None and found is not None:
-        outcomes = outcomes_from_run(found, groups_done, error)
+        outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
     now = time.time() if now is None else now
     ledger = config["ledger"]
-    shipped, failed, quarantined, skipped = [], [], [], []
+    shipped, failed, quarantined, blocked, skipped = [], [], [], [], []
     for outcome in outcomes:
         experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
         scan_id = f"{experiment}/{scan}"
@@ -119,7 +157,13 @@ def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, 
         record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
         manifest, ledger_digest = read_manifest(ledger, experiment, scan)
         verification = outcome.get("verification")
-        if _is_verified(verification, ledger_digest):
+        verified = _is_verified(verification, ledger_digest)
+        if verified and verification.get("method") == TRANSFER_CHECK:
+            problem = _source_problem(config, experiment, scan, manifest)
+            if problem is not None:
+                verified = False
+                outcome = dict(outcome, error=problem)
+        if verified:
             if record.get("state") != "shipped" or record.get("manifest_digest") != ledger_digest:
                 record.update(
                     state="shipped",
@@ -143,6 +187,14 @@ def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, 
             skipped.append({"scan": scan_id, "reason": "another run holds or has finished this scan"})
             continue
         reason = _failure_reason(outcome, verification, ledger_digest)
+        if outcome.get("blocked"):
+            record.update(
+                state="blocked", reason=reason, run_id=run_id, blocked_at=iso_time(now), updated_at=iso_time(now)
+            )
+            write_record(ledger, record)
+            release_claim(ledger, experiment, scan, run_id, now)
+            blocked.append({"scan": scan_id, "reason": reason})
+            continue
         attempts = int(record.get("attempts") or 0) + 1
         record.update(
             attempts=attempts,
@@ -162,18 +214,22 @@ def record_outcome(config, run_id, outcomes=None, found=None, groups_done=None, 
             )
         write_record(ledger, record)
         release_claim(ledger, experiment, scan, run_id, now)
+    found = found if isinstance(found, dict) else {}
     return {
         "ok": not (failed or quarantined or skipped),
         "shipped": shipped,
         "failed": failed,
         "quarantined": quarantined,
+        "blocked": blocked,
         "skipped": skipped,
-        "summary": _summary(shipped, failed, quarantined, skipped),
+        "summary": _summary(shipped, failed, quarantined, skipped)
+        + tick_notes(blocked + (found.get("blocked") or []), found.get("problems") or []),
     }
 
 
 def _summary(shipped, failed, quarantined, skipped):
-    """One sentence for the run's log and its FAILED message: what happened, and the first problem."""
+    """One sentence for the run's log and its FAILED message: what happened, and the first problem.
+    Blocked scans and warnings follow it (``tick_notes``): a blocked scan alone does not fail a run."""
     parts = [f"{len(shipped)} shipped"]
     for entries, word in ((failed, "failed"), (quarantined, "quarantined"), (skipped, "skipped")):
         if entries:

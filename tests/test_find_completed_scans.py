@@ -71,7 +71,7 @@ def test_the_flow_plans_the_same_paths_as_the_layout_mapping(daq: Daq) -> None:
     scan_dir = daq.scan("ms_251101_빔정렬", "빔 정렬", 7)
     group = daq.find()["groups"][0]
     plan = json.loads((data_dir("flow_definitions") / "scan_backup.json").read_text("utf-8"))["States"]["PlanGroup"]
-    state = {"work": {"group": group}, "functions": {"verify_scan": "F"}}
+    state = {"work": {"group": group, "scans": group["scans"]}, "functions": {"verify_scan": "F"}}
     data = evaluate(plan["Parameters"]["DATA.="], state, {})
     layout = functions.layout()
     route = daq.config["routes"][1]
@@ -171,15 +171,30 @@ def test_links_leaving_the_root_are_refused_and_never_followed(daq: Daq, tmp_pat
     assert result["scans"] == []
     problems = "\n".join(result["problems"])
     assert "ue_251023_LINKED is a symbolic link" in problems
-    assert "escape is a link that leaves the DAQ root" in problems
     assert "251023_alignment_00002_DIR is a symbolic link" in problems
+    assert result["blocked"] == [
+        {
+            "scan": f"ue_251023_FXL/{scan.name}",
+            "reason": "PulseInfo/escape leaves the DAQ root; Globus Transfer does not follow links inside a "
+            "directory, so replace it with the file itself or remove it",
+        }
+    ]
 
 
-def test_a_link_to_a_file_inside_the_root_counts_as_that_file(daq: Daq) -> None:
+def test_a_link_inside_a_scan_blocks_it_because_globus_would_ship_the_scan_without_it(daq: Daq) -> None:
+    """Globus Transfer follows a link given as the item itself, but no link inside a directory
+    (globus-cli's transfer reference): the copy would lack the file, so the scan is blocked until
+    the link is replaced, and ships by itself after that."""
     scan = daq.scan(number=1, file_bytes=10)
-    (scan / "ScanInfo" / "alias.h5").symlink_to(scan / "PulseInfo" / "pulseinfo_00001.h5")
-    item = daq.find()["scans"][0]
-    assert (item["files"], item["bytes"]) == (6, 50)
+    alias = scan / "ScanInfo" / "alias.h5"
+    alias.symlink_to(scan / "PulseInfo" / "pulseinfo_00001.h5")
+    result = daq.find()
+    assert result["scans"] == [] and "ScanInfo/alias.h5 is a symbolic link" in result["blocked"][0]["reason"]
+    assert "1 blocked: ue_251023_FXL/" in result["notes"]
+    assert daq.states() == {f"ue_251023_FXL/{scan.name}": "blocked"}
+    alias.unlink()
+    item = daq.find("run-2")["scans"][0]
+    assert item["files"] == 5 and daq.states()[f"ue_251023_FXL/{scan.name}"] == "claimed"
 
 
 def test_unreadable_directories_are_reported_and_skipped(daq: Daq, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,6 +101,7 @@ def test_shipped_needs_a_passing_verification_of_the_ledgers_own_manifest(daq: D
         "shipped": [SCAN_ID],
         "failed": [],
         "quarantined": [],
+        "blocked": [],
         "skipped": [],
         "summary": "1 shipped",
     }

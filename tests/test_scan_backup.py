@@ -126,17 +126,31 @@ def test_corruption_at_a_verified_destination_fails_retries_then_quarantines(sit
     assert all(ledger[scan_id] == "shipped" for scan_id in complete_ids(site) if scan_id.startswith("ue_"))
 
 
-def test_corruption_caught_by_the_checksum_sync_verification_is_repaired_next_tick(site: DemoSite) -> None:
+def test_corruption_repaired_by_the_checksum_sync_verification_ships_once_a_round_finds_nothing_to_move(
+    site: DemoSite,
+) -> None:
     config = config_of(site, backoff_seconds=0)
     corrupt = Faults(corrupt=[Corruption("TransferScans", "/backup/ue/*/PulseInfo/*", "truncate")])
-    summaries = run_ticks(config, ticks=2, interval=0, engine_options={"faults": corrupt})
+    (summary,) = run_ticks(config, ticks=1, interval=0, engine_options={"faults": corrupt})
     ue_complete = sorted(scan_id for scan_id in complete_ids(site) if scan_id.startswith("ue_"))
-    assert summaries[0].status == "FAILED"
-    assert sorted(entry["scan"] for entry in summaries[0].failed) == ue_complete
-    assert "the checksum-sync Transfer had to move" in summaries[0].failed[0]["reason"]
-    assert summaries[1].status == "SUCCEEDED" and sorted(summaries[1].shipped) == ue_complete
-    shipped = [summary.shipped for summary in summaries]
-    assert all(check.ok for check in check_site(site, shipped) if check.expected.startswith("complete"))
+    assert summary.status == "SUCCEEDED" and sorted(summary.shipped) == sorted(complete_ids(site))
+    assert summary.actions == 8, "the ue route verified twice: the first round repaired, the second moved nothing"
+    assert all(check.ok for check in check_site(site, [summary.shipped]) if check.expected.startswith("complete"))
+    assert all(states(config)[scan_id] == "shipped" for scan_id in ue_complete)
+
+
+def test_a_destination_that_keeps_damaging_copies_fails_its_route_after_three_verification_rounds(
+    site: DemoSite,
+) -> None:
+    config = config_of(site, backoff_seconds=0)
+    damaged = "/backup/ue/*/PulseInfo/*"
+    corrupt = Faults(corrupt=[Corruption("TransferScans", damaged), Corruption("VerifyWithTransfer", damaged)])
+    (summary,) = run_ticks(config, ticks=1, interval=0, engine_options={"faults": corrupt})
+    ue_complete = sorted(scan_id for scan_id in complete_ids(site) if scan_id.startswith("ue_"))
+    assert summary.status == "FAILED" and summary.actions == 9, "find, manifests, ue 1 + 3 verifications, ms 1 + 1, record"
+    assert sorted(entry["scan"] for entry in summary.failed) == ue_complete
+    assert "the checksum-sync Transfer had to move" in summary.failed[0]["reason"]
+    assert sorted(summary.shipped) == sorted(set(complete_ids(site)) - set(ue_complete))
 
 
 def test_a_failed_transfer_releases_claims_and_marks_nothing_shipped(site: DemoSite) -> None:
