@@ -147,7 +147,7 @@ def test_a_destination_that_keeps_damaging_copies_fails_its_route_after_three_ve
     corrupt = Faults(corrupt=[Corruption("TransferScans", damaged), Corruption("VerifyWithTransfer", damaged)])
     (summary,) = run_ticks(config, ticks=1, interval=0, engine_options={"faults": corrupt})
     ue_complete = sorted(scan_id for scan_id in complete_ids(site) if scan_id.startswith("ue_"))
-    assert summary.status == "FAILED" and summary.actions == 9, "find, manifests, ue 1 + 3 verifications, ms 1 + 1, record"
+    assert summary.status == "FAILED" and summary.actions == 9, "find, manifests, ue 1 + 3 rounds, ms 1 + 1, record"
     assert sorted(entry["scan"] for entry in summary.failed) == ue_complete
     assert "the checksum-sync Transfer had to move" in summary.failed[0]["reason"]
     assert sorted(summary.shipped) == sorted(set(complete_ids(site)) - set(ue_complete))
