@@ -14,7 +14,9 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import multiprocessing
+import os
 import runpy
+import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +37,34 @@ class FunctionRef:
 
 
 _loaded: dict[FunctionRef, Any] = {}
+
+
+def _die_with(engine_pid: int) -> None:
+    """Worker initializer: end this worker when the engine's process ends, however it ends.
+
+    A pool's workers wait on a queue whose other end they hold themselves, so a killed engine
+    (kill -9) would leave them running forever; a real endpoint's workers do not outlive it."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(engine_pid)
+            select.select([handle], [], [])
+        except (AttributeError, OSError):  # no pidfd (not Linux, or an old kernel): look every second
+            while _alive(engine_pid):
+                time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="die-with-engine", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _run_task(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
@@ -73,7 +103,9 @@ class ComputeProvider:
             if endpoint not in self._pools:
                 workers = self.endpoint_workers.get(endpoint, DEFAULT_WORKERS)
                 context = multiprocessing.get_context("forkserver")
-                self._pools[endpoint] = concurrent.futures.ProcessPoolExecutor(workers, mp_context=context)
+                self._pools[endpoint] = concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
+                )
             return self._pools[endpoint]
 
     def close(self) -> None:

@@ -2,16 +2,21 @@
 
 ``transfer`` behaves as a Transfer task: items are files or (recursively) directories,
 ``sync_level`` decides what to skip (exists, size, mtime, checksum), ``verify_checksum``
-re-reads each copy and compares, ``preserve_timestamp`` and ``delete_destination_extra``
-do what they say, and every file lands under a temporary name and is renamed into place,
-so a reader never sees half a file. A task that cannot finish ends FAILED with a
-``fatal_error`` as the service reports it. The result's ``details`` is shaped like the
-Transfer task document (globus-flows.md 3.1).
+re-reads each copy and compares, ``preserve_timestamp``, ``delete_destination_extra`` and
+``skip_source_errors`` do what they say, and every file lands under a temporary name and is
+renamed into place, so a reader never sees half a file. As Globus Transfer does, a link
+given as an item is followed, but no link inside a directory is followed or created
+(globus-cli's ``transfer`` reference). A temporary file is locked while it is written, so
+the next task into the same directory removes what a killed process left behind. A task
+that cannot finish ends FAILED with a ``fatal_error`` as the service reports it. The
+result's ``details`` is shaped like the Transfer task document (globus-flows.md 3.1).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -42,6 +47,8 @@ SYNC_LEVELS = {
 }
 CHUNK = 8 * 1024 * 1024
 COPY_WORKERS = 4
+PARTIAL_PREFIX = ".palxfel-part-"  # short and fixed: a 250-byte file name still leaves room for it
+SOURCE_ERRORS = (errno.EACCES, errno.EPERM, errno.ENOENT)  # what skip_source_errors skips, as Transfer's
 
 
 class TaskFailure(Exception):
@@ -104,6 +111,8 @@ class TransferProvider:
             "verify_checksum": verify,
             "preserve_timestamp": bool(body.get("preserve_timestamp", False)),
             "delete_destination_extra": bool(body.get("delete_destination_extra", False)),
+            "skip_source_errors": bool(body.get("skip_source_errors", False)),
+            "subtasks_skipped_errors": 0,
             "request_time": _iso(started),
             "files": 0,
             "directories": 0,
@@ -158,18 +167,34 @@ class TransferProvider:
     ) -> list[FilePair]:
         pairs = []
         base = destination_path.rstrip("/")
-        real_source = source.resolve()
         for directory, subdirectories, files in os.walk(source):
             subdirectories.sort()
             relative = Path(directory).relative_to(source)
             document["directories"] += 1
             for name in sorted(files):
                 path = Path(directory) / name
-                if path.is_symlink() and real_source not in path.resolve().parents:
-                    raise TaskFailure("PERMISSION_DENIED", f"{path} links outside the source collection")
+                if path.is_symlink():
+                    continue  # Transfer follows no link inside a directory, and creates none
                 rel = (relative / name).as_posix()
-                pairs.append(FilePair(path, destination / relative / name, f"{base}/{rel}", path.stat().st_size))
+                try:
+                    rel.encode("utf-8")
+                    size = path.stat().st_size
+                except (UnicodeEncodeError, OSError) as exc:
+                    # UNVERIFIED what the service does with a name that is not UTF-8: its API cannot carry it
+                    self._source_error(document, f"{base}/{rel.encode('utf-8', 'backslashreplace').decode()}", exc)
+                    continue
+                pairs.append(FilePair(path, destination / relative / name, f"{base}/{rel}", size))
         return pairs
+
+    @staticmethod
+    def _source_error(document: dict[str, Any], path: str, exc: Exception) -> None:
+        """A source path that cannot be read: skipped with skip_source_errors, else the task fails."""
+        code = "PERMISSION_DENIED" if isinstance(exc, PermissionError) else "FILE_NOT_FOUND"
+        if isinstance(exc, UnicodeError):
+            code = "INVALID_PATH"
+        if not document["skip_source_errors"]:
+            raise TaskFailure(code, f"{path}: {getattr(exc, 'strerror', None) or exc}")
+        document["subtasks_skipped_errors"] += 1
 
     def _delete_extra(self, source: Path, destination: Path, document: dict[str, Any]) -> None:
         if not destination.is_dir():
@@ -177,7 +202,7 @@ class TransferProvider:
         for directory, _subdirectories, files in os.walk(destination):
             relative = Path(directory).relative_to(destination)
             for name in files:
-                if not (source / relative / name).exists() and not name.startswith(".palxfel-part-"):
+                if not (source / relative / name).exists() and not name.startswith(PARTIAL_PREFIX):
                     (Path(directory) / name).unlink()
                     document["files_deleted"] += 1
 
@@ -209,18 +234,24 @@ class TransferProvider:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise TaskFailure("PERMISSION_DENIED", f"cannot create {parent}: {exc.strerror}") from None
+            _remove_dead_partials(parent)
 
-        def copy(pair: FilePair) -> tuple[FilePair, bool, int]:
+        def copy(pair: FilePair) -> tuple[FilePair, Optional[bool], int]:
             if context.deadline is not None and time.monotonic() > context.deadline:
                 raise TaskFailure("DEADLINE_EXCEEDED", "the task did not finish within the action's WaitTime")
-            if self._skip(pair, sync_level):
-                return pair, False, 0
-            checksummed = _copy_file(pair, verify, preserve)
-            return pair, True, checksummed
+            try:
+                if self._skip(pair, sync_level):
+                    return pair, False, 0
+                return pair, True, _copy_file(pair, verify, preserve)
+            except _SourceUnreadable as unreadable:
+                self._source_error(document, pair.destination_path, unreadable.error)
+                return pair, None, 0
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
             for pair, copied, checksummed in pool.map(copy, pairs):
                 document["bytes_checksummed"] += checksummed
+                if copied is None:
+                    continue
                 if copied:
                     document["files_transferred"] += 1
                     document["bytes_transferred"] += pair.size
@@ -338,30 +369,82 @@ def _entry(path: Path) -> dict[str, Any]:
     }
 
 
-def _copy_file(pair: FilePair, verify: bool, preserve: bool) -> int:
-    """Copy under a temporary name, check, rename into place; returns the bytes checksummed.
+class _SourceUnreadable(Exception):
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
-    The copy is the kernel's (``copyfile`` uses sendfile); verification then hashes the
-    source and the copy, as Transfer checksums both ends. Across files the hashing runs in
-    the task's thread pool, so both cores work."""
-    temp = pair.destination.with_name(f".palxfel-part-{pair.destination.name}-{os.getpid()}-{new_id()[:8]}")
+
+def _remove_dead_partials(directory: Path) -> None:
+    """Remove temporary files whose writer is gone: each is locked while written, and a lock dies
+    with its process, so one that can be locked now was left by a killed copy."""
     try:
+        names = [name for name in os.listdir(directory) if name.startswith(PARTIAL_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
         try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # locked: a copy in flight
+        finally:
+            os.close(fd)
+
+
+def _send(source_fd: int, destination_fd: int) -> None:
+    """The kernel's copy (sendfile), from the start of both files."""
+    os.lseek(destination_fd, 0, os.SEEK_SET)
+    os.ftruncate(destination_fd, 0)
+    offset = 0
+    while True:
+        sent = os.sendfile(destination_fd, source_fd, offset, CHUNK)
+        if not sent:
+            return
+        offset += sent
+
+
+def _copy_file(pair: FilePair, verify: bool, preserve: bool) -> int:
+    """Copy under a locked temporary name, check, rename into place; returns the bytes checksummed.
+
+    The copy is the kernel's (sendfile); verification then hashes the source and the copy, as
+    Transfer checksums both ends. Across files the hashing runs in the task's thread pool, so
+    both cores work. A source that cannot be read is ``_SourceUnreadable`` (skip_source_errors)."""
+    try:
+        source_fd = os.open(pair.source, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno in SOURCE_ERRORS:
+            raise _SourceUnreadable(exc) from None
+        raise TaskFailure("ENDPOINT_ERROR", f"{pair.destination_path}: {exc.strerror or exc}") from None
+    temp = pair.destination.with_name(f"{PARTIAL_PREFIX}{new_id()[:18]}")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             for _attempt in range(2):
-                shutil.copyfile(pair.source, temp)
+                _send(source_fd, fd)
                 if not verify or _digest(temp) == _digest(pair.source):
                     break
             else:
                 raise TaskFailure("VERIFY_CHECKSUM", f"checksum verification of {pair.destination_path} failed twice")
             if preserve:
-                info = pair.source.stat()
-                os.utime(temp, (info.st_atime, info.st_mtime))
+                info = os.fstat(source_fd)
+                os.utime(fd, (info.st_atime, info.st_mtime))
             os.replace(temp, pair.destination)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+        finally:
+            os.close(fd)
     except PermissionError as exc:
         raise TaskFailure("PERMISSION_DENIED", f"cannot write {pair.destination_path}: {exc.strerror}") from None
     except OSError as exc:
         raise TaskFailure("ENDPOINT_ERROR", f"{pair.destination_path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(source_fd)
     return 2 * pair.size if verify else 0
