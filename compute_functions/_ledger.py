@@ -242,6 +242,38 @@ def release_generation(ledger, experiment, scan, gen, run_id):
     exclusive_create(path, encode_json({"run_id": run_id}))
 
 
+def local_run_lock_path(ledger, run_id):
+    """Where a run on the local engine keeps a file locked for as long as it runs (see
+    ``palxfel_globus.backup``); its lock dies with the process, however the process ends."""
+    import os
+    import re
+
+    if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,64}", run_id):
+        return None
+    return os.path.join(ledger, "runs", run_id + ".lock")
+
+
+def local_run_has_ended(ledger, run_id):
+    """True when ``run_id`` ran on the local engine and its process is gone (its lock is free)."""
+    import fcntl
+    import os
+
+    path = local_run_lock_path(ledger, run_id)
+    try:
+        fd = os.open(path, os.O_RDONLY) if path else None
+    except OSError:
+        return False
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def release_claim(ledger, experiment, scan, run_id, now):
     """Give back this run's lease; True if it held the newest one."""
     generations = claim_index(ledger, experiment).get(scan, {})
@@ -250,6 +282,24 @@ def release_claim(ledger, experiment, scan, run_id, now):
         return False
     release_generation(ledger, experiment, scan, current["gen"], run_id)
     return True
+
+
+def release_run_claims(ledger, run_id, now):
+    """Give back every lease ``run_id`` still holds, wherever it is: for a run that ended before it
+    could say which scans it took (its discovery failed or timed out after claiming some).
+    Returns the scans released, as EXPERIMENT/SCAN."""
+    import os
+
+    released = []
+    try:
+        experiments = sorted(os.listdir(os.path.join(ledger, "claims")))
+    except FileNotFoundError:
+        return released
+    for experiment in experiments:
+        for scan in sorted(claim_index(ledger, experiment)):
+            if release_claim(ledger, experiment, scan, run_id, now):
+                released.append(f"{experiment}/{scan}")
+    return released
 
 
 def clear_claims(ledger, experiment, scan):

@@ -21,6 +21,7 @@ from _ledger import (
     read_manifest,
     read_record,
     release_claim,
+    release_run_claims,
     write_record,
 )
 
@@ -134,18 +135,24 @@ def record_outcome(
     Either ``outcomes`` ([{experiment, scan, verification?, error?, blocked?, task_id?}]), or what
     the flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per group
     {transfer, verify}) or an ``error`` that stopped the run, and ``manifest_problems`` (the scans
-    build_manifest could not hash). Returns {ok, shipped: [id], failed: [{scan, attempts,
+    build_manifest could not hash). With only an ``error`` (the run's discovery itself failed), every
+    claim the run still holds is given back. Returns {ok, shipped: [id], failed: [{scan, attempts,
     retry_after, reason}], quarantined: [{scan, attempts, reason}], blocked: [{scan, reason}],
     skipped: [{scan, reason}], summary}.
     """
     import time
 
+    now = time.time() if now is None else now
+    ledger = config["ledger"]
+    if outcomes is None and found is None and error is not None:
+        released = release_run_claims(ledger, run_id, now)
+        summary = f"{len(released)} claim{'' if len(released) == 1 else 's'} given back; {error}"
+        nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped")}
+        return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
-    now = time.time() if now is None else now
-    ledger = config["ledger"]
     shipped, failed, quarantined, blocked, skipped = [], [], [], [], []
     for outcome in outcomes:
         experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))

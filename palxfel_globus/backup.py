@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from palxfel_globus.config import Config
 from palxfel_globus.errors import PalxfelError
@@ -152,6 +153,26 @@ class TickSummary:
         return dict(self.__dict__)
 
 
+@contextmanager
+def local_run_lock(ledger: Path, run_id: str) -> Iterator[None]:
+    """Hold ``<ledger>/runs/<run_id>.lock`` locked while a local run goes on: its lock dies with this
+    process however it ends, so 'scans retry' / 'forget' can tell a killed run's claims from a live
+    one's (``local_run_has_ended`` in the ledger functions reads the same file)."""
+    import fcntl
+    import os
+
+    directory = ledger / "runs"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{run_id}.lock"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
 def run_ticks(
     config: Config,
     *,
@@ -180,7 +201,11 @@ def run_ticks(
         while ticks is None or tick < ticks:
             if tick and between_ticks is not None:
                 between_ticks(tick)
-            run = engine.run(definition, body, label=f"palxfel-globus local tick {tick}", tags=["palxfel-globus"])
+            run_id = str(uuid.uuid4())
+            with local_run_lock(config.daq.ledger, run_id):
+                run = engine.run(
+                    definition, body, label=f"palxfel-globus local tick {tick}", tags=["palxfel-globus"], run_id=run_id
+                )
             summary = TickSummary.of(run)
             summaries.append(summary)
             if on_tick is not None:

@@ -86,7 +86,7 @@ def call(name: str, **kwargs: Any) -> Any:
     try:
         return namespace[name](**kwargs)
     except namespace["DaqError"] as exc:
-        raise PalxfelError(str(exc), exit_code=1) from None
+        raise PalxfelError(str(exc), exit_code=1) from exc  # the cause may carry more (ClaimedError.run_id)
 
 
 @functools.cache

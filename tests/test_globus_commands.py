@@ -406,3 +406,30 @@ def test_doctor_without_a_globus_app_reports_it_among_the_other_checks(
     checks = {check["what"]: check for check in json.loads(out)}
     assert code == 1 and checks["config"]["ok"] and not checks["deployment"]["ok"]
     assert checks["Globus app"]["detail"].startswith("No Globus app to log in with")
+
+
+def test_scans_retry_releases_the_claim_of_a_run_globus_reports_ended(config: Any, cli: Cli) -> None:
+    run_id = load_response(FlowsClient.get_run).metadata["run_id"]
+    function_config = config.function_config()
+    from palxfel_globus.functions import load
+
+    claimed = load("find_completed_scans")(config=function_config, run_id=run_id)["scans"][0]
+    scan_id = f"{claimed['experiment']}/{claimed['scan']}"
+    code, out, err = cli("scans", "retry", scan_id, "--config", str(config.source))
+    assert code == 0, err
+    assert f"the claim of ended run {run_id} was released" in out
+    assert responses.calls[-1].request.url.endswith(f"/runs/{run_id}")
+    again = load("find_completed_scans")(config=function_config, run_id="next-run")["scans"]
+    assert scan_id in [f"{scan['experiment']}/{scan['scan']}" for scan in again], "free for the next tick"
+
+
+def test_scans_retry_honours_the_claim_of_a_run_that_may_still_be_going(config: Any, cli: Cli) -> None:
+    """No answer from Flows (here a 404): nothing says the run ended, so its lease stands."""
+    from palxfel_globus.functions import load
+
+    run_id = "8b6f7a5e-0000-4000-8000-000000000001"
+    responses.add(responses.GET, f"https://flows.automate.globus.org/runs/{run_id}", status=404, json={})
+    claimed = load("find_completed_scans")(config=config.function_config(), run_id=run_id)["scans"][0]
+    scan_id = f"{claimed['experiment']}/{claimed['scan']}"
+    code, _out, err = cli("scans", "retry", scan_id, "--config", str(config.source))
+    assert code == 1 and f"is claimed by run {run_id} until" in err and "try again after that run ends" in err

@@ -247,3 +247,15 @@ def test_a_crash_before_the_shipped_index_is_written_is_repaired_by_the_next_tic
     index_entry.unlink()
     assert daq.find("run-2")["count"] == 0
     assert index_entry.exists()
+
+
+def test_a_run_whose_discovery_failed_gives_back_every_claim_it_took(daq: Daq) -> None:
+    daq.scan(number=1)
+    daq.scan("ue_251024_TWO", number=2)
+    taken = daq.find("run-x")["scans"]
+    assert len(taken) == 2 and set(daq.states().values()) == {"claimed"}
+    outcome = daq.call("record_outcome", run_id="run-x", now=NOW, error="ActionTimeout: the find took too long")
+    assert outcome["released"] == sorted(f"{scan['experiment']}/{scan['scan']}" for scan in taken)
+    assert outcome["summary"] == "2 claims given back; ActionTimeout: the find took too long"
+    assert set(daq.states().values()) == {"pending"}
+    assert daq.call("record_outcome", run_id="other", now=NOW, error="e")["released"] == []

@@ -206,3 +206,13 @@ def test_a_schema_invalid_input_is_refused_before_anything_runs(site: DemoSite) 
         "The flow input at (the input) is invalid: 'routes' is a required property.".replace("(the input)", "config"),
         "The flow input at daq_endpoint is invalid: 'not-a-uuid' is not a 'uuid'.",
     ]
+
+
+def test_a_failed_discovery_gives_back_its_claims_and_fails_the_run_with_its_reason(site: DemoSite) -> None:
+    config = config_of(site)
+    faults = Faults(fail={"FindCompletedScans": 1})
+    (summary,) = run_ticks(config, ticks=1, interval=0, engine_options={"faults": faults})
+    assert summary.status == "FAILED" and "FindCompletedScansFailed" in summary.message
+    assert all(states(config)[scan_id] == "pending" for scan_id in complete_ids(site))
+    (retry,) = run_ticks(config, ticks=1, interval=0)
+    assert sorted(retry.shipped) == sorted(complete_ids(site))

@@ -31,6 +31,7 @@ STATE_STYLES = {
     "incomplete": "dim",
     "failed": "yellow",
     "quarantined": "bold red",
+    "blocked": "red",
     "unrouted": "magenta",
 }
 
@@ -58,6 +59,8 @@ def _note(row: dict[str, Any]) -> str:
         return f"after {row['attempts']} attempts: {row['last_error']}; fix, then 'scans retry'"
     if state == "claimed":
         return f"being shipped by run {row['claimed_by']}"
+    if state == "blocked":
+        return f"{row['reason']}; it ships by itself once that is fixed"
     if state == "unrouted":
         return "no [[route]] matches this experiment"
     if state == "shipped":
@@ -112,7 +115,7 @@ def list_scans(
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined, unrouted."""
+    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined, blocked, unrouted."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
@@ -142,12 +145,38 @@ def _change(
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
-    results = [call("manage_scan", config=function_config, scan_id=scan_id, action=action) for scan_id in scan_ids]
+    results = []
+    for scan_id in scan_ids:
+        try:
+            result = call("manage_scan", config=function_config, scan_id=scan_id, action=action)
+        except PalxfelError as error:
+            holder = getattr(error.__cause__, "run_id", None)
+            if not holder or not _globus_run_ended(config, holder):
+                raise
+            result = call("manage_scan", config=function_config, scan_id=scan_id, action=action, ended_runs=[holder])
+        results.append(result)
     if json_output:
         print_json(results)
         return
     for result in results:
-        say(f"{result['experiment']}/{result['scan']}: was {result['previous_state']}; {explain}")
+        holder = result["released_claim_of"]
+        released = f" the claim of ended run {holder} was released;" if holder else ""
+        say(f"{result['experiment']}/{result['scan']}: was {result['previous_state']};{released} {explain}")
+
+
+def _globus_run_ended(config: Optional[Path], run_id: str) -> bool:
+    """Whether Globus Flows reports ``run_id`` ended (SUCCEEDED, FAILED or ENDED). False when nothing is
+    deployed or Flows cannot be asked: then the claim is honoured until its lease expires."""
+    from globus_sdk import GlobusAPIError
+
+    from palxfel_globus.cli.session import deployed, session
+
+    try:
+        loaded, _deployment, _flow_id = deployed(config, "flow")
+        run = session(loaded).clients.flows.get_run(run_id).data
+    except (PalxfelError, GlobusAPIError):
+        return False
+    return run.get("status") in ("SUCCEEDED", "FAILED", "ENDED")
 
 
 @app.command("retry")
