@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from palxfel_globus.backup import TickSummary, run_ticks
 from palxfel_globus.config import Config, load_config
 from palxfel_globus.demo import DemoScan, DemoSite, check_site, make_site
+from palxfel_globus.engine import Corruption, Faults, SimulatedCrash
 from palxfel_globus.functions import load
 from palxfel_globus.sample_tree import mark_complete
 
@@ -359,4 +362,77 @@ def test_a_kill_during_the_transfer_leaves_nothing_once_the_next_tick_has_run(
     expected = sorted(f"{scan.experiment}/{scan.name}" for scan in site.scans if scan.kind == "complete")
     assert sorted(summary.shipped) == expected, summary.message
     assert all(check.ok for check in check_site(site, [summary.shipped]) if check.expected.startswith("complete"))
+    assert no_partial_files(site)
+
+
+HOSTILE = {
+    "non-UTF-8 file name": ("blocked", {os.fsdecode(b"ScanInfo/\xff.h5"): b"x"}),
+    "link inside": ("blocked", {"ScanInfo/a.h5": b"a"}),
+    "250-byte file name": ("shipped", {"detector1/" + "f" * 247 + ".h5": b"f"}),
+    "rewritten after its manifest": ("shipped", {"ScanInfo/a.h5": b"old bytes", "ScanInfo/b.h5": b"b"}),
+}
+FAULTS = {
+    "fail the first transfer": lambda: Faults(fail={"TransferScans": 1}),
+    "fail the manifests": lambda: Faults(fail={"Manifests": 1}),
+    "fail the Compute verification": lambda: Faults(fail={"VerifyWithCompute": 1}),
+    "fail the record": lambda: Faults(fail={"RecordOutcome": 1}),
+    "corrupt a copy": lambda: Faults(corrupt=[Corruption("TransferScans", "*/detector1/*")]),
+    "crash before the verification": lambda: Faults(crash={"VerifyWithTransfer"}),
+    "crash before the record": lambda: Faults(crash={"RecordOutcome"}),
+    "none": Faults,
+}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    hostile=st.lists(
+        st.tuples(st.sampled_from(sorted(HOSTILE)), st.sampled_from([UE, MS])), min_size=1, max_size=3
+    ),
+    fault=st.sampled_from(sorted(FAULTS)),
+)
+def test_clean_scans_ship_once_and_exactly_whatever_hostile_scans_and_faults_share_their_ticks(
+    tmp_path_factory: pytest.TempPathFactory, hostile: list[tuple[str, str]], fault: str
+) -> None:
+    site = make_site(tmp_path_factory.mktemp("site"), scans=6, total_bytes=30_000, experiments=(UE, MS))
+    odd: dict[str, tuple[DemoScan, str]] = {}
+    hooks = []
+    for number, (kind, experiment) in enumerate(hostile):
+        expected, files = HOSTILE[kind]
+        scan = odd_scan(site, experiment, files, name=f"{experiment.split('_')[1]}_odd_{number + 50:05d}_DIR")
+        if kind == "link inside":
+            (scan.path / "ScanInfo" / "alias.h5").symlink_to(scan.path / "ScanInfo" / "a.h5")
+        if kind == "rewritten after its manifest":
+            hooks.append(rewrite_before("TransferScans", scan.path / "ScanInfo" / "a.h5", REWRITES["grown"]))
+        odd[f"{experiment}/{scan.name}"] = (scan, expected)
+    shipped: list[list[str]] = []
+    for number in range(5):
+        first = number == 0  # the fault and the DAQ's rewrite happen in the first tick; the next ticks recover
+        try:
+            summary = tick(
+                site,
+                limits={"backoff_seconds": 0, "lease_seconds": 0},
+                faults=FAULTS[fault]() if first else Faults(),
+                on_event=(lambda entry, context: [hook(entry, context) for hook in hooks]) if first else None,
+            )
+        except SimulatedCrash:
+            continue
+        shipped.append(summary.shipped)
+        if summary.found == 0:
+            break
+    rows = listed(site)
+    checks = {check.scan_id: check for check in check_site(site, shipped)}
+    for scan in site.scans:
+        scan_id = f"{scan.experiment}/{scan.name}"
+        expected = odd.get(scan_id, (scan, "shipped" if scan.kind == "complete" else None))[1]
+        if expected == "shipped":
+            assert rows[scan_id]["state"] == "shipped" and checks[scan_id].ok, (scan_id, checks[scan_id], rows[scan_id])
+            verified = load("verify_scan")(
+                root=str(site.destination(scan).parent),
+                scan_path=scan.name,
+                manifest_path=f"{scan.name}.manifest.json",
+            )
+            assert verified["ok"], ("the copy matches the manifest shipped beside it", verified)
+        elif expected == "blocked":
+            assert rows[scan_id]["state"] == "blocked" and not site.destination(scan).exists()
+    assert not [row for row in rows.values() if row["state"] == "quarantined"]
     assert no_partial_files(site)
