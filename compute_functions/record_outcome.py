@@ -155,7 +155,11 @@ def record_outcome(
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
     shipped, failed, quarantined, blocked, skipped = [], [], [], [], []
     for outcome in outcomes:
-        experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
+        try:
+            experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
+        except DaqError as exc:
+            skipped.append({"scan": str(outcome.get("scan")), "reason": str(exc)})
+            continue
         scan_id = f"{experiment}/{scan}"
         record, problem = read_record(ledger, experiment, scan)
         if problem:

@@ -14,8 +14,24 @@ def verify_scan(root, scan_path, manifest=None, manifest_path=None, workers=None
 
     Returns {ok, experiment, scan, manifest_digest, files_checked, bytes_checked, problem_count,
     summary} and, where not empty, the capped lists missing, extra, size_mismatch and
-    digest_mismatch: it travels in the run state (200 KB cap) for every scan.
+    digest_mismatch: it travels in the run state (200 KB cap) for every scan. A copy that cannot
+    be checked at all (no manifest, an unreadable file) is ``ok: false`` with the reason as its
+    summary, never an exception: one task that raises fails the action for every scan of the route.
     """
+    try:
+        return _verify(root, scan_path, manifest, manifest_path, workers)
+    except DaqError as exc:
+        parts = str(scan_path).strip("/").split("/")
+        return {
+            "ok": False,
+            "experiment": parts[0] if len(parts) == 3 else None,
+            "scan": parts[-1],
+            "problem_count": 1,
+            "summary": f"the copy could not be checked: {exc}",
+        }
+
+
+def _verify(root, scan_path, manifest, manifest_path, workers):
     import hashlib
     import os
 

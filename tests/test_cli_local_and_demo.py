@@ -48,10 +48,11 @@ def test_local_run_shows_each_tick_and_fails_with_the_run(
 def test_a_raising_verification_is_reported_not_lost(
     config_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
-    """A damaged manifest makes verify_scan raise on the endpoint; the run says so and fails."""
+    """A damaged manifest fails that scan's verification (not the action, which every scan of the route
+    shares); the run says so and fails."""
     code, out, _ = one_tick_with_fault(cli, config_path, "corrupt:TransferScans:/~/ms/*.manifest.json")
     assert code == 1
-    assert "the verification ended FAILED: DaqError: The shipped manifest" in " ".join(out.split())
+    assert "verification failed: the copy could not be checked: The shipped manifest" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(
