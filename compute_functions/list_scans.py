@@ -101,8 +101,8 @@ def list_scans(config, now=None):
                 except ScanError as exc:
                     blocked_now = str(exc)
             state = _state(record, lease, complete)
-            if blocked_now and state in ("pending", "failed"):
-                # what the next tick will record; until then the reason is shown from the tree itself
+            if blocked_now and state in ("pending", "failed", "blocked"):
+                # the reason as the tree shows it now (the next tick records the same)
                 state, record = "blocked", dict(record or {}, reason=blocked_now)
             elif blocked_now:
                 add_problem(problems, f"{name}/{scan}: {blocked_now}")

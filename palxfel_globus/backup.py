@@ -123,6 +123,8 @@ class TickSummary:
     shipped: list[str] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     bytes_transferred: int = 0
     transfer_tasks: int = 0
     actions: int = 0
@@ -135,6 +137,9 @@ class TickSummary:
         # the normal path keeps {"outcome": ...}; the failure path leaves the action document
         outcome = recorded.get("outcome") or ((recorded.get("details") or {}).get("result") or [{}])[0]
         done = (state.get("loop") or {}).get("done") or []
+        found = (state.get("find") or {}).get("result") or {}
+        blocked = {entry["scan"]: entry for entry in found.get("blocked") or []}
+        blocked.update({entry["scan"]: entry for entry in outcome.get("blocked") or []})
         summary = cls(
             run_id=run["run_id"],
             status=run["status"],
@@ -142,6 +147,8 @@ class TickSummary:
             shipped=list(outcome.get("shipped", [])),
             failed=list(outcome.get("failed", [])),
             quarantined=list(outcome.get("quarantined", [])),
+            blocked=list(blocked.values()),
+            warnings=list(found.get("problems") or []),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
             transfer_tasks=len(done),
             actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),

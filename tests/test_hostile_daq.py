@@ -85,6 +85,7 @@ def assert_blocked(site: DemoSite, summary: TickSummary, odd: DemoScan, reason: 
     row = listed(site)[scan_id]
     assert row["state"] == "blocked" and reason in row["reason"], row
     assert f"1 blocked: {scan_id}: " in summary.message and reason in summary.message
+    assert [entry["scan"] for entry in summary.blocked] == [scan_id]
     assert not site.destination(odd).exists(), "nothing of a blocked scan left the DAQ"
 
 
@@ -136,6 +137,19 @@ def test_a_link_inside_a_scan_to_a_file_in_the_root_blocks_it_until_replaced(sit
     again = tick(site)
     assert again.shipped == [f"{UE}/{odd.name}"]
     assert_shipped_exactly(site, again, odd)
+
+
+def test_local_run_and_scans_list_show_a_blocked_scan_and_why(
+    site: DemoSite, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    odd = odd_scan(site, UE, {"ScanInfo/real.h5": b"data"})
+    (odd.path / "ScanInfo" / "alias.h5").symlink_to(odd.path / "ScanInfo" / "real.h5")
+    code, out, _ = cli("local", "run", "--once", "--config", str(site.config_path))
+    text = " ".join(out.split())
+    assert code == 0 and "blocked 1," in text and f"1 blocked: {UE}/{odd.name}: ScanInfo/alias.h5 is a symbolic" in text
+    code, out, err = cli("scans", "list", "--config", str(site.config_path), "--json")
+    row = next(row for row in json.loads(out) if row["scan"] == odd.name)
+    assert code == 0 and err == "" and row["state"] == "blocked" and "alias.h5 is a symbolic link" in row["reason"]
 
 
 @pytest.mark.parametrize("experiment", [UE, MS])

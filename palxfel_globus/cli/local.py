@@ -25,11 +25,11 @@ def tick_line(tick: int, summary: Any) -> str:
     style = STATUS_STYLE.get(summary.status, "yellow")
     line = (
         f"tick {tick}: [{style}]{summary.status}[/]  found {summary.found}, shipped {len(summary.shipped)}, "
-        f"failed {len(summary.failed)}, quarantined {len(summary.quarantined)}, "
+        f"failed {len(summary.failed)}, quarantined {len(summary.quarantined)}, blocked {len(summary.blocked)}, "
         f"moved {format_size(summary.bytes_transferred)} in {summary.transfer_tasks} transfer task(s), "
         f"{summary.actions} actions"
     )
-    if summary.status != "SUCCEEDED":
+    if summary.status != "SUCCEEDED" or summary.blocked or summary.warnings:
         line += f"\n  {escape(summary.message)}"
     return line
 
