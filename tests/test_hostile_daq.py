@@ -264,7 +264,11 @@ def test_a_scan_changed_while_it_was_hashed_is_a_failed_attempt_of_that_scan_alo
     found = load("find_completed_scans")(config=config, run_id="r1")
     others = [scan for scan in found["scans"] if scan["scan"] != odd.name]
     outcome = load("record_outcome")(
-        config=config, run_id="r1", found=found, groups_done=[], error="the run stopped",
+        config=config,
+        run_id="r1",
+        found=found,
+        groups_done=[],
+        error="the run stopped",
         manifest_problems=[dict(result, experiment=UE)],
     )
     assert outcome["failed"][0]["scan"] == f"{UE}/{odd.name}"
@@ -273,7 +277,7 @@ def test_a_scan_changed_while_it_was_hashed_is_a_failed_attempt_of_that_scan_alo
     assert len(outcome["failed"]) == len(others) + 1 and outcome["blocked"] == []
 
 
-CHILD = r'''
+CHILD = r"""
 import json, os, signal, sys
 from pathlib import Path
 
@@ -313,7 +317,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 def run_child(tmp_path: Path, site: DemoSite, mode: str) -> dict[str, Any]:
@@ -399,9 +403,7 @@ FAULTS = {
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    hostile=st.lists(
-        st.tuples(st.sampled_from(sorted(HOSTILE)), st.sampled_from([UE, MS])), min_size=1, max_size=3
-    ),
+    hostile=st.lists(st.tuples(st.sampled_from(sorted(HOSTILE)), st.sampled_from([UE, MS])), min_size=1, max_size=3),
     fault=st.sampled_from(sorted(FAULTS)),
 )
 def test_clean_scans_ship_once_and_exactly_whatever_hostile_scans_and_faults_share_their_ticks(

@@ -103,10 +103,11 @@ def make_clients(app: Any) -> Any:
     from globus_sdk import ComputeClientV3, FlowsClient, TimersClient, TransferClient
 
     from palxfel_globus.globus.consents import require_flow_consents
-    from palxfel_globus.globus.deployment import Clients
+    from palxfel_globus.globus.deployment import Clients, compute_client
 
+    ComputeClientV3(app=app)  # adds the Compute scope now, so the one login covers registration too
     return Clients(
-        compute=ComputeClientV3(app=app),
+        compute=lambda: compute_client(app=app),
         flows=FlowsClient(app=app),
         timers=TimersClient(app=app),
         transfer=TransferClient(app=app),

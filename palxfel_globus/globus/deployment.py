@@ -190,30 +190,41 @@ def plan(desired: Desired, deployment: Deployment) -> list[Step]:
     return steps
 
 
-def register_body(name: str) -> dict[str, Any]:
-    """The registration document the Compute SDK itself builds for source-code functions."""
+COMPUTE_SDK_RANGE = ">=4.14,<5"  # keep in step with pyproject.toml; tests/test_compute_sdk_range.py runs both ends
+
+
+def compute_client(**authorization: Any) -> Any:
+    """The Compute SDK's own client (``app=`` or ``authorizer=``), for its public registration call.
+
+    Imported only when something is registered: the SDK is heavy, and absent on Python 3.9."""
     try:
-        from globus_compute_sdk.sdk.client import FunctionRegistrationData, FunctionRegistrationMetadata
-        from globus_compute_sdk.version import __version__ as compute_version
+        from globus_compute_sdk import Client
     except ImportError:
         raise PalxfelError(
             "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this is "
-            f"{platform.python_version()}): 'pip install globus-compute-sdk', or deploy from a machine that has it."
+            f"{platform.python_version()}): 'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from "
+            "a machine that has it."
         ) from None
+    return Client(do_version_check=False, **authorization)
 
+
+def register_function(compute: Any, name: str) -> str:
+    """Register a bundled function's source text through ``Client.register_source_code``, the Compute
+    SDK's public call for source text in every release of COMPUTE_SDK_RANGE (its wire format changed
+    within that range; the endpoint runs the text with the source-text strategy either way).
+    Returns the function id."""
     source = bundled_source(name)
-    return FunctionRegistrationData(
-        function_name=name,
-        function_code=source,
-        description=f"palxfel-globus {name} (sha256 {source_hash(name)[:12]})",
-        metadata=FunctionRegistrationMetadata(python_version=platform.python_version(), sdk_version=compute_version),
-        serialized=False,
-    ).to_dict()
+    with once(compute._compute_web_client.v3):  # the SDK has no retry setting of its own; see once()
+        return str(
+            compute.register_source_code(
+                source, name, description=f"palxfel-globus {name} (sha256 {source_hash(name)[:12]})"
+            )
+        )
 
 
 @dataclass
 class Clients:
-    compute: Any  # globus_sdk.ComputeClientV3
+    compute: Callable[[], Any]  # -> globus_compute_sdk.Client, made on first use (see compute_client)
     flows: Any  # globus_sdk.FlowsClient
     timers: Any  # globus_sdk.TimersClient
     transfer: Any = None  # globus_sdk.TransferClient: asks which collections need a data_access consent
@@ -242,9 +253,8 @@ def apply(
     for step in steps:
         if step.kind == "register":
             name = step.target.split(" ", 1)[1]
-            with once(clients.compute):
-                response = clients.compute.register_function(register_body(name))
-            deployment.functions[name] = {"id": response["function_uuid"], "hash": desired.function_hashes[name]}
+            function_id = register_function(clients.compute(), name)
+            deployment.functions[name] = {"id": function_id, "hash": desired.function_hashes[name]}
         elif step.target in flows:
             attribute, document = flows[step.target]
             if step.kind == "create":
