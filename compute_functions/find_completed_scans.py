@@ -41,6 +41,11 @@ from _ledger import (
     write_record,
 )
 
+# The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
+# the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
+# deadline (24 h after submission) never cuts a long transfer short. tests/test_flow_shapes.py ties the two.
+TRANSFER_WAIT_SECONDS = 7 * 86400
+
 
 def _eligible(record, now):
     """Whether a scan's ledger record lets it ship now (None = never tried)."""
@@ -227,6 +232,7 @@ def find_completed_scans(config, run_id, now=None):
         "run_id": run_id,
         "scans": claimed,
         "lease_expires": iso_time(now + config["lease_seconds"]),
+        "transfer_deadline": iso_time(now + TRANSFER_WAIT_SECONDS),
         "groups": _groups(claimed, config["routes"], source_root, manifest_root),
         "count": len(claimed),
         "bytes": total_bytes,

@@ -39,10 +39,14 @@ def _is_verified(verification, ledger_digest):
     return verification.get("method") == TRANSFER_CHECK or verification.get("manifest_digest") == ledger_digest
 
 
+MAX_ERROR_CHARS = 2000  # a run's error goes into every scan's ledger record and the run's summary
+
+
 def _transfer_problem(transfer):
     fatal = transfer.get("fatal_error") or {}
-    reason = fatal.get("description") or fatal.get("code") or "no details"
-    return f"the Transfer task {transfer.get('task_id')} ended {transfer.get('status')}: {reason}"
+    reason = fatal.get("description") or fatal.get("code") or "no details given"
+    task = f"the Transfer task {transfer['task_id']}" if transfer.get("task_id") else "the Transfer action"
+    return f"{task} ended {transfer.get('status')}: {reason}"
 
 
 def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
@@ -144,6 +148,9 @@ def record_outcome(
 
     now = time.time() if now is None else now
     ledger = config["ledger"]
+    if error is not None:  # the flow's own words for a failure, of whatever shape and size it came in
+        error = str(error)
+        error = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
     if outcomes is None and found is None and error is not None:
         released = release_run_claims(ledger, run_id, now)
         summary = f"{len(released)} claim{'' if len(released) == 1 else 's'} given back; {error}"

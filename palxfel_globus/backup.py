@@ -32,14 +32,26 @@ def load_flow(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
-def flow_input(config: Config, function_ids: dict[str, str]) -> dict[str, Any]:
-    """The scan_backup run input: what deploy puts in the Timer, and what a local tick runs."""
-    return {
+def flow_input(
+    config: Config, function_ids: dict[str, str], send_credentials: Optional[list[dict[str, Any]]] = None
+) -> dict[str, Any]:
+    """The scan_backup run input: what deploy puts in the Timer, and what a local tick runs.
+    ``send_credentials`` (the mail server login, see globus/notify.py) only in what deploy sends:
+    the local engine records the e-mail instead of sending it."""
+    body: dict[str, Any] = {
         "daq_endpoint": config.daq.compute_endpoint,
         "daq_collection": config.daq.collection,
         "functions": {name: function_ids[name] for name in FLOW_FUNCTIONS},
         "config": config.function_config(),
     }
+    if config.notify.email:
+        notify: dict[str, Any] = {"email": list(config.notify.email)}
+        if config.notify.sender:
+            notify["sender"] = config.notify.sender
+        body["notify"] = notify
+    if send_credentials:  # "_private": Flows leaves keys so named out of what it shows of a run's state
+        body["_private_notify_credentials"] = send_credentials
+    return body
 
 
 def check_input(body: Any, schema: dict[str, Any]) -> None:

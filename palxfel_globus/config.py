@@ -81,6 +81,20 @@ class GlobusSettings:
     client_id: Optional[str] = None  # a native app registered for palxfel-globus (else $PALXFEL_GLOBUS_CLIENT_ID)
     run_managers: tuple[str, ...] = ()  # principal URNs who may cancel the flow's runs
     run_monitors: tuple[str, ...] = ()  # ... and who may watch them
+    subscription_id: Optional[str] = None  # without one, Globus keeps one flow per user, for 30 days
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Who is e-mailed when a run does not ship every scan. The Globus notification action provider
+    sends through the facility's own mail server, so a deploy also needs the sender and SMTP login."""
+
+    email: tuple[str, ...] = ()
+    sender: Optional[str] = None
+    smtp_host: Optional[str] = None
+    smtp_port: Optional[int] = None
+    smtp_username: Optional[str] = None
+    smtp_password_file: Optional[Path] = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,7 @@ class Config:
     limits: Limits = Limits()
     local: LocalSettings = LocalSettings()
     globus: GlobusSettings = GlobusSettings()
+    notify: NotifySettings = NotifySettings()
     source: Optional[Path] = None
 
     def collections(self) -> list[str]:
@@ -263,6 +278,36 @@ def _principals(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError('expected a list of e-mail addresses such as ["data-manager@example.org"]')
+    return tuple(_address(item) for item in value)
+
+
+def _host(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+        raise ValueError(f"{value!r} is not a host name")
+    return value
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"{value!r} is not a port number (1 to 65535)")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
 def _glob(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError('expected a glob on the experiment name such as "ue_*"')
@@ -272,7 +317,8 @@ def _glob(value: Any) -> str:
 DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
 ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus")
+NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify")
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -316,12 +362,14 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
 
     local = _parse_local(check, check.table(document, "local", "[local]"))
     globus_table = check.table(document, "globus", "[globus]")
-    check.known_keys(globus_table, ("client_id", "run_managers", "run_monitors"), "[globus]")
+    check.known_keys(globus_table, ("client_id", "run_managers", "run_monitors", "subscription_id"), "[globus]")
     globus = GlobusSettings(
         client_id=check.get(globus_table, "client_id", "[globus]", _uuid, None),
         run_managers=check.get(globus_table, "run_managers", "[globus]", _principals, ()) or (),
         run_monitors=check.get(globus_table, "run_monitors", "[globus]", _principals, ()) or (),
+        subscription_id=check.get(globus_table, "subscription_id", "[globus]", _uuid, None),
     )
+    notify = _parse_notify(check, check.table(document, "notify", "[notify]"))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -337,7 +385,14 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     if check.problems:
         raise ConfigError(check.problems)
     config = Config(
-        daq=daq, routes=routes, timer_interval=interval, limits=limits, local=local, globus=globus, source=source
+        daq=daq,
+        routes=routes,
+        timer_interval=interval,
+        limits=limits,
+        local=local,
+        globus=globus,
+        notify=notify,
+        source=source,
     )
     if check_tree:
         check_against_tree(config)
@@ -374,6 +429,21 @@ def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
             )
         routes.append(route)
     return tuple(routes)
+
+
+def _parse_notify(check: _Checker, table: dict[str, Any]) -> NotifySettings:
+    check.known_keys(table, NOTIFY_KEYS, "[notify]")
+    notify = NotifySettings(
+        email=check.get(table, "email", "[notify]", _addresses, ()) or (),
+        sender=check.get(table, "sender", "[notify]", _address, None),
+        smtp_host=check.get(table, "smtp_host", "[notify]", _host, None),
+        smtp_port=check.get(table, "smtp_port", "[notify]", _port, None),
+        smtp_username=check.get(table, "smtp_username", "[notify]", _text, None),
+        smtp_password_file=check.get(table, "smtp_password_file", "[notify]", _absolute_path, None),
+    )
+    if table and "email" not in table:
+        check.problem("[notify]", "the key 'email' is required: the addresses to tell when a run does not ship")
+    return notify
 
 
 def _parse_local(check: _Checker, table: dict[str, Any]) -> LocalSettings:

@@ -10,7 +10,7 @@ import pytest
 from conftest import DAQ_COLLECTION, DAQ_ENDPOINT, MS_COLLECTION, UE_COLLECTION, Daq
 from hypothesis import given
 from hypothesis import strategies as st
-from tests_support import AtTerminal
+from tests_support import SUBSCRIPTION, AtTerminal
 
 from palxfel_globus.config import load_config
 from palxfel_globus.config_text import toml_value
@@ -44,6 +44,8 @@ def flags(daq: Daq) -> list[str]:
         f"ue_*={UE_COLLECTION}:/backup/ue",
         "--route",
         f"ms_*={MS_COLLECTION}:/~/ms",
+        "--subscription-id",
+        SUBSCRIPTION,
     ]
 
 
@@ -62,6 +64,7 @@ def test_init_writes_a_config_that_loads_with_what_was_given(site: Daq, tmp_path
     config = load_config(target)
     assert (config.daq.root, config.daq.collection, config.daq.collection_root) == (site.root, DAQ_COLLECTION, "/~/dat")
     assert config.daq.compute_endpoint == DAQ_ENDPOINT and config.timer_interval == 900
+    assert config.globus.subscription_id == SUBSCRIPTION
     assert [(route.match, route.collection, route.base_path) for route in config.routes] == [
         ("ue_*", UE_COLLECTION, "/backup/ue"),
         ("ms_*", MS_COLLECTION, "/~/ms"),
@@ -80,7 +83,11 @@ def test_init_asks_for_what_is_missing_at_a_terminal(
     target = etc(tmp_path) / "asked.toml"
     code, _out, err = cli("init", "--config", str(target))
     assert code == 0, err
-    assert err == "Problem: The route 'ue_* to the backup' is not GLOB=COLLECTION_UUID:/base/path.\n", "asked again"
+    assert err.startswith("Problem: The route 'ue_* to the backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
+    assert err.endswith(
+        "Warning: no --subscription-id: without a Globus subscription 'deploy' needs --no-subscription, makes one "
+        "flow only, and Globus deletes it after 30 days; add [globus] subscription_id when you have one.\n"
+    ), "a config that deploy would refuse without --no-subscription says so when it is written"
     assert [route.match for route in load_config(target).routes] == ["ue_*", "ms_*"]
 
 

@@ -105,6 +105,7 @@ def test_the_one_off_transfer_flow_copies_with_verification(tmp_path: Path) -> N
     body = {
         "source": {"id": "aaaaaaaa-0000-4000-8000-000000000001", "path": "/a.h5"},
         "destination": {"id": "bbbbbbbb-0000-4000-8000-000000000002", "path": "/copies/a.h5"},
+        "deadline": "2999-01-01T00:00:00+00:00",
     }
     check_input(body, schema)
     (tmp_path / "a").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -10,7 +11,7 @@ import pytest
 import responses
 from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
 from globus_sdk.testing import get_last_request, load_response
-from tests_support import answer_collections, write_deployment
+from tests_support import SUBSCRIPTION, answer_collections, answer_flow, write_deployment
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
 from palxfel_globus.config import load_config
@@ -192,9 +193,11 @@ def test_no_output_or_log_line_carries_a_token(
 def test_status_shows_the_timer_the_last_runs_and_the_ledger(config: Any, cli: Cli) -> None:
     load_response(TimersClient.get_job)
     load_response(FlowsClient.list_runs)
+    answer_flow(Deployment.load(deployment_path(config)).flow["id"], subscription_id=SUBSCRIPTION)
     code, out, _ = cli("status", "--config", str(config.source), "--json")
     report = json.loads(out)
     assert code == 0
+    assert report["flow_expires"] is None, "a subscribed flow does not expire"
     assert report["timer"]["job_id"] == Deployment.load(deployment_path(config)).timer["id"]
     assert 0 < len(report["runs"]) <= 5
     assert report["ledger"] == {"pending": 3}
@@ -217,9 +220,12 @@ def test_status_away_from_the_daq_host_says_what_each_run_did(config: Any, cli: 
     )
     runs = {"runs": [failed, shipped], "has_next_page": False}
     responses.add(responses.GET, "https://flows.automate.globus.org/runs", json=runs)
+    answer_flow(Deployment.load(deployment_path(config)).flow["id"], created_at="2026-11-20T09:00:00+00:00")
     code, out, err = cli("status", "--config", str(config.source))
     assert code == 0, err
     lines = [" ".join(line.split()) for line in out.splitlines()]
+    expires = lines.index("expires 2026-12-20 (made without a subscription)")
+    assert lines[expires + 1] == "set [globus] subscription_id, then palxfel-globus deploy", "the day it goes, and why"
     for run, status, outcome in ((shipped, "SUCCEEDED", "3 shipped"), (failed, "FAILED", "State RecordOutcome failed")):
         (row,) = [number for number, line in enumerate(lines) if line.endswith(f"{status} {run['run_id']}")]
         assert lines[row + 1].startswith(outcome), out
@@ -276,7 +282,11 @@ def test_transfer_runs_the_copy_flow_with_checked_input(config: Any, cli: Cli) -
     source, destination = "2c5e9b1e-0000-4000-8000-000000000009:/~/dat/x.h5", "3d6f0c2f-0000-4000-8000-00000000000a:/b/"
     code, out, _ = cli("transfer", source, destination, "--config", str(config.source), "--label", "one file")
     assert code == 0 and "Started copy run" in out
-    assert last_body() == {
+    sent = last_body()
+    deadline = datetime.datetime.fromisoformat(sent["body"].pop("deadline"))
+    waited = (deadline - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert 7 * 86400 - 60 < waited <= 7 * 86400, "the task may run as long as the flow waits for it (WaitTime)"
+    assert sent == {
         "body": {
             "source": {"id": "2c5e9b1e-0000-4000-8000-000000000009", "path": "/~/dat/x.h5"},
             "destination": {"id": "3d6f0c2f-0000-4000-8000-00000000000a", "path": "/b/"},
@@ -338,7 +348,12 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     responses.add(
         responses.GET,
         f"https://flows.automate.globus.org/flows/{deployment.flow['id']}",
-        json={"id": deployment.flow["id"], "definition": {"StartAt": "Old", "States": {}}},
+        json={
+            "id": deployment.flow["id"],
+            "definition": {"StartAt": "Old", "States": {}},
+            "created_at": "2026-11-01T00:00:00.000000+00:00",
+            "subscription_id": None,
+        },
     )
     load_response(TimersClient.get_job)
     code, out, _ = cli("doctor", "--config", str(config.source), "--json")
@@ -354,6 +369,12 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
         "fix": "palxfel-globus timer delete, then palxfel-globus deploy (it asks for the consent)",
     }
     assert not checks["flow"]["ok"] and checks["flow"]["fix"] == "palxfel-globus deploy"
+    assert checks["flow subscription"] == {
+        "what": "flow subscription",
+        "ok": False,
+        "detail": "no subscription: Globus deletes this flow on 2026-12-01",
+        "fix": "set [globus] subscription_id, then palxfel-globus deploy",
+    }
     assert not checks["deployment"]["ok"], "the deployment file's hashes are not the config's"
     assert checks["timer"]["ok"]
 
@@ -433,3 +454,20 @@ def test_scans_retry_honours_the_claim_of_a_run_that_may_still_be_going(config: 
     scan_id = f"{claimed['experiment']}/{claimed['scan']}"
     code, _out, err = cli("scans", "retry", scan_id, "--config", str(config.source))
     assert code == 1 and f"is claimed by run {run_id} until" in err and "try again after that run ends" in err
+
+
+def test_the_mail_login_in_a_timer_s_body_is_never_printed(config: Any, cli: Cli) -> None:
+    job = load_response(TimersClient.get_job).json
+    responses.reset()
+    login = [{"credential_type": "smtp", "credential_value": {"password": "s3cret-smtp"}}]
+    body = {"body": {"daq_endpoint": config.daq.compute_endpoint, "_private_notify_credentials": login}}
+    responses.add(
+        responses.GET,
+        f"https://timer.automate.globus.org/jobs/{Deployment.load(deployment_path(config)).timer['id']}",
+        json=dict(job, callback_body=body),
+    )
+    code, out, err = cli("timer", "show", "--config", str(config.source), "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["callback_body"]["body"] == {"daq_endpoint": config.daq.compute_endpoint}
+    assert "s3cret" not in out + err

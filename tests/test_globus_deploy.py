@@ -12,7 +12,7 @@ import responses
 from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient, TransferClient
 from globus_sdk.testing import load_response
 from globus_sdk.transport import RetryConfig
-from tests_support import answer_collections
+from tests_support import SUBSCRIPTION, answer_collections, subscribed
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
@@ -22,13 +22,14 @@ from palxfel_globus.functions import bundled_source
 from palxfel_globus.globus import deployment as deployment_module
 from palxfel_globus.globus.deployment import Clients, Deployment, Desired, apply, compute_client, deployment_path, plan
 from palxfel_globus.globus.errors import globus_errors
+from palxfel_globus.resources import data_dir
 
 pytestmark = pytest.mark.usefixtures("globus_responses")
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Any:
-    return load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    return load_config(subscribed(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path))
 
 
 def clients(consented: list[tuple[str, list[str]]] | None = None) -> Clients:
@@ -79,13 +80,15 @@ def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_ti
     assert flow["title"] == "PAL-XFEL scan backup" and flow["keywords"] == ["palxfel-globus", "PAL-XFEL", "backup"]
     assert (transfer_flow["definition"], transfer_flow["input_schema"]) == load_flow("transfer")
     assert transfer_flow["title"] == "PAL-XFEL one-off copy"
+    assert flow["subscription_id"] == transfer_flow["subscription_id"] == SUBSCRIPTION, "no 30-day expiry"
     (timer,) = bodies("POST", "/v2/timer")
     flow_id = deployment.flow["id"]
     assert timer["timer"]["timer_type"] == "flow" and timer["timer"]["flow_id"] == flow_id
     assert timer["timer"]["schedule"] == {"type": "recurring", "interval_seconds": 60}
     body = timer["timer"]["body"]
+    assert set(body) == {"body", "tags"}, "only fields the Timers flow-start document defines"
     assert body["tags"] == ["palxfel-globus"]
-    assert body["activity_notification_policy"] == {"status": ["INACTIVE", "FAILED"]}, "a failed night e-mails"
+    assert "notify" not in body["body"], "no [notify] in the config: nobody to e-mail"
     assert body["body"]["daq_endpoint"] == config.daq.compute_endpoint
     assert body["body"]["functions"] == {name: deployment.functions[name]["id"] for name in FLOW_FUNCTIONS}
     assert body["body"]["config"] == config.function_config()
@@ -140,6 +143,7 @@ def test_a_changed_definition_updates_the_flow_in_place(config: Any, monkeypatch
     apply(steps, desired, deployment, clients())
     (update,) = bodies("PUT", f"/flows/{deployment.flow['id']}")
     assert update["definition"]["Comment"] == "a new description" and update["description"] == "a new description"
+    assert update["subscription_id"] == SUBSCRIPTION, "every update says the subscription too"
 
 
 def test_dry_run_prints_the_plan_and_calls_nothing(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:
@@ -152,7 +156,7 @@ def test_dry_run_prints_the_plan_and_calls_nothing(config: Any, cli: Callable[..
 def test_nothing_to_do_is_said_once_deployed(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:
     first_deploy(config)
     code, out, _ = cli("deploy", "--config", str(config.source), "--dry-run")
-    assert code == 0 and out.startswith("Nothing to do: Globus matches")
+    assert code == 0 and out.startswith("Nothing to change: Globus matches")
 
 
 @pytest.mark.parametrize(
@@ -289,3 +293,155 @@ def test_a_hand_edited_deployment_file_is_one_sentence_not_a_crash(
         assert (code, out) == (2, ""), (command, err)
         assert err.startswith(f"Error: The deployment file {path} is unreadable (") and err.count("\n") == 1, err
         assert err.endswith("); move it away to deploy afresh.\n")
+
+
+def unsubscribed(config: Any) -> Any:
+    """The same site's config without [globus] subscription_id."""
+    text = config.source.read_text("utf-8").replace(f'subscription_id = "{SUBSCRIPTION}"', "")
+    config.source.write_text(text, encoding="utf-8")
+    return load_config(config.source)
+
+
+def test_deploy_without_a_subscription_is_refused_before_anything_is_made(
+    config: Any, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    config = unsubscribed(config)
+    for command in (["deploy"], ["deploy", "--dry-run"]):
+        code, out, err = cli(*command, "--config", str(config.source))
+        assert (code, out) == (2, "") and err.count("\n") == 1
+        assert err.startswith("Error: [globus] subscription_id is not set: without a Globus subscription a user may")
+        assert "deletes it 30 days after it is made" in err and "--no-subscription" in err
+    assert len(responses.calls) == 0 and not deployment_path(config).exists()
+
+
+def test_no_subscription_deploys_the_scan_backup_flow_alone(config: Any) -> None:
+    config = unsubscribed(config)
+    deployment = first_deploy(config)
+    (flow,) = bodies("POST", "/flows")
+    assert flow["title"] == "PAL-XFEL scan backup" and "subscription_id" not in flow
+    assert deployment.flow and not deployment.transfer_flow, "Globus allows one flow without a subscription"
+
+
+def with_notify(config: Any, tmp_path: Path, password_mode: int = 0o600, **keys: Any) -> Any:
+    password = tmp_path / "smtp-password"
+    password.write_text("s3cret-smtp\n", encoding="utf-8")
+    password.chmod(password_mode)
+    settings = {
+        "email": ["dm@example.org"],
+        "sender": "backup@example.org",
+        "smtp_host": "smtp.example.org",
+        "smtp_port": 587,
+        "smtp_username": "backup",
+        "smtp_password_file": str(password),
+        **keys,
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items() if value is not None]
+    with open(config.source, "a", encoding="utf-8") as handle:
+        handle.write("\n[notify]\n" + "\n".join(lines) + "\n")
+    return load_config(config.source)
+
+
+def test_the_timer_carries_who_to_tell_and_the_mail_login_under_a_private_key(config: Any, tmp_path: Path) -> None:
+    config = with_notify(config, tmp_path)
+    deployment = first_deploy(config)
+    (timer,) = bodies("POST", "/v2/timer")
+    body = timer["timer"]["body"]["body"]
+    assert body["notify"] == {"email": ["dm@example.org"], "sender": "backup@example.org"}
+    assert body["_private_notify_credentials"] == [
+        {
+            "credential_type": "smtp",
+            "credential_value": {
+                "hostname": "smtp.example.org",
+                "username": "backup",
+                "password": "s3cret-smtp",
+                "port": 587,
+            },
+        }
+    ]
+    assert "s3cret" not in deployment.path.read_text("utf-8")
+    definition, _schema = load_flow("scan_backup")
+    tell = definition["States"]["TellPeople"]["Parameters"]
+    assert tell["__Private_Parameters"] == ["send_credentials"], "kept out of the run's logs"
+    (path,) = [str(config.notify.smtp_password_file)]
+    Path(path).write_text("a-new-password\n", encoding="utf-8")
+    steps = plan(Desired.of(config), Deployment.load(deployment.path))
+    assert [(step.kind, step.target) for step in steps] == [("replace", "timer")], "a new password, a new timer"
+
+
+@pytest.mark.parametrize(
+    ("mode", "keys", "message"),
+    [
+        (
+            0o600,
+            {"smtp_host": None, "sender": None},
+            "Error: [notify] email is set, but the Globus notification action provider sends through your own mail "
+            "server: set [notify] sender, smtp_host (the password in a file only you can read), or remove [notify] "
+            "email.\n",
+        ),
+        (0o644, {}, "can be read by others (mode 644); run 'chmod 600 "),
+    ],
+)
+def test_a_mail_setup_the_provider_cannot_use_is_refused_before_anything_is_made(
+    config: Any, tmp_path: Path, cli: Callable[..., tuple[int, str, str]], mode: int, keys: dict, message: str
+) -> None:
+    config = with_notify(config, tmp_path, mode, **keys)
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert (code, out) == (2, "") and message in err and err.count("\n") == 1
+    assert len(responses.calls) == 0 and not deployment_path(config).exists()
+
+
+def logged_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from palxfel_globus.globus import auth as auth_module
+    from palxfel_globus.globus.auth import Session
+
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
+
+
+def answer_validation(case: str = "default") -> dict[str, Any]:
+    """The SDK's registered validate_flow answer, for any definition (its own matches one sample only)."""
+    from globus_sdk.testing import get_response_set
+
+    registered = get_response_set(FlowsClient.validate_flow).lookup(case)
+    responses.add(responses.POST, registered.full_url, json=registered.json, status=registered.status)
+    return registered.json
+
+
+def test_a_dry_run_when_logged_in_asks_the_flows_service_about_each_definition(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_in(monkeypatch)
+    answer_validation()
+    code, out, err = cli("deploy", "--config", str(config.source), "--dry-run")
+    assert code == 0, err
+    sent = bodies("POST", "/flows/validate")
+    assert [body["definition"] for body in sent] == [load_flow("scan_backup")[0], load_flow("transfer")[0]]
+    assert [body["input_schema"] for body in sent] == [load_flow("scan_backup")[1], load_flow("transfer")[1]]
+    words = " ".join(out.split())
+    assert "flow ok accepted; its runs need" in words and "urn:globus:auth:scope:transfer.api.globus.org:all" in words
+    assert "Dry run: nothing was changed." in out and all(
+        call.request.url.endswith("/flows/validate") for call in responses.calls
+    )
+
+
+def test_a_dry_run_shows_what_the_service_refuses_and_fails(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_in(monkeypatch)
+    answer_validation("definition_error")
+    code, out, err = cli("deploy", "--config", str(config.source), "--dry-run")
+    assert code == 1
+    words = " ".join(out.split())
+    assert "REFUSED definition.States.Step1: A state of type 'Action' must be defined" in words
+    assert err == "Error: The Flows service would refuse a definition (see above); nothing changed.\n"
+
+
+def test_flow_validate_remote_asks_the_flows_service(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_in(monkeypatch)
+    answer_validation("definition_error")
+    definition = data_dir("flow_definitions") / "transfer.json"
+    code, out, _err = cli("flow", "validate", str(definition), "--remote", "--config", str(config.source))
+    assert code == 1 and "REFUSED" in out, "the local checks pass; the service's answer decides"
+    (sent,) = bodies("POST", "/flows/validate")
+    assert sent == {"definition": load_flow("transfer")[0]}

@@ -28,7 +28,7 @@ from globus_sdk.scopes import (
     TransferScopes,
 )
 from globus_sdk.testing import load_response
-from tests_support import AtTerminal, answer_collections, write_deployment
+from tests_support import AtTerminal, answer_collections, subscribed, write_deployment
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
@@ -278,7 +278,7 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
     tmp_path: Path, globus_auth: GlobusAuth, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Setup is two commands: login, then deploy, which stops once for the consent only a new flow can have."""
-    config = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
+    config = load_config(subscribed(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path))
     monkeypatch.setattr("sys.stdin", AtTerminal("first-code", "second-code"))
     assert cli("login", "--config", str(config.source))[0] == 0
     load_response(ComputeClientV3.register_function)

@@ -167,7 +167,8 @@ def test_an_action_that_raises_is_caught_recorded_and_fails_the_run(site: DemoSi
     config = config_of(site, backoff_seconds=0)
     (summary,) = run_ticks(config, ticks=1, interval=0, engine_options={"faults": Faults(fail={"Manifests": 1})})
     assert summary.status == "FAILED"
-    assert summary.message.startswith("State RunFailed failed: ScansNotShipped: the action of state Manifests ended")
+    assert summary.message.startswith("State ReportFailure failed: ScansNotShipped: 0 shipped, 8 failed; ue_")
+    assert "ActionFailedException: the action of state Manifests ended FAILED" in summary.message, "what failed"
     assert all(states(config)[scan_id] == "failed" for scan_id in complete_ids(site))
     (retry,) = run_ticks(config, ticks=1, interval=0)
     assert retry.status == "SUCCEEDED" and sorted(retry.shipped) == sorted(complete_ids(site))

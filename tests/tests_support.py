@@ -8,6 +8,14 @@ from typing import Any
 # Characters seen in real PAL-XFEL names and some that are not: spaces, Korean, dots,
 # underscores, punctuation. Never "/" or NUL, which no directory name can hold.
 NAME_CHARS = "abcXYZ019 _-.,+()[]#@빔정렬실험"
+SUBSCRIPTION = "5d1c3b0e-0000-4000-8000-00000000005b"  # a facility's Globus subscription, in deploy tests
+
+
+def subscribed(config_path: Any) -> Any:
+    """The config file, with [globus] subscription_id added (the demo's config has no [globus] table)."""
+    with open(config_path, "a", encoding="utf-8") as handle:
+        handle.write(f'\n[globus]\nsubscription_id = "{SUBSCRIPTION}"\n')
+    return config_path
 
 
 def answer_collections(collection_ids: list[str], mapped: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -25,6 +33,17 @@ def answer_collections(collection_ids: list[str], mapped: frozenset[str] = froze
             f"https://transfer.api.globus.org/v0.10/endpoint/{collection_id}",
             json=dict(document, id=collection_id, entity_type=kind, high_assurance=False),
         )
+    return document
+
+
+def answer_flow(flow_id: str, **fields: Any) -> dict[str, Any]:
+    """Register Flows' answer for ``flow_id`` (the SDK's own get_flow document, with ``fields``)."""
+    import responses
+    from globus_sdk import FlowsClient
+    from globus_sdk.testing import get_response_set
+
+    document = dict(get_response_set(FlowsClient.get_flow).lookup("default").json, id=flow_id, **fields)
+    responses.add(responses.GET, f"https://flows.automate.globus.org/flows/{flow_id}", json=document)
     return document
 
 

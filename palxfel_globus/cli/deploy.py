@@ -23,9 +23,55 @@ def _print_plan(title: str, steps: list[Any]) -> None:
     console.print(table)
 
 
+def print_verdicts(verdicts: list[Any]) -> None:
+    """The Flows service's answer on each definition it was asked about."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="The Flows service on the definitions", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("flow", "", "answer"):
+        table.add_column(column, overflow="fold")
+    for verdict in verdicts:
+        mark = Text("ok", style="green") if verdict.accepted else Text("REFUSED", style="bold red")
+        table.add_row(Text(verdict.flow), mark, Text(verdict.answer))
+    console.print(table)
+
+
+def _ask_the_service(loaded: Any, desired: Any) -> bool:
+    """Dry run: the definitions go to the Flows validate endpoint when a login is at hand (never starts
+    one). False when the service refused one."""
+    from palxfel_globus.cli.session import session
+    from palxfel_globus.globus.errors import globus_errors
+    from palxfel_globus.globus.validation import validate_remotely
+
+    try:
+        current = session(loaded)
+    except PalxfelError as exc:
+        say(f"The Flows service was not asked to check the definitions: {exc}")
+        return True
+    if current.needs_person():
+        say("Not logged in, so the Flows service was not asked to check the definitions; run 'palxfel-globus login'.")
+        return True
+    with globus_errors():
+        verdicts = validate_remotely(current.clients.flows, {name: doc for name, (_, doc) in desired.flows().items()})
+    print_verdicts(verdicts)
+    return all(verdict.accepted for verdict in verdicts)
+
+
 def deploy(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what would change and, when logged in, what the Flows service says."),
+    ] = False,
+    no_subscription: Annotated[
+        bool,
+        typer.Option(
+            "--no-subscription",
+            help="Deploy without [globus] subscription_id: one flow only, which Globus deletes after 30 days.",
+        ),
+    ] = False,
 ) -> None:
     """Make Globus match the config: only what changed since the last deploy is registered, updated or replaced."""
     import dataclasses
@@ -34,19 +80,33 @@ def deploy(
 
     from palxfel_globus.cli.session import ensure_login, load_globus_config, session
     from palxfel_globus.globus.auth import require_deployed
-    from palxfel_globus.globus.deployment import Deployment, Desired, apply, deployment_path, plan
+    from palxfel_globus.globus.deployment import (
+        Deployment,
+        Desired,
+        apply,
+        check_deployable,
+        deployment_path,
+        plan,
+    )
     from palxfel_globus.globus.errors import globus_errors
 
     loaded = load_globus_config(config)
+    check_deployable(loaded, no_subscription)
     desired = Desired.of(loaded)
     deployment = Deployment.load(deployment_path(loaded))
     steps = plan(desired, deployment)
+    if dry_run:
+        if steps:
+            _print_plan("Plan", steps)
+        else:
+            console.print(Text(f"Nothing to change: Globus matches {loaded.source}."))
+        accepted = _ask_the_service(loaded, desired)
+        console.print("Dry run: nothing was changed.")
+        if not accepted:
+            raise PalxfelError("The Flows service would refuse a definition (see above); nothing changed.", exit_code=1)
+        return
     if not steps:
         console.print(Text(f"Nothing to do: Globus matches {loaded.source} ({deployment.path.name})."))
-        return
-    if dry_run:
-        _print_plan("Plan", steps)
-        console.print("Dry run: nothing was changed.")
         return
     current = session(loaded)
 

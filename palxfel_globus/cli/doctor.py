@@ -110,6 +110,20 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             )
 
         checks.append(_probe("flow", same_flow, "palxfel-globus deploy"))
+
+        def subscribed() -> str:
+            from palxfel_globus.globus.deployment import flow_expiry
+
+            flow = current.clients.flows.get_flow(deployment.flow["id"])
+            wanted, held = config.globus.subscription_id, flow.get("subscription_id")
+            if not held:
+                raise _NotReady(
+                    f"no subscription: Globus deletes this flow on {flow_expiry(flow) or 'its 30th day'}",
+                    "set [globus] subscription_id, then palxfel-globus deploy",
+                )
+            return _expect(wanted in (None, held), f"subscription {held}", f"under subscription {held}, not {wanted}")
+
+        checks.append(_probe("flow subscription", subscribed, "palxfel-globus deploy"))
     if deployment.timer:
 
         def timer_running() -> str:

@@ -86,18 +86,50 @@ def show(
 
 
 @app.command("validate")
-def validate(definition: DefinitionArgument) -> None:
-    """Report every problem in a definition, as the Flows service would refuse it (exit 1 if any)."""
+def validate(
+    definition: DefinitionArgument,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Also ask the Flows service (needs 'palxfel-globus login').")
+    ] = False,
+    schema: Annotated[
+        Optional[Path], typer.Option("--schema", help="The flow's input schema (JSON), sent with --remote.")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="Config file (for the Globus app; with --remote).")
+    ] = None,
+) -> None:
+    """Report every problem in a definition, as the Flows service would refuse it (exit 1 if any); with
+    --remote, the service itself checks it too."""
     from palxfel_globus.engine import load_definition
     from palxfel_globus.engine import validate as validate_definition
 
-    findings = validate_definition(load_definition(definition))
+    flow = load_definition(definition)
+    findings = validate_definition(flow)
     for finding in findings:
         (warn if finding.warning else problem)(f"{finding.state}: {finding.message}.")
     errors = [finding for finding in findings if not finding.warning]
+    if remote and not _accepted_remotely(definition, flow, schema, config):
+        raise typer.Exit(1)
     if errors:
         raise typer.Exit(1)
     say(f"{definition}: valid.")
+
+
+def _accepted_remotely(name: Path, flow: dict[str, Any], schema: Optional[Path], config: Optional[Path]) -> bool:
+    from palxfel_globus.cli.deploy import print_verdicts
+    from palxfel_globus.cli.session import ensure_login, load_globus_config, session
+    from palxfel_globus.globus.errors import globus_errors
+    from palxfel_globus.globus.validation import validate_remotely
+
+    document: dict[str, Any] = {"definition": flow}
+    if schema is not None:
+        document["input_schema"] = read_json_file(schema, "input schema file")
+    current = session(load_globus_config(config))
+    ensure_login(current, "Asking the Flows service needs your Globus login")
+    with globus_errors():
+        verdicts = validate_remotely(current.clients.flows, {str(name): document})
+    print_verdicts(verdicts)
+    return all(verdict.accepted for verdict in verdicts)
 
 
 def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
@@ -221,8 +253,9 @@ def run_now(
     from palxfel_globus.backup import flow_input
     from palxfel_globus.cli.runs import start_run
     from palxfel_globus.cli.session import deployed, session
+    from palxfel_globus.globus.notify import send_credentials
 
     loaded, deployment, flow_id = deployed(config, "flow")
-    body = flow_input(loaded, deployment.function_ids())
+    body = flow_input(loaded, deployment.function_ids(), send_credentials(loaded))
     flow = session(loaded).specific_flow(flow_id)
     start_run(flow, body, label="palxfel-globus manual run", kind="manual", what="run", json_output=json_output)

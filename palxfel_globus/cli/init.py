@@ -93,6 +93,13 @@ def init(
     client_id: Annotated[
         Optional[str], typer.Option("--client-id", help="The native app registered for palxfel-globus.")
     ] = None,
+    subscription_id: Annotated[
+        Optional[str],
+        typer.Option(
+            "--subscription-id",
+            help="Your facility's Globus subscription: without one, Globus keeps one flow per user, for 30 days.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing config file.")] = False,
 ) -> None:
     """Write palxfel-globus.toml: the DAQ side, where each kind of experiment goes, how often. Nothing is written
@@ -122,8 +129,9 @@ def init(
         "route": routes,
         "timer": {"interval": interval},
     }
-    if client_id:
-        document["globus"] = {"client_id": client_id}
+    globus = {"client_id": client_id, "subscription_id": subscription_id}
+    if any(globus.values()):
+        document["globus"] = {key: value for key, value in globus.items() if value}
     root_here = Path(given["daq_root"]).is_dir()
     parse_config(document, check_tree=root_here)  # every mistake on its own line, and nothing written
     if not root_here:
@@ -132,5 +140,10 @@ def init(
     temporary.write_text(render_config(document, HEADER), encoding="utf-8")
     temporary.replace(target)
     say(f"Wrote {target}.")
+    if not subscription_id:
+        warn(
+            "no --subscription-id: without a Globus subscription 'deploy' needs --no-subscription, makes one flow "
+            "only, and Globus deletes it after 30 days; add [globus] subscription_id when you have one."
+        )
     say("Next: 'palxfel-globus login', 'palxfel-globus deploy --dry-run', 'palxfel-globus deploy'; then")
     say("'palxfel-globus doctor' checks the collections, the endpoints, the flow and the timer.")

@@ -32,8 +32,21 @@ def when(iso: Optional[str], missing: str = "-") -> str:
         return iso
 
 
+PRIVATE_PREFIX = "_private"  # flow-input keys holding secrets (the mail server login deploy puts in the timer)
+
+
+def without_private(data: Any) -> Any:
+    """``data`` without any ``_private…`` key, at any depth: a timer's or run's body as Globus returns
+    it may hold the mail login, and what a command prints ends up in terminals, logs and tickets."""
+    if isinstance(data, dict):
+        return {key: without_private(value) for key, value in data.items() if not str(key).startswith(PRIVATE_PREFIX)}
+    if isinstance(data, list):
+        return [without_private(item) for item in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json.dumps(without_private(data), ensure_ascii=False, indent=2) + "\n")
 
 
 def done(answer: Any, json_output: bool, sentence: str) -> None:

@@ -15,12 +15,14 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from palxfel_globus.cli.runs import latest_runs, runs_table
     from palxfel_globus.errors import PalxfelError
     from palxfel_globus.functions import call
+    from palxfel_globus.globus.deployment import flow_expiry
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, deployment, flow_id = deployed(config, "flow")
-    report: dict[str, Any] = {"flow_id": flow_id, "timer": None, "runs": [], "ledger": None}
+    report: dict[str, Any] = {"flow_id": flow_id, "flow_expires": None, "timer": None, "runs": [], "ledger": None}
     current = session(loaded)
     with globus_errors():
+        report["flow_expires"] = flow_expiry(current.clients.flows.get_flow(flow_id))
         if deployment.timer:
             report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
         report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
@@ -36,6 +38,9 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     table = Table(show_header=False, box=None)
     timer = report["timer"] or {}
     table.add_row("flow", flow_id)
+    if report["flow_expires"]:
+        table.add_row("expires", Text(f"{report['flow_expires']} (made without a subscription)", style="bold red"))
+        table.add_row("", Text("set [globus] subscription_id, then palxfel-globus deploy"))
     table.add_row("timer", Text(f"{timer.get('status', 'none deployed')}, next run {when(timer.get('next_run'))}"))
     if report["ledger"] is not None:
         table.add_row(

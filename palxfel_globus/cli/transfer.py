@@ -27,6 +27,14 @@ def collection_path(value: str, what: str) -> dict[str, str]:
     return {"id": collection, "path": path}
 
 
+def _deadline(wait_seconds: int) -> str:
+    """The task's deadline: as long as the flow waits for it, so the task never outlives the run."""
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (now + datetime.timedelta(seconds=wait_seconds)).isoformat(timespec="seconds")
+
+
 def transfer(
     source: EndpointArgument,
     destination: EndpointArgument,
@@ -41,13 +49,15 @@ def transfer(
     from palxfel_globus.globus.consents import data_access_collections, flow_scope
     from palxfel_globus.globus.errors import globus_errors
 
+    definition, schema = load_flow("transfer")
     body: dict[str, Any] = {
         "source": collection_path(source, "source"),
         "destination": collection_path(destination, "destination"),
+        "deadline": _deadline(definition["States"]["Transfer"]["WaitTime"]),
     }
     if label:
         body["label"] = label
-    check_input(body, load_flow("transfer")[1])
+    check_input(body, schema)
     loaded, _deployment, flow_id = deployed(config, "transfer_flow")
     current = session(loaded)
     flow = current.specific_flow(flow_id)

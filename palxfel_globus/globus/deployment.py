@@ -21,6 +21,7 @@ from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input, load_flow
 from palxfel_globus.config import Config
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.functions import bundled_source, source_hash
+from palxfel_globus.globus.notify import credentials_stamp, send_credentials
 
 DEPLOYMENT_VERSION = 1
 FLOW_TITLE = "PAL-XFEL scan backup"
@@ -29,9 +30,11 @@ FLOW_KEYWORDS = ["palxfel-globus", "PAL-XFEL", "backup"]
 TIMER_NAME = "palxfel-globus scan backup"
 TRANSFER_TITLE = "PAL-XFEL one-off copy"
 TRANSFER_SUBTITLE = "One path between two collections, checksum-verified"
-# Flows e-mails a run's owner only when it goes INACTIVE unless told otherwise; a backup that
-# failed overnight must reach a person too.
+# For a run a person starts ('runs start', 'transfer'): Flows e-mails its owner only when it goes
+# INACTIVE unless told otherwise. A timer's flow-start document has no such field (only body, tags,
+# run_managers, run_monitors), so the nightly runs' failure e-mail comes from the flow itself ([notify]).
 RUN_NOTIFICATIONS = {"status": ["INACTIVE", "FAILED"]}
+FLOW_EXPIRY_DAYS = 30  # a flow made without a subscription (the Flows "Limits" page)
 
 
 def content_hash(document: Any) -> str:
@@ -139,6 +142,7 @@ class Desired:
             "input_schema": schema,
             "run_managers": list(self.config.globus.run_managers),
             "run_monitors": list(self.config.globus.run_monitors),
+            **({"subscription_id": subscription} if (subscription := self.config.globus.subscription_id) else {}),
         }
 
     def flow_document(self) -> dict[str, Any]:
@@ -149,8 +153,12 @@ class Desired:
         return self._document(TRANSFER_TITLE, TRANSFER_SUBTITLE, definition, schema)
 
     def flows(self) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Plan target -> (Deployment attribute, flow document) for each flow deploy keeps in Globus."""
-        return {"flow": ("flow", self.flow_document()), "transfer flow": ("transfer_flow", self.transfer_document())}
+        """Plan target -> (Deployment attribute, flow document) for each flow deploy keeps in Globus: without
+        a subscription, Globus allows one flow per user, so only the scan backup."""
+        flows = {"flow": ("flow", self.flow_document())}
+        if self.config.globus.subscription_id:
+            flows["transfer flow"] = ("transfer_flow", self.transfer_document())
+        return flows
 
     def timer_hash(self, flow_id: Optional[str], function_hashes: dict[str, str]) -> str:
         """Changes with the flow, any function, the DAQ config or the interval: all go into the timer's input."""
@@ -161,9 +169,34 @@ class Desired:
                 "interval": self.config.timer_interval,
                 "input": flow_input(self.config, function_hashes),
                 "name": TIMER_NAME,
-                "notify": RUN_NOTIFICATIONS,
+                "mail_password": credentials_stamp(self.config),
             }
         )
+
+
+def flow_expiry(flow: Any) -> Optional[str]:
+    """The day (ISO date) Globus deletes a flow made without a subscription; None for a subscribed flow."""
+    import datetime
+
+    if flow.get("subscription_id") or not flow.get("created_at"):
+        return None
+    try:
+        created = datetime.datetime.fromisoformat(str(flow["created_at"]).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (created + datetime.timedelta(days=FLOW_EXPIRY_DAYS)).date().isoformat()
+
+
+def check_deployable(config: Config, no_subscription: bool) -> None:
+    """What the services would refuse, or silently lose, said before anything is made."""
+    if not config.globus.subscription_id and not no_subscription:
+        raise PalxfelError(
+            "[globus] subscription_id is not set: without a Globus subscription a user may own only one flow, and "
+            f"Globus deletes it {FLOW_EXPIRY_DAYS} days after it is made, and with it every night's backup; set "
+            "[globus] subscription_id to your facility's subscription, or deploy with --no-subscription to accept "
+            "one flow (no one-off copy flow) that expires."
+        )
+    send_credentials(config)
 
 
 def plan(desired: Desired, deployment: Deployment) -> list[Step]:
@@ -278,10 +311,9 @@ def apply(
                 flow_id=deployment.flow["id"],
                 name=TIMER_NAME,
                 schedule=RecurringTimerSchedule(interval_seconds=desired.config.timer_interval),
-                body={
-                    "body": flow_input(desired.config, function_ids),
+                body={  # the flow-start document: body, tags, run_managers, run_monitors, nothing else
+                    "body": flow_input(desired.config, function_ids, send_credentials(desired.config)),
                     "tags": ["palxfel-globus"],
-                    "activity_notification_policy": RUN_NOTIFICATIONS,
                 },
             )
             with once(clients.timers):

@@ -24,4 +24,5 @@ def notify(body: dict[str, Any], context: ActionContext) -> ActionResult:
     message = string.Template(str(body_template)).safe_substitute(body.get("body_variables") or {})
     record = {"destination": destination, "subject": body.get("subject", ""), "body": message}
     context.record("notification", record)
-    return ActionResult("SUCCEEDED", {"sent_to": destination, "subject": record["subject"], "delivered": "recorded"})
+    # the message itself stays in the run (at the state's ResultPath), where a person or a test reads it
+    return ActionResult("SUCCEEDED", {"sent_to": destination, **record, "delivered": "recorded, not sent"})

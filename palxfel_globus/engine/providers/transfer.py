@@ -72,6 +72,22 @@ def _iso(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(timestamp))
 
 
+def _deadline(value: Any) -> Optional[float]:
+    """The task's ``deadline`` (an ISO 8601 time with its offset) as a Unix time; absent, Transfer's
+    default would be 24 hours, which no local task comes near."""
+    import datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ProviderError(f"deadline {value!r} is not an ISO 8601 date and time") from None
+    if moment.tzinfo is None:
+        raise ProviderError(f"deadline {value!r} has no time zone offset (e.g. +00:00)")
+    return moment.timestamp()
+
+
 def _digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
@@ -99,6 +115,7 @@ class TransferProvider:
             raise ProviderError(f"sync_level {body.get('sync_level')!r} is not exists, size, mtime or checksum")
         sync_level = SYNC_LEVELS[body.get("sync_level")]
         verify = bool(body.get("verify_checksum", True))
+        deadline = _deadline(body.get("deadline"))
         task_id = new_id()
         started = time.time()
         document: dict[str, Any] = {
@@ -109,6 +126,7 @@ class TransferProvider:
             "destination_endpoint_id": str(destination_id),
             "sync_level": sync_level,
             "verify_checksum": verify,
+            "deadline": body.get("deadline"),
             "preserve_timestamp": bool(body.get("preserve_timestamp", False)),
             "delete_destination_extra": bool(body.get("delete_destination_extra", False)),
             "skip_source_errors": bool(body.get("skip_source_errors", False)),
@@ -125,7 +143,7 @@ class TransferProvider:
         delivered: list[tuple[str, Path]] = []
         try:
             pairs = self._plan(source_id, destination_id, items, document)
-            self._copy_all(pairs, sync_level, verify, document, delivered, context)
+            self._copy_all(pairs, sync_level, verify, document, delivered, context, deadline)
         except TaskFailure as failure:
             document.update(
                 status="FAILED",
@@ -226,6 +244,7 @@ class TransferProvider:
         document: dict[str, Any],
         delivered: list[tuple[str, Path]],
         context: ActionContext,
+        deadline: Optional[float],
     ) -> None:
         preserve = document["preserve_timestamp"]
 
@@ -239,6 +258,8 @@ class TransferProvider:
         def copy(pair: FilePair) -> tuple[FilePair, Optional[bool], int]:
             if context.deadline is not None and time.monotonic() > context.deadline:
                 raise TaskFailure("DEADLINE_EXCEEDED", "the task did not finish within the action's WaitTime")
+            if deadline is not None and time.time() > deadline:
+                raise TaskFailure("DEADLINE_EXCEEDED", "the task passed its deadline")
             try:
                 if self._skip(pair, sync_level):
                     return pair, False, 0

@@ -1,0 +1,148 @@
+"""The shapes the Globus documentation gives, in every flow we deploy: catches that name the
+documented errors, Transfer tasks whose deadline matches the wait for them, a sync_level in the
+Transfer API's form, failure messages that assume nothing of a Cause, and the failure e-mail."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from palxfel_globus.backup import LOCAL_FUNCTION_IDS, flow_input, load_flow, local_engine
+from palxfel_globus.config import load_config
+from palxfel_globus.demo import DemoSite, make_site
+from palxfel_globus.engine import Faults
+from palxfel_globus.engine.expressions import evaluate
+from palxfel_globus.functions import load
+from palxfel_globus.resources import data_dir
+
+DOCUMENTED = {"ActionUnableToRun", "ActionFailedException", "ActionTimeout"}
+TRANSFER = "https://transfer.actions.globus.org/transfer"
+FLOWS = sorted(path.stem for path in data_dir("flow_definitions").glob("*.json") if not path.stem.endswith(".schema"))
+
+
+def actions(flow: str) -> dict[str, dict[str, Any]]:
+    definition, _schema = load_flow(flow)
+    return {name: state for name, state in definition["States"].items() if state["Type"] == "Action"}
+
+
+def test_every_flow_we_deploy_is_checked() -> None:
+    assert FLOWS == ["scan_backup", "transfer"]
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_every_action_catches_the_documented_errors_before_any_catch_all(flow: str) -> None:
+    for name, state in actions(flow).items():
+        catchers = state.get("Catch") or []
+        assert catchers and DOCUMENTED <= set(catchers[0]["ErrorEquals"]), f"{flow}.{name} names the documented errors"
+        for catcher in catchers[1:]:
+            assert catcher["ErrorEquals"] == ["States.ALL"], f"{flow}.{name}: States.ALL only as the last resort"
+        assert len({(catcher["Next"], catcher.get("ResultPath")) for catcher in catchers}) == 1
+
+
+@pytest.mark.parametrize("flow", FLOWS)
+def test_every_transfer_action_has_a_deadline_and_an_integer_sync_level(flow: str) -> None:
+    transfers = {name: state for name, state in actions(flow).items() if state["ActionUrl"] == TRANSFER}
+    assert transfers
+    for name, state in transfers.items():
+        parameters = state["Parameters"]
+        assert {"deadline.$", "deadline.=", "deadline"} & set(parameters), f"{flow}.{name} sets deadline"
+        assert parameters["sync_level"] == 3, "checksum, as the Transfer API spells it"
+        assert state["WaitTime"] == 7 * 86400
+
+
+def test_the_scan_backup_transfer_deadline_is_the_run_s_find_time_plus_the_wait() -> None:
+    wait = load("find_completed_scans").__globals__["TRANSFER_WAIT_SECONDS"]
+    for name, state in actions("scan_backup").items():
+        if state["ActionUrl"] == TRANSFER:
+            assert state["Parameters"]["deadline.$"] == "$.find.result.transfer_deadline", name
+            assert state["WaitTime"] == wait, "no task outlives the action waiting for it"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"Error": "ActionFailedException", "Cause": "the task ended FAILED"},
+        {"Error": "ActionFailedException", "Cause": {"code": "FAILED", "details": ["a", 1]}},
+        {"Error": "States.Runtime"},
+        {},
+    ],
+)
+def test_the_failure_messages_take_a_cause_of_any_shape(failure: dict[str, Any]) -> None:
+    definition, _schema = load_flow("scan_backup")
+    for name in ("RecordFailure", "ReleaseFindClaims"):
+        expression = definition["States"][name]["Parameters"]["tasks"][0]["kwargs"]["error.="]
+        message = evaluate(expression, {"failure": failure}, {})
+        assert isinstance(message, str) and message.startswith(failure.get("Error", "an action failed") + ": ")
+    ledger = definition["States"]["LedgerNotUpdated"]["Parameters"]["cause.="]
+    assert evaluate(ledger, {"ledger_failure": failure}, {}).startswith("The DAQ ledger could not record this run (")
+    transfer, _schema = load_flow("transfer")
+    why = transfer["States"]["WhyNotCopied"]["Parameters"]
+    assert all(isinstance(evaluate(why[key], {"failure": failure}, {}), str) for key in ("error.=", "cause.="))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> DemoSite:
+    return make_site(tmp_path / "site", scans=3, total_bytes=3000)
+
+
+def notified(site: DemoSite, faults: Faults) -> dict[str, Any]:
+    with open(site.config_path, "a", encoding="utf-8") as handle:
+        handle.write('\n[notify]\nemail = ["dm@example.org", "ops@example.org"]\n')
+    config = load_config(site.config_path)
+    definition, _schema = load_flow("scan_backup")
+    with local_engine(config, faults=faults) as engine:
+        return engine.run(definition, flow_input(config, LOCAL_FUNCTION_IDS))
+
+
+def test_a_run_that_ships_nothing_e_mails_the_configured_people_naming_the_scans_and_the_reason(
+    site: DemoSite,
+) -> None:
+    run = notified(site, Faults(fail={"TransferScans": -1}))
+    assert run["status"] == "FAILED"
+    assert run["details"]["failure"]["error"] == "ScansNotShipped", "the e-mail does not change the run's outcome"
+    mail = run["details"]["output"]["told"]["details"]
+    assert mail["destination"] == ["dm@example.org", "ops@example.org"]
+    assert mail["subject"] == f"palxfel-globus: ScansNotShipped in run {run['run_id']}"
+    assert (
+        "0 shipped, 3 failed; ue_251023_FXL/251023_alignment_00001_DIR: the Transfer action ended FAILED"
+        in (mail["body"])
+    )
+    assert "'palxfel-globus scans list'" in mail["body"] and f"runs show {run['run_id']}" in mail["body"]
+    assert [entry["details"].get("state_name") for entry in run["log"]].count("TellPeople") == 2, "one e-mail"
+
+
+def test_an_e_mail_that_cannot_be_sent_leaves_the_run_s_own_failure(site: DemoSite) -> None:
+    run = notified(site, Faults(fail={"TransferScans": -1, "TellPeople": -1}))
+    assert run["status"] == "FAILED" and run["details"]["failure"]["error"] == "ScansNotShipped"
+    assert run["details"]["failure"]["cause"].startswith("0 shipped, 3 failed")
+
+
+def test_a_good_night_sends_nothing(site: DemoSite) -> None:
+    run = notified(site, Faults())
+    assert run["status"] == "SUCCEEDED"
+    assert "TellPeople" not in json.dumps(run["log"])
+
+
+def test_without_notify_a_failed_run_sends_nothing_and_reports_the_same(site: DemoSite) -> None:
+    config = load_config(site.config_path)
+    definition, _schema = load_flow("scan_backup")
+    with local_engine(config, faults=Faults(fail={"TransferScans": -1})) as engine:
+        run = engine.run(definition, flow_input(config, LOCAL_FUNCTION_IDS))
+    assert run["details"]["failure"]["error"] == "ScansNotShipped"
+    assert "TellPeople" not in json.dumps(run["log"])
+
+
+def test_find_gives_the_run_s_transfer_deadline(site: DemoSite) -> None:
+    config = load_config(site.config_path)
+    before = datetime.datetime.now(datetime.timezone.utc)
+    found = load("find_completed_scans")(config=config.function_config(), run_id="r1")
+    deadline = datetime.datetime.fromisoformat(found["transfer_deadline"])
+    assert (
+        datetime.timedelta(days=7) - datetime.timedelta(seconds=5)
+        < deadline - before
+        <= datetime.timedelta(days=7, seconds=1)
+    )
