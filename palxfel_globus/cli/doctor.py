@@ -1,5 +1,6 @@
 """``palxfel-globus doctor``: everything the nightly backup needs, checked, with what to do for each problem."""
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -111,19 +112,10 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
         checks.append(_probe("flow", same_flow, "palxfel-globus deploy"))
 
-        def subscribed() -> str:
-            from palxfel_globus.globus.deployment import flow_expiry
-
-            flow = current.clients.flows.get_flow(deployment.flow["id"])
-            wanted, held = config.globus.subscription_id, flow.get("subscription_id")
-            if not held:
-                raise _NotReady(
-                    f"no subscription: Globus deletes this flow on {flow_expiry(flow) or 'its 30th day'}",
-                    "set [globus] subscription_id, then palxfel-globus deploy",
-                )
-            return _expect(wanted in (None, held), f"subscription {held}", f"under subscription {held}, not {wanted}")
-
-        checks.append(_probe("flow subscription", subscribed, "palxfel-globus deploy"))
+    for what, record in (("flow subscription", deployment.flow), ("copy flow subscription", deployment.transfer_flow)):
+        if record:
+            subscribed = functools.partial(_subscribed, current, config, record["id"])
+            checks.append(_probe(what, subscribed, "palxfel-globus deploy"))
     if deployment.timer:
 
         def timer_running() -> str:
@@ -138,6 +130,25 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
         checks.append(_probe("timer", timer_running, "palxfel-globus timer resume"))
     return checks
+
+
+def _subscribed(current: Any, config: Any, flow_id: str) -> str:
+    """A flow without a subscription is deleted on its 30th day, and with the scan flow every backup."""
+    from palxfel_globus.globus.deployment import flow_expiry
+
+    flow = current.clients.flows.get_flow(flow_id)
+    wanted, held = config.globus.subscription_id, flow.get("subscription_id")
+    if not held:
+        raise _NotReady(
+            f"no subscription: Globus deletes this flow on {flow_expiry(flow) or 'its 30th day'}",
+            "set [globus] subscription_id, then palxfel-globus deploy",
+        )
+    return _expect(
+        wanted in (None, held),
+        f"subscription {held}",
+        f"under subscription {held}, not [globus] subscription_id {wanted}",
+        "palxfel-globus deploy",
+    )
 
 
 def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None:
