@@ -65,7 +65,7 @@ class DaqSettings:
 class Limits:
     max_scans: int = 50
     max_bytes: int = 5 * 10**12
-    lease_seconds: int = 12 * 3600
+    lease_seconds: int = 10 * 86400  # above the longest a run can hold its claims (see claim_hold_bound)
     max_attempts: int = 5
     backoff_seconds: int = 600
 
@@ -258,7 +258,9 @@ def _collection_path(value: Any) -> str:
 
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{value!r} is not a whole number of at least 1")
+        raise ValueError(f"{str(value)[:40]!r} is not a whole number of at least 1")
+    if value > 1_000_000:
+        raise ValueError(f"{str(value)[:40]} is more than a million, which looks like a typo")
     return value
 
 
@@ -377,6 +379,15 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
             f"{limits.max_scans} is more than {MAX_SCANS_PER_RUN}, the most that keeps a "
             "run's state well under the Flows service's 200 KB limit",
         )
+    _check_routes(check, daq, routes, root_known=root is not None)
+    if limits.lease_seconds is not None and routes and limits.lease_seconds < claim_hold_bound(routes)[0]:
+        bound, parts = claim_hold_bound(routes)
+        check.problem(
+            "[limits].lease",
+            f"{limits.lease_seconds} s is shorter than the longest a run can hold its claims, {bound} s ({parts}, the "
+            "flow's WaitTimes), so a second run could ship the same scans; remove the key (the default is 10 days) "
+            f"or set at least {bound}",
+        )
     if any(route.compute_endpoint for route in routes) and not _is_inside(daq.ledger, daq.root):
         check.problem(
             "[daq].ledger",
@@ -401,6 +412,64 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
 
 def _is_inside(path: Path, root: Path) -> bool:
     return root == path or root in path.parents
+
+
+def _collection_path_inside(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _covers(earlier: str, later: str) -> bool:
+    """Whether every experiment name ``later`` matches is taken by ``earlier`` first: exact for the
+    patterns people write (a name, a prefix followed by *, *); other globs are not judged."""
+    wildcards = set("*?[")
+    if earlier == later or earlier == "*":
+        return True
+    if not wildcards & set(later):
+        return fnmatch.fnmatchcase(later, earlier)
+    prefix = earlier[:-1]
+    return earlier.endswith("*") and not wildcards & set(prefix) and later.startswith(prefix)
+
+
+def _check_routes(check: _Checker, daq: DaqSettings, routes: tuple[Route, ...], root_known: bool) -> None:
+    """Routes that would lose data (a 'backup' onto the DAQ itself) or never be used (shadowed)."""
+    for number, route in enumerate(routes, 1):
+        where = f"[[route]] #{number}"
+        if route.collection == daq.collection and _collection_path_inside(route.base_path, daq.collection_root):
+            check.problem(
+                f"{where}.base_path",
+                f"{route.base_path} on the DAQ collection is inside the DAQ root ({daq.collection_root}): scans "
+                "would be shipped onto themselves and no backup would exist; give a backup collection",
+            )
+        if root_known and route.verify_root is not None and _is_inside(route.verify_root, daq.root):
+            check.problem(
+                f"{where}.verify_root",
+                f"{route.verify_root} is inside [daq].root {daq.root}: the backup would live on the DAQ disk",
+            )
+        for earlier_number, earlier in enumerate(routes[: number - 1], 1):
+            if route.match and earlier.match and _covers(earlier.match, route.match):
+                check.problem(
+                    f"{where}.match",
+                    f"{route.match!r} is never used: route #{earlier_number} ({earlier.match!r}) comes first and "
+                    "takes every experiment it would; put the narrower route first",
+                )
+                break
+
+
+def claim_hold_bound(routes: tuple[Route, ...]) -> tuple[int, str]:
+    """The longest a scan-backup run holds its claims, from the flow's WaitTimes: discovery, then every
+    Transfer task ends by the run's transfer deadline (its WaitTime after discovery), then at most one
+    Compute verification, then recording. (seconds, what it is made of)."""
+    import json
+
+    from palxfel_globus.resources import data_dir
+
+    states = json.loads((data_dir("flow_definitions") / "scan_backup.json").read_text("utf-8"))["States"]
+    parts = [("discovery", "FindCompletedScans"), ("transfers", "TransferScans")]
+    if any(route.compute_endpoint for route in routes):
+        parts.append(("a Compute verification", "VerifyWithCompute"))
+    parts.append(("recording", "RecordOutcome"))
+    waits = [(what, int(states[state]["WaitTime"])) for what, state in parts]
+    return sum(wait for _what, wait in waits), ", ".join(f"{what} {wait} s" for what, wait in waits)
 
 
 def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from conftest import DAQ_COLLECTION, DAQ_ENDPOINT, MS_COLLECTION, UE_COLLECTION
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from palxfel_globus.config import CONFIG_ENV, ConfigError, load_config
+from palxfel_globus.config_text import toml_value
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.units import format_size, parse_duration, parse_size
 
@@ -95,7 +99,7 @@ def test_a_good_config_becomes_the_function_config(tmp_path: Path, root: Path) -
         ],
         "max_scans": 20,
         "max_bytes": 5 * 10**12,
-        "lease_seconds": 12 * 3600,
+        "lease_seconds": 10 * 86400,
         "max_attempts": 5,
         "backoff_seconds": 3600,
     }
@@ -242,3 +246,141 @@ def test_sizes_print_in_decimal_units() -> None:
         "123.5 MB",
         "5000.0 TB",
     ]
+
+
+def only_problem(tmp_path: Path, text: str) -> str:
+    (problem,) = config_problems(tmp_path, text)
+    prefix = f"{tmp_path / 'palxfel-globus.toml'}: "
+    assert problem.startswith(prefix) and problem.endswith(".") and "\n" not in problem
+    return problem[len(prefix) :]
+
+
+@pytest.mark.parametrize("base_path", ["/~/dat", "/~/dat/backup"])
+def test_a_route_back_onto_the_daq_root_is_refused(tmp_path: Path, root: Path, base_path: str) -> None:
+    text = good_config(root).replace(
+        f'collection = "{UE_COLLECTION}"\nbase_path = "/backup/ue"',
+        f'collection = "{DAQ_COLLECTION}"\nbase_path = "{base_path}"',
+    )
+    assert only_problem(tmp_path, text) == (
+        f"[[route]] #1.base_path: {base_path} on the DAQ collection is inside the DAQ root (/~/dat): scans would be "
+        "shipped onto themselves and no backup would exist; give a backup collection."
+    )
+
+
+def test_the_daq_collection_outside_the_daq_root_is_a_destination_like_any_other(tmp_path: Path, root: Path) -> None:
+    text = good_config(root).replace(
+        f'collection = "{UE_COLLECTION}"\nbase_path = "/backup/ue"',
+        f'collection = "{DAQ_COLLECTION}"\nbase_path = "/~/bak"',
+    )
+    assert load_config(write_config(tmp_path, text)).routes[0].base_path == "/~/bak"
+
+
+def test_a_verify_root_on_the_daq_disk_is_refused(tmp_path: Path, root: Path) -> None:
+    text = good_config(root).replace('verify_root = "/srv/backup/ms"', f'verify_root = "{root}/backup"')
+    assert only_problem(tmp_path, text) == (
+        f"[[route]] #2.verify_root: {root}/backup is inside [daq].root {root}: the backup would live on the DAQ disk."
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("*", "ms_*"), ("ms_*", "ms_2511*"), ("ms_*", "ms_251101_빔정렬"), ("ms_*", "ms_*")]
+)
+def test_a_route_an_earlier_one_shadows_is_refused(tmp_path: Path, root: Path, first: str, second: str) -> None:
+    text = good_config(root).replace('match = "ue_*"', 'match = "@first"')
+    text = text.replace('match = "ms_*"', f'match = "{second}"').replace("@first", first)
+    assert only_problem(tmp_path, text) == (
+        f"[[route]] #2.match: {second!r} is never used: route #1 ({first!r}) comes first and takes every experiment "
+        "it would; put the narrower route first."
+    )
+
+
+def test_a_narrower_route_first_is_fine(tmp_path: Path, root: Path) -> None:
+    text = good_config(root).replace('match = "ue_*"', 'match = "ms_2511*"').replace('match = "ms_*"', 'match = "*"')
+    assert [route.match for route in load_config(write_config(tmp_path, text)).routes] == ["ms_2511*", "*"]
+
+
+@pytest.mark.parametrize("lease", ["0s", "12h", "9d"])
+def test_a_lease_shorter_than_a_run_can_hold_its_claims_is_refused(tmp_path: Path, root: Path, lease: str) -> None:
+    text = good_config(root).replace('retry_backoff = "1h"', f'retry_backoff = "1h"\nlease = "{lease}"')
+    problem = only_problem(tmp_path, text)
+    bound = 3600 + 7 * 86400 + 86400 + 86400
+    assert problem == (
+        f"[limits].lease: {parse_duration(lease)} s is shorter than the longest a run can hold its claims, {bound} s "
+        "(discovery 3600 s, transfers 604800 s, a Compute verification 86400 s, recording 86400 s, the flow's "
+        f"WaitTimes), so a second run could ship the same scans; remove the key (the default is 10 days) or set at "
+        f"least {bound}."
+    )
+    assert load_config(write_config(tmp_path, good_config(root))).limits.lease_seconds >= bound, "the default holds"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "sentence"),
+    [
+        ("lease", "1" * 400, "[limits].lease: 111111111111111111111111111111…11111 is longer than ten years"),
+        (
+            "lease",
+            '"' + "1" * 400 + 's"',
+            "[limits].lease: '11111111111111111111111111111…111s' is longer than ten years",
+        ),
+        ("max_bytes", '"' + "9" * 400 + 'TB"', "[limits].max_bytes: '99999999999999999999999999999…99TB' is more"),
+        ("max_attempts", "9" * 400, "[limits].max_attempts: 9999999999999999999999999999999999999999 is more than"),
+    ],
+)
+def test_huge_numbers_are_one_sentence(tmp_path: Path, root: Path, key: str, value: str, sentence: str) -> None:
+    text = good_config(root).replace('max_bytes = "5TB"', "").replace("[limits]", f"[limits]\n{key} = {value}")
+    assert only_problem(tmp_path, text).startswith(sentence)
+
+
+KEYS = [
+    *(
+        ("daq", key)
+        for key in ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds")
+    ),
+    *(("limits", key) for key in ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")),
+    ("timer", "interval"),
+    *(("globus", key) for key in ("client_id", "run_managers", "run_monitors", "subscription_id")),
+    *(("notify", key) for key in ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")),
+    *(("route", key) for key in ("match", "collection", "base_path", "compute_endpoint", "verify_root")),
+]
+SCALARS = st.one_of(
+    st.integers(min_value=-(10**500), max_value=10**500),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.text(max_size=30),
+)
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(st.text(max_size=5), SCALARS, max_size=2))
+
+
+def toml_of(value: object) -> str:
+    """TOML for any value hypothesis makes, floats included (nan, inf)."""
+    if isinstance(value, float):
+        return (
+            "nan" if value != value else ("inf" if value > 0 else "-inf") if abs(value) == float("inf") else repr(value)
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_of(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{toml_value(str(key))} = {toml_of(item)}" for key, item in value.items()) + " }"
+    return toml_value(value)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(KEYS), value=VALUES)
+def test_any_value_for_any_key_is_loaded_or_refused_in_sentences(
+    tmp_path: Path, root: Path, where: tuple[str, str], value: object
+) -> None:
+    section, key = where
+    text = good_config(root)
+    line = f"{key} = {toml_of(value)}"
+    if section == "route":
+        text = text.replace('[[route]]\nmatch = "ue_*"', f'[[route]]\nmatch = "ue_*"\n{line}', 1)
+    else:
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text) if section in ("daq", "limits", "timer") else text
+        text += f"\n[{section}]\n{line}\n" if f"[{section}]" not in text else ""
+        text = text.replace(f"[{section}]\n", f"[{section}]\n{line}\n", 1) if line not in text else text
+    try:
+        load_config(write_config(tmp_path, text))
+    except ConfigError as error:
+        assert error.problems and all("\n" not in problem and problem.endswith(".") for problem in error.problems)
+    except PalxfelError as error:
+        assert "\n" not in str(error) and "Traceback" not in str(error)
