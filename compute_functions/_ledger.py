@@ -206,12 +206,15 @@ def current_claim(ledger, experiment, scan, generations, now):
         lease = {"run_id": None, "expires_at": expires_at}
     released = generations[gen]["released"]
     expires_at = float(lease.get("expires_at", 0))
+    # a run of the local engine that died (its lock is free) holds nothing, whatever its lease says;
+    # a run in Globus leaves no lock here, so its lease is all there is to go by
+    active = not released and expires_at > now and not local_run_has_ended(ledger, lease.get("run_id"))
     return {
         "gen": gen,
         "run_id": lease.get("run_id"),
         "expires_at": expires_at,
         "released": released,
-        "active": not released and expires_at > now,
+        "active": active,
     }
 
 

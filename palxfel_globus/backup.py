@@ -175,8 +175,8 @@ class TickSummary:
 @contextmanager
 def local_run_lock(ledger: Path, run_id: str) -> Iterator[None]:
     """Hold ``<ledger>/runs/<run_id>.lock`` locked while a local run goes on: its lock dies with this
-    process however it ends, so 'scans retry' / 'forget' can tell a killed run's claims from a live
-    one's (``local_run_has_ended`` in the ledger functions reads the same file)."""
+    process however it ends, so the next tick, 'scans retry' and 'forget' can tell a killed or crashed
+    run's claims from a live one's (``local_run_has_ended`` in the ledger functions reads the file)."""
     import fcntl
     import os
 
@@ -187,9 +187,11 @@ def local_run_lock(ledger: Path, run_id: str) -> Iterator[None]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(fd)
+    except BaseException:
+        os.close(fd)  # the lock goes and the file stays: the run's claims now read as a dead run's
+        raise
+    path.unlink(missing_ok=True)  # a run that ended recorded its outcome and gave its claims back
+    os.close(fd)
 
 
 def run_ticks(

@@ -128,7 +128,8 @@ def test_simulate_answers_web_inputs_from_values_and_files(
         ),
         (
             ["flow", "simulate", str(DATA / "transfer.json"), "--fault", "explode"],
-            "Error: 'explode' is not a fault: use fail:STATE[:N], crash:STATE or corrupt:STATE:GLOB[:truncate].\n",
+            "Error: --fault 'explode' is not a fault; use fail:STATE[:N], crash:STATE or "
+            "corrupt:STATE:GLOB[:truncate].\n",
         ),
         (
             ["flow", "simulate", str(DATA / "transfer.json"), "--input", "/no/input.json"],
@@ -181,3 +182,83 @@ def test_show_json_is_the_definition_and_any_file_can_be_shown(cli: Callable[...
     assert code == 0 and "fails the run: NotApproved" in out and "a Transfer action" in out
     code, out, err = cli("flow", "show", str(DATA / "nope.json"))
     assert code == 2 and out == "" and err.startswith("Error: ") and "nope.json" in err
+
+
+def wait_flow(tmp_path: Path, wait: dict) -> Path:
+    path = tmp_path / "wait.json"
+    states = {"W": {"Type": "Wait", **wait, "Next": "E"}, "E": {"Type": "Pass", "End": True}}
+    path.write_text(json.dumps({"StartAt": "W", "States": states}, allow_nan=True))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("wait", "problem"),
+    [
+        ({"Seconds": float("nan")}, "Problem: W: Seconds nan is not a number of seconds from 0 to 31536000"),
+        ({"Seconds": float("inf")}, "Problem: W: Seconds inf is not a number of seconds from 0 to 31536000"),
+        ({"Seconds": 1e9}, "Problem: W: Seconds 1000000000.0 is not a number of seconds from 0 to 31536000"),
+        ({"Timestamp": "9999-01-01T00:00:00Z"}, "Problem: W: Timestamp 9999-01-01T00:00:00Z is more than a year"),
+        ({"Timestamp": "soon"}, "Problem: W: Timestamp: 'soon' is not an RFC 3339 timestamp."),
+    ],
+)
+def test_a_wait_the_service_would_not_run_is_invalid(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]], wait: dict, problem: str
+) -> None:
+    code, out, err = cli("flow", "validate", str(wait_flow(tmp_path, wait)))
+    assert (code, out) == (1, "") and err.startswith(problem) and err.count("\n") == 1
+    code, _out, err = cli("flow", "simulate", str(wait_flow(tmp_path, wait)))
+    assert code == 2 and err.count("\n") == 1, "refused before it runs, not in the middle of a run"
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nests objects or arrays more than 100 deep."),
+        ('{"StartAt": ' + "9" * 5000 + "}", "holds a value JSON cannot take here: Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_a_hostile_json_file_is_one_sentence_everywhere(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]], text: str, sentence: str
+) -> None:
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(text)
+    for command in (["validate"], ["show"], ["simulate"]):
+        code, out, err = cli("flow", *command, str(hostile))
+        assert (code, out) == (2, "") and err.count("\n") == 1 and sentence in err, (command, err)
+    code, _out, err = cli("flow", "simulate", str(DATA / "transfer.json"), "--input", str(hostile))
+    assert code == 2 and err.startswith(f"Error: The input file {hostile} ") and sentence in err
+
+
+def test_a_run_that_never_ends_stops_at_its_state_limit(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    loop = tmp_path / "loop.json"
+    states = {
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": True, "Next": "E"}], "Default": "A"},
+        "E": {"Type": "Pass", "End": True},
+    }
+    loop.write_text(json.dumps({"StartAt": "A", "States": states}))
+    code, out, _err = cli("flow", "simulate", str(loop), "--max-states", "50", "--json")
+    run = json.loads(out)
+    assert code == 1 and run["status"] == "FAILED"
+    assert run["details"]["description"].endswith(
+        "the run reached its limit of 50 states (--max-states); a loop that never ends?"
+    )
+    assert len(run["log"]) < 120, "the log stops growing with the run"
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("fail:NoSuchState", "Error: --fault names NoSuchState, which the flow does not have; its states are "),
+        ("crash:Nope", "Error: --fault names Nope, which the flow does not have; its states are "),
+        ("corrupt:Transfer:*.h5:shred", "Error: --fault 'corrupt:Transfer:*.h5:shred': 'shred' is not a way to damage"),
+        ("fail:Transfer:abc", "Error: --fault 'fail:Transfer:abc': N ('abc') is how many times STATE fails"),
+    ],
+)
+def test_a_fault_that_would_test_nothing_is_refused(
+    cli: Callable[..., tuple[int, str, str]], fault: str, message: str
+) -> None:
+    code, out, err = cli("flow", "simulate", str(DATA / "transfer.json"), "--fault", fault)
+    assert (code, out) == (2, "") and err.startswith(message) and err.count("\n") == 1

@@ -127,3 +127,16 @@ def test_the_one_off_transfer_flow_copies_with_verification(tmp_path: Path) -> N
 def test_a_bad_interval_names_the_option(config_path: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
     code, out, err = cli("local", "run", "--config", str(config_path), "--once", "--interval", "soon")
     assert (code, out, err) == (2, "", 'Error: --interval: expected a duration such as 600, "10m" or "1h".\n')
+
+
+def test_a_simulated_crash_is_one_line_and_the_next_tick_recovers(
+    config_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = cli("local", "run", "--config", str(config_path), "--once", "--fault", "crash:Manifests")
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: The run stopped: simulated crash before state Manifests (--fault); the next tick recovers it.\n"
+    )
+    code, out, err = cli("local", "run", "--config", str(config_path), "--once", "--json")
+    summary = json.loads(out)
+    assert code == 0 and summary["found"] == len(summary["shipped"]) > 0, "the crashed run's claims hold nothing"

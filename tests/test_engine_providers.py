@@ -231,3 +231,27 @@ def test_notification_is_recorded_with_its_variables_filled() -> None:
         assert engine.records == [
             ("notification", {"destination": "dm@pal.xfel", "subject": "Backup", "body": "Shipped 3 scans"})
         ]
+
+
+@pytest.mark.parametrize("root", ["/", "/~", "/~/", "//"])
+def test_a_delete_of_the_collection_root_is_refused_and_removes_nothing(dirs: dict[str, Path], root: str) -> None:
+    (dirs[A] / "scan").mkdir()
+    (dirs[A] / "scan" / "data.h5").write_bytes(b"data")
+    with Engine(collections=dirs) as engine:
+        run = run_action(engine, TRANSFER + "delete", {"endpoint": A, "recursive": True, "DATA": [{"path": root}]})
+    assert run["status"] == "FAILED" and "it is the collection's own root" in run["details"]["description"]
+    assert (dirs[A] / "scan" / "data.h5").read_bytes() == b"data"
+
+
+def test_a_task_past_its_deadline_fails_and_copies_nothing(dirs: dict[str, Path]) -> None:
+    (dirs[A] / "a.h5").write_bytes(b"a")
+    item = [{"source_path": "/a.h5", "destination_path": "/a.h5"}]
+    with Engine(collections=dirs) as engine:
+        late = run_action(
+            engine,
+            TRANSFER + "transfer",
+            {"source_endpoint": A, "destination_endpoint": B, "DATA": item, "deadline": "2020-01-01T00:00:00+00:00"},
+        )
+    result = late["details"]["output"]["r"]
+    assert result["status"] == "FAILED" and result["details"]["fatal_error"]["code"] == "DEADLINE_EXCEEDED"
+    assert not (dirs[B] / "a.h5").exists()

@@ -363,19 +363,13 @@ def process_gone(pid: int, deadline_seconds: float = 20.0) -> bool:
     return False
 
 
-def test_a_kill_during_the_transfer_leaves_nothing_once_the_next_tick_has_run(
-    site: DemoSite, tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
-) -> None:
-    """The killed run's claims stand (its lease is 12 hours) until 'scans retry' sees that its
-    process is gone and releases them; then one tick ships everything, once, with no debris."""
+def test_a_kill_during_the_transfer_leaves_nothing_once_the_next_tick_has_run(site: DemoSite, tmp_path: Path) -> None:
+    """The killed run's lease has days to go, but its process is gone (its lock is free): its claims
+    read as a dead run's, and the next tick ships everything, once, with no debris."""
     killed = run_child(tmp_path, site, "kill")
     assert not no_partial_files(site), "the kill left a partial file behind"
     assert all(process_gone(pid) for pid in killed["workers"]), "Compute workers die with the engine"
-    claimed = [scan_id for scan_id, row in listed(site).items() if row["state"] == "claimed"]
-    assert claimed and tick(site).found == 0, "the claims of the killed run hold"
-    code, out, err = cli("scans", "retry", *claimed, "--config", str(site.config_path))
-    assert code == 0, err
-    assert out.count("the claim of ended run") == len(claimed)
+    assert all(row["state"] != "claimed" for row in listed(site).values()), "a dead run holds nothing"
     summary = tick(site)
     expected = sorted(f"{scan.experiment}/{scan.name}" for scan in site.scans if scan.kind == "complete")
     assert sorted(summary.shipped) == expected, summary.message

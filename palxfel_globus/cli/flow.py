@@ -198,6 +198,10 @@ def simulate(
     ] = None,
     ticks: Annotated[int, typer.Option("--ticks", min=1, help="Run on a local timer this many times.")] = 1,
     interval: Annotated[str, typer.Option("--interval", help="Time between timer ticks, e.g. 30s.")] = "0s",
+    max_states: Annotated[
+        int,
+        typer.Option("--max-states", min=1, max=10_000_000, help="End a run FAILED after this many states."),
+    ] = 10_000,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run document(s) as JSON.")] = False,
 ) -> None:
     """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
@@ -213,7 +217,7 @@ def simulate(
     body = read_json_file(input_file, "input file") if input_file is not None else {}
     if not isinstance(body, dict):
         raise PalxfelError(f"The input file {input_file} must hold a JSON object.")
-    faults, seconds = faults_option(fault), interval_option(interval)
+    faults, seconds = faults_option(fault, flow), interval_option(interval)
     directories = {key: Path(value) for key, value in _mapping(collection or [], "--collection", "DIR").items()}
     for key, directory in directories.items():
         if not directory.is_dir():
@@ -224,6 +228,7 @@ def simulate(
         faults=faults,
         web_inputs=_web_inputs(web_input or []),
         on_event=None if json_output else _progress,
+        max_states=max_states,
     )
     with engine:
         report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)

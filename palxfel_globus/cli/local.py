@@ -61,31 +61,35 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object per tick.")] = False,
 ) -> None:
     """Ship completed scans with the scan_backup flow on the local engine ([local] in the config)."""
-    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.backup import load_flow, run_ticks
     from palxfel_globus.config import load_config
+    from palxfel_globus.engine import SimulatedCrash
 
     if once and ticks is not None:
         raise PalxfelError("Give either --once or --ticks, not both.")
     loaded = load_config(config)
     seconds = loaded.timer_interval if interval is None else interval_option(interval)
-    faults = faults_option(fault)
+    faults = faults_option(fault, load_flow("scan_backup")[0])
     count = 1 if once else ticks
-    if json_output:
-        summaries = run_ticks(
-            loaded,
-            ticks=count,
-            interval=seconds,
-            engine_options={"faults": faults},
-            on_tick=lambda _tick, summary: print(json.dumps(summary.as_json(), ensure_ascii=False), flush=True),
-        )
-    else:
-        with console.status("starting …") as status:
+    try:
+        if json_output:
             summaries = run_ticks(
                 loaded,
                 ticks=count,
                 interval=seconds,
-                engine_options={"faults": faults, "on_event": progress(status)},
-                on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
+                engine_options={"faults": faults},
+                on_tick=lambda _tick, summary: print(json.dumps(summary.as_json(), ensure_ascii=False), flush=True),
             )
+        else:
+            with console.status("starting …") as status:
+                summaries = run_ticks(
+                    loaded,
+                    ticks=count,
+                    interval=seconds,
+                    engine_options={"faults": faults, "on_event": progress(status)},
+                    on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
+                )
+    except SimulatedCrash as crash:
+        raise PalxfelError(f"The run stopped: {crash} (--fault); the next tick recovers it.", exit_code=1) from None
     if any(summary.status != "SUCCEEDED" for summary in summaries):
         raise typer.Exit(1)

@@ -7,14 +7,16 @@ from typing import Any, Optional
 from palxfel_globus.errors import PalxfelError
 
 
-def faults_option(specs: Optional[list[str]]) -> Any:
-    """``--fault`` values as one Faults, or None when there are none."""
-    from palxfel_globus.engine.faults import parse_fault
+def faults_option(specs: Optional[list[str]], definition: dict[str, Any]) -> Any:
+    """``--fault`` values as one Faults, checked against ``definition``'s states, or None when there are none."""
+    from palxfel_globus.engine.faults import check_faults, parse_fault
 
     faults = None
     try:
         for spec in specs or []:
             faults = parse_fault(spec, faults)
+        if faults is not None:
+            check_faults(faults, definition.get("States") or {})
     except ValueError as exc:
         raise PalxfelError(f"{exc}.") from None
     return faults

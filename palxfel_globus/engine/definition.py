@@ -9,6 +9,7 @@ state. Warnings (``ExceptionOnActionFailure`` left implicit, decision 1) do not 
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,6 +19,8 @@ from palxfel_globus.engine.errors import DefinitionError, ExpressionError, JsonP
 from palxfel_globus.engine.expressions import compile_expression
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.jsonfile import read_json_file
+
+MAX_RUN_SECONDS = 365 * 86400  # the service ends a run after a year (globus-flows.md 1.6)
 
 COMMON = {"Type", "Comment"}
 TRANSITION = {"Next", "End"}
@@ -80,6 +83,39 @@ def load_definition(path: Path) -> dict[str, Any]:
     return document
 
 
+def parse_timestamp(value: Any) -> datetime.datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{str(value)[:40]!r} is not an RFC 3339 timestamp")
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not an RFC 3339 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _validate_wait(name: str, state: dict[str, Any]) -> Iterator[Finding]:
+    """A Wait the service would run: a finite number of seconds, or a timestamp, within a run's year."""
+    import math
+
+    if "Seconds" in state:
+        seconds = state["Seconds"]
+        number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        if not number or not math.isfinite(seconds) or not 0 <= seconds <= MAX_RUN_SECONDS:
+            shown = str(seconds)[:40]
+            yield Finding(
+                name, f"Seconds {shown} is not a number of seconds from 0 to {MAX_RUN_SECONDS} (a run's year)"
+            )
+    if "Timestamp" in state:
+        try:
+            moment = parse_timestamp(state["Timestamp"])
+        except ValueError as exc:
+            yield Finding(name, f"Timestamp: {exc}")
+            return
+        latest = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=MAX_RUN_SECONDS)
+        if moment > latest:
+            yield Finding(name, f"Timestamp {state['Timestamp']} is more than a year away, past a run's limit")
+
+
 def checked(definition: dict[str, Any]) -> dict[str, Any]:
     """The definition, or DefinitionError listing its errors (warnings do not count)."""
     errors = [str(finding) for finding in validate(definition) if not finding.warning]
@@ -134,6 +170,8 @@ def _validate_state(name: str, state: Any, states: dict[str, Any]) -> Iterator[F
         yield from _validate_action(name, state)
     if kind == "Wait" and sum(key in state for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")) != 1:
         yield Finding(name, "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
+    if kind == "Wait":
+        yield from _validate_wait(name, state)
     if kind == "ExpressionEval":
         for required in ("Parameters", "ResultPath"):
             if required not in state:

@@ -13,7 +13,7 @@ import fnmatch
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from palxfel_globus.engine.errors import SimulatedCrash
 
@@ -78,12 +78,28 @@ def parse_fault(text: str, faults: Optional[Faults] = None) -> Faults:
     faults = faults or Faults()
     kind, _, rest = text.partition(":")
     parts = rest.split(":") if rest else []
+    usage = "use fail:STATE[:N], crash:STATE or corrupt:STATE:GLOB[:truncate]"
     if kind == "fail" and 1 <= len(parts) <= 2:
+        if len(parts) == 2 and not (parts[1].isdigit() and 1 <= int(parts[1]) <= 1_000_000):
+            raise ValueError(f"--fault {text!r}: N ({parts[1]!r}) is how many times STATE fails, a whole number from 1")
         faults.fail[parts[0]] = int(parts[1]) if len(parts) == 2 else -1
     elif kind == "crash" and len(parts) == 1:
         faults.crash.add(parts[0])
     elif kind == "corrupt" and 2 <= len(parts) <= 3:
+        if len(parts) == 3 and parts[2] not in ("truncate", "flip"):
+            raise ValueError(f"--fault {text!r}: {parts[2]!r} is not a way to damage a file; use truncate or flip")
         faults.corrupt.append(Corruption(parts[0], parts[1], parts[2] if len(parts) == 3 else "flip"))
     else:
-        raise ValueError(f"{text!r} is not a fault: use fail:STATE[:N], crash:STATE or corrupt:STATE:GLOB[:truncate]")
+        raise ValueError(f"--fault {text!r} is not a fault; {usage}")
     return faults
+
+
+def check_faults(faults: Faults, states: dict[str, Any]) -> None:
+    """Every fault names a state of the definition it runs with (a typo would silently test nothing)."""
+    named = [*faults.fail, *faults.crash, *(corruption.state for corruption in faults.corrupt)]
+    unknown = sorted({name for name in named if name not in states})
+    if unknown:
+        raise ValueError(
+            f"--fault names {', '.join(unknown)}, which the flow does not have; its states are "
+            + ", ".join(sorted(states))
+        )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from palxfel_globus.engine import jsonpath
-from palxfel_globus.engine.definition import checked
+from palxfel_globus.engine.definition import MAX_RUN_SECONDS, checked, parse_timestamp
 from palxfel_globus.engine.errors import ExpressionError, FlowError, JsonPathError
 from palxfel_globus.engine.expressions import evaluate
 from palxfel_globus.engine.faults import Faults
@@ -33,6 +33,7 @@ from palxfel_globus.engine.providers.registry import build_registry, lookup
 from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
+DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
 
@@ -49,13 +50,6 @@ class Clock:
 
 def iso(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="microseconds")
-
-
-def parse_timestamp(value: Any) -> datetime.datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an RFC 3339 timestamp")
-    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
 
 
 def _as_json(value: Any) -> Any:
@@ -79,6 +73,7 @@ class _Run:
         self.context = context
         self.log: list[dict[str, Any]] = []
         self.peak_state_bytes = 0
+        self.started = 0.0
 
 
 class Engine:
@@ -95,7 +90,9 @@ class Engine:
         clock: Optional[Clock] = None,
         username: str = "local-user@localhost",
         on_event: Optional[Callable[[dict[str, Any], dict[str, Any]], None]] = None,
+        max_states: int = DEFAULT_MAX_STATES,
     ) -> None:
+        self.max_states = max_states
         self.collections = Collections({key.lower(): Path(value) for key, value in (collections or {}).items()})
         self.compute = ComputeProvider(
             {key.lower(): value for key, value in (functions or {}).items()},
@@ -151,6 +148,7 @@ class Engine:
             "token_info": {"exp": int(now) + 172800, "iat": int(now), "nbf": int(now)},
         }
         run = _Run(definition, body, context)
+        run.started = now
         document = {
             "run_id": run_id,
             "flow_id": flow_id,
@@ -164,7 +162,7 @@ class Engine:
             "start_time": iso(now),
         }
         self._event(run, "FlowStarted", "The Flow Instance started execution", {"input": run.state})
-        status, details = self._loop(run, max_states)
+        status, details = self._loop(run, self.max_states if max_states is None else max_states)
         document.update(
             status=status, display_status=status, completion_time=iso(self.clock.now()), details=details, log=run.log
         )
@@ -172,14 +170,17 @@ class Engine:
         return document
 
     # the loop ----------------------------------------------------------------
-    def _loop(self, run: _Run, max_states: Optional[int]) -> tuple[str, dict[str, Any]]:
+    def _loop(self, run: _Run, max_states: int) -> tuple[str, dict[str, Any]]:
         states = run.definition["States"]
         name = run.definition["StartAt"]
         executed = 0
         while True:
             executed += 1
-            if max_states is not None and executed > max_states:
-                return self._failed(run, name, FlowError("States.Runtime", f"stopped after {max_states} states"))
+            if executed > max_states:
+                bound = f"the run reached its limit of {max_states} states (--max-states); a loop that never ends?"
+                return self._failed(run, name, FlowError("States.Runtime", bound))
+            if self.clock.now() - run.started > MAX_RUN_SECONDS:
+                return self._failed(run, name, FlowError("States.Runtime", "the run passed the one-year limit"))
             state = states[name]
             kind = state["Type"]
             self.faults.maybe_crash(name)
@@ -322,8 +323,10 @@ class Engine:
             else:
                 stamp = state["Timestamp"] if "Timestamp" in state else self._path(run, state["TimestampPath"])
                 seconds = max(0.0, parse_timestamp(stamp).timestamp() - self.clock.now())
-        except (JsonPathError, ValueError) as exc:
+        except (JsonPathError, ValueError, OverflowError) as exc:
             raise FlowError("States.Runtime", f"Wait: {exc}") from None
+        if not seconds <= MAX_RUN_SECONDS - (self.clock.now() - run.started):  # also NaN
+            raise FlowError("States.Runtime", f"Wait: {seconds!r} s would take the run past the one-year limit")
         self.clock.sleep(seconds)
         return run.state, self._next(state)
 

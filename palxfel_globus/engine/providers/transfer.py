@@ -340,6 +340,8 @@ class TransferProvider:
         for item in items if isinstance(items, list) else []:
             (path,) = require(item if isinstance(item, dict) else {}, "path")
             local = self.collections.resolve(collection, path)
+            if local.resolve() == self.collections.root(collection).resolve():
+                raise ProviderError(f"refusing to delete {path!r}: it is the collection's own root")
             if not local.exists() and not local.is_symlink():
                 if ignore_missing:
                     continue
