@@ -77,10 +77,11 @@ def make_site(
     daq_root = workdir / "daq" / COLLECTION_ROOT.strip("/")
     site = DemoSite(workdir, workdir / "palxfel-globus.toml", daq_root)
     per_scan = max(1024, total_bytes // max(scans, 1))
+    for experiment in experiments:  # every one, so each route matches an experiment however few the scans
+        for folder in ("dat", "scratch", "rawData"):
+            (daq_root / experiment / folder).mkdir(parents=True, exist_ok=True)
     for number in range(scans):
         experiment = experiments[number % len(experiments)]
-        for folder in ("dat", "scratch"):
-            (daq_root / experiment / folder).mkdir(parents=True, exist_ok=True)
         label = ("alignment", "pump probe", "빔 정렬", "delay scan")[number % 4]
         date = experiment.split("_")[1]
         path = write_scan(

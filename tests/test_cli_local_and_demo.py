@@ -140,3 +140,12 @@ def test_a_simulated_crash_is_one_line_and_the_next_tick_recovers(
     code, out, err = cli("local", "run", "--config", str(config_path), "--once", "--json")
     summary = json.loads(out)
     assert code == 0 and summary["found"] == len(summary["shipped"]) > 0, "the crashed run's claims hold nothing"
+
+
+@pytest.mark.parametrize("scans", ["1", "2"])
+def test_the_demo_works_for_the_fewest_scans_its_help_allows(
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]], scans: str
+) -> None:
+    code, out, err = cli("demo", "--workdir", str(tmp_path / "demo"), "--scans", scans, "--size", "100kB")
+    assert (code, err) == (0, ""), err
+    assert "Look around:" in out

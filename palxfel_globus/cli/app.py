@@ -27,6 +27,7 @@ from palxfel_globus.cli import (
     timer,
     transfer,
 )
+from palxfel_globus.cli.options import RICH_MARKUP
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
@@ -38,6 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=RICH_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("init")(init.init)

@@ -3,10 +3,11 @@
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, print_json
 from palxfel_globus.cli.session import ConfigOption, JsonOption, session
 
-app = typer.Typer(help="Globus collections, for filling in palxfel-globus.toml.", no_args_is_help=True)
+app = command_group("Globus collections, for filling in palxfel-globus.toml.")
 
 
 @app.command("search")

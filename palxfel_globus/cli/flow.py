@@ -6,12 +6,12 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import faults_option, interval_option
+from palxfel_globus.cli.options import command_group, faults_option, interval_option
 from palxfel_globus.cli.output import console, print_json, problem, say, warn
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.jsonfile import read_json_file
 
-app = typer.Typer(help="Check and run Globus flow definitions on the local engine.", no_args_is_help=True)
+app = command_group("Check and run Globus flow definitions on the local engine.")
 
 DefinitionArgument = Annotated[Path, typer.Argument(metavar="DEFINITION.json", help="A flow definition file.")]
 STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow"}

@@ -7,11 +7,11 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import faults_option, interval_option
+from palxfel_globus.cli.options import command_group, faults_option, interval_option
 from palxfel_globus.cli.output import console
 from palxfel_globus.errors import PalxfelError
 
-app = typer.Typer(help="Run the scan backup on this machine, with local stand-ins for Globus.", no_args_is_help=True)
+app = command_group("Run the scan backup on this machine, with local stand-ins for Globus.")
 
 STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red"}
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import typer
+
 from palxfel_globus.errors import PalxfelError
+
+# Help texts name config sections ("[local]", "[timer]"): as rich markup they would vanish; as markdown
+# they stay text, and the help keeps its rich panels.
+RICH_MARKUP = "markdown"
+
+
+def command_group(help: str) -> typer.Typer:
+    """A group of subcommands, with the help conventions of the whole CLI."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=RICH_MARKUP)
 
 
 def faults_option(specs: Optional[list[str]], definition: dict[str, Any]) -> Any:

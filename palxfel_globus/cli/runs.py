@@ -6,10 +6,11 @@ from typing import Any
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, done, print_json, say, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
-app = typer.Typer(help="Runs of the deployed scan-backup flow in Globus.", no_args_is_help=True)
+app = command_group("Runs of the deployed scan-backup flow in Globus.")
 
 RunArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from 'runs list'.")]
 STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "ACTIVE": "cyan", "INACTIVE": "yellow", "ENDED": "dim"}

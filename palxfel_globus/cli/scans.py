@@ -7,10 +7,11 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, print_json, say, warn
 from palxfel_globus.errors import PalxfelError
 
-app = typer.Typer(help="Scans on the DAQ host and their backup state (reads the ledger).", no_args_is_help=True)
+app = command_group("Scans on the DAQ host and their backup state (reads the ledger).")
 
 ConfigOption = Annotated[
     Optional[Path],

@@ -5,11 +5,12 @@ import sys
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, done, print_json, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
-app = typer.Typer(help="The Globus Timer that runs the scan backup.", no_args_is_help=True)
+app = command_group("The Globus Timer that runs the scan backup.")
 
 
 def _show(job: dict, json_output: bool) -> None:
