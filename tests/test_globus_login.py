@@ -398,3 +398,28 @@ def test_a_service_identity_gets_its_own_tokens_with_nobody_at_the_host(
     (call,) = [call for call in responses.calls if "timer.automate" in call.request.url]
     assert call.request.headers["Authorization"] == f"Bearer {globus_auth.token(TimersScopes.resource_server)}"
     assert "SECRET" not in out + err
+
+
+def test_a_token_file_others_can_read_is_reported_by_doctor_and_fixed_by_login(
+    logged_in: tuple[Any, Deployment],
+    globus_auth: GlobusAuth,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    config, deployment = logged_in
+    (token_file,) = [path for path in (tmp_path / "home").rglob("*") if path.is_file()]
+    token_file.chmod(0o644)  # e.g. copied in from another machine: the SDK sets 0600 only on a file it creates
+    code, out, _err = cli("doctor", "--config", str(config.source), "--json")
+    checks = {check["what"]: check for check in json.loads(out)}
+    assert code == 1 and checks["token file"] == {
+        "what": "token file",
+        "ok": False,
+        "detail": f"the token file {token_file} can be read by others (mode 644)",
+        "fix": "palxfel-globus login (it makes the file yours alone)",
+    }
+    monkeypatch.setattr("sys.stdin", AtTerminal("the-code"))
+    code, out, err = cli("login", "--config", str(config.source))
+    assert code == 0, err
+    assert f"The token file {token_file} could be read by others; it is now yours alone (mode 600)." in out
+    assert token_file.stat().st_mode & 0o777 == 0o600

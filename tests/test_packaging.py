@@ -136,3 +136,12 @@ def test_command_modules_keep_their_annotations_evaluated() -> None:
             and re.search(r"(Option|Argument)\b|\bAnnotated\[", ast.unparse(arg.annotation))
         ]
         assert not (postponed and typer_parameters), f"{module.name}: {typer_parameters}"
+
+
+def test_the_readmes_stand_alone() -> None:
+    """Nothing a user or contributor needs lives outside the repository."""
+    root = Path(__file__).resolve().parents[1]
+    for name in ("README.md", "README.ko.md"):
+        text = (root / name).read_text("utf-8")
+        assert "../" not in text and "DESIGN.md" not in text, name
+    assert "## Architecture" in (root / "README.md").read_text("utf-8")

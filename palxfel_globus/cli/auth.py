@@ -12,12 +12,16 @@ def _config(config):  # type: ignore[no-untyped-def]
 
 def login(config: ConfigOption = None) -> None:
     """Log in to Globus once for deploy, the timer and the runs (Transfer, Compute, Flows, Timers)."""
+    from palxfel_globus.globus.auth import token_file, token_file_problem
     from palxfel_globus.globus.errors import globus_errors
 
     current = session(_config(config))
     with globus_errors():
         current.app.login(force=True)
         who = current.auth.userinfo()
+    if token_file_problem(current.app):
+        token_file(current.app).chmod(0o600)
+        say(f"The token file {token_file(current.app)} could be read by others; it is now yours alone (mode 600).")
     say(f"Logged in as {who.get('preferred_username')} ({who.get('sub')}).")
 
 

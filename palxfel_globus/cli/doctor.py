@@ -63,6 +63,11 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     )
     if current is None:
         return checks
+    from palxfel_globus.globus.auth import token_file_problem
+
+    exposed = token_file_problem(current.app)
+    if exposed:
+        checks.append(Check("token file", False, exposed, "palxfel-globus login (it makes the file yours alone)"))
     if current.needs_person():
         missing = "no valid Globus login, or a consent the flow needs is missing"
         checks.append(Check("login", False, missing, "palxfel-globus login"))

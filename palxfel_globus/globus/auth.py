@@ -18,6 +18,29 @@ CLIENT_ID_ENV = "PALXFEL_GLOBUS_CLIENT_ID"
 SERVICE_ID_ENV, SERVICE_SECRET_ENV = "GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"
 
 
+def token_file(app: Any) -> Any:
+    """The JSON file the SDK keeps this app's tokens in (None for a service identity or in tests)."""
+    from pathlib import Path
+
+    path = getattr(getattr(getattr(app, "token_storage", None), "token_storage", None), "filepath", None)
+    return Path(path) if path else None
+
+
+def token_file_problem(app: Any) -> Any:
+    """A sentence when the token file can be read by others: the SDK makes it 0600 only when it creates it,
+    so a file copied in or made by an older tool keeps its mode."""
+    import stat
+
+    path = token_file(app)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode) if path else 0
+    except OSError:
+        return None
+    if mode & 0o077:
+        return f"the token file {path} can be read by others (mode {mode:o})"
+    return None
+
+
 def make_app(config: Config) -> Any:
     """A ``ClientApp`` when service credentials are in the environment, else a ``UserApp``."""
     from globus_sdk import ClientApp, GlobusAppConfig, UserApp
