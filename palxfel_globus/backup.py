@@ -68,6 +68,11 @@ def check_input(body: Any, schema: dict[str, Any]) -> None:
         raise PalxfelError("\n".join(problems))
 
 
+def _inside(path: Path, root: Path) -> bool:
+    path, root = path.resolve(), root.resolve()
+    return path == root or root in path.parents
+
+
 def check_local(config: Config) -> dict[str, Path]:
     """The [local] stand-ins agree with [daq] and [[route]]; returns collection UUID -> directory."""
     problems = []
@@ -87,6 +92,11 @@ def check_local(config: Config) -> dict[str, Path]:
         if directory is None:
             problems.append(
                 f"[local].collections has no directory for route #{number}'s collection {route.collection}."
+            )
+        elif _inside(landing := _collection_dir(directory, route.base_path), config.daq.root):
+            problems.append(
+                f"[[route]] #{number}: its base_path {route.base_path} is {landing} here, inside [daq].root "
+                f"{config.daq.root}: the backup would live on the DAQ disk."
             )
         elif (
             route.verify_root is not None

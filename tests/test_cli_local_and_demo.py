@@ -149,3 +149,21 @@ def test_the_demo_works_for_the_fewest_scans_its_help_allows(
     code, out, err = cli("demo", "--workdir", str(tmp_path / "demo"), "--scans", scans, "--size", "100kB")
     assert (code, err) == (0, ""), err
     assert "Look around:" in out
+
+
+def test_a_local_destination_inside_the_daq_root_is_refused_before_anything_moves(
+    config_path: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    from palxfel_globus.config import load_config
+
+    config = load_config(config_path)
+    ue_directory = config.local.collections[config.routes[0].collection]
+    inside = config.daq.root / "backup-here"
+    config_path.write_text(config_path.read_text("utf-8").replace(f'"{ue_directory}"', f'"{inside}"'), "utf-8")
+    code, out, err = cli("local", "run", "--config", str(config_path), "--once")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: [[route]] #1: its base_path /backup/ue is {inside}/backup/ue here, inside [daq].root "
+        f"{config.daq.root}: the backup would live on the DAQ disk.\n"
+    )
+    assert not inside.exists(), "nothing moved"
