@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from palxfel_globus.config import Config
+from palxfel_globus.config import Config, is_inside
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.resources import data_dir
 
@@ -68,11 +68,6 @@ def check_input(body: Any, schema: dict[str, Any]) -> None:
         raise PalxfelError("\n".join(problems))
 
 
-def _inside(path: Path, root: Path) -> bool:
-    path, root = path.resolve(), root.resolve()
-    return path == root or root in path.parents
-
-
 def check_local(config: Config) -> dict[str, Path]:
     """The [local] stand-ins agree with [daq] and [[route]]; returns collection UUID -> directory."""
     problems = []
@@ -93,18 +88,17 @@ def check_local(config: Config) -> dict[str, Path]:
             problems.append(
                 f"[local].collections has no directory for route #{number}'s collection {route.collection}."
             )
-        elif _inside(landing := _collection_dir(directory, route.base_path), config.daq.root):
+            continue
+        landing = _collection_dir(directory, route.base_path)  # where base_path is on this machine
+        if is_inside(landing.resolve(), config.daq.root.resolve()):
             problems.append(
                 f"[[route]] #{number}: its base_path {route.base_path} is {landing} here, inside [daq].root "
                 f"{config.daq.root}: the backup would live on the DAQ disk."
             )
-        elif (
-            route.verify_root is not None
-            and route.verify_root.resolve() != _collection_dir(directory, route.base_path).resolve()
-        ):
+        elif route.verify_root is not None and route.verify_root.resolve() != landing.resolve():
             problems.append(
                 f"[[route]] #{number}: verify_root {route.verify_root} is not where base_path {route.base_path} is "
-                f"locally ({_collection_dir(directory, route.base_path)})."
+                f"locally ({landing})."
             )
     if problems:
         raise PalxfelError("\n".join(problems))

@@ -388,7 +388,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
             "flow's WaitTimes), so a second run could ship the same scans; remove the key (the default is 10 days) "
             f"or set at least {bound}",
         )
-    if any(route.compute_endpoint for route in routes) and not _is_inside(daq.ledger, daq.root):
+    if any(route.compute_endpoint for route in routes) and not is_inside(daq.ledger, daq.root):
         check.problem(
             "[daq].ledger",
             "must be inside [daq].root when a route verifies with Compute, so that the manifests ship beside the scans",
@@ -410,7 +410,8 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     return config
 
 
-def _is_inside(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it, as written (resolve both first to follow links)."""
     return root == path or root in path.parents
 
 
@@ -440,7 +441,7 @@ def _check_routes(check: _Checker, daq: DaqSettings, routes: tuple[Route, ...], 
                 f"{route.base_path} on the DAQ collection is inside the DAQ root ({daq.collection_root}): scans "
                 "would be shipped onto themselves and no backup would exist; give a backup collection",
             )
-        if root_known and route.verify_root is not None and _is_inside(route.verify_root, daq.root):
+        if root_known and route.verify_root is not None and is_inside(route.verify_root, daq.root):
             check.problem(
                 f"{where}.verify_root",
                 f"{route.verify_root} is inside [daq].root {daq.root}: the backup would live on the DAQ disk",
