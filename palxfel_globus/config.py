@@ -380,8 +380,8 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
             "run's state well under the Flows service's 200 KB limit",
         )
     _check_routes(check, daq, routes, root_known=root is not None)
-    if limits.lease_seconds is not None and routes and limits.lease_seconds < claim_hold_bound(routes)[0]:
-        bound, parts = claim_hold_bound(routes)
+    bound, parts = claim_hold_bound(routes) if routes else (0, "")
+    if limits.lease_seconds is not None and limits.lease_seconds < bound:
         check.problem(
             "[limits].lease",
             f"{limits.lease_seconds} s is shorter than the longest a run can hold its claims, {bound} s ({parts}, the "
@@ -460,11 +460,9 @@ def claim_hold_bound(routes: tuple[Route, ...]) -> tuple[int, str]:
     """The longest a scan-backup run holds its claims, from the flow's WaitTimes: discovery, then every
     Transfer task ends by the run's transfer deadline (its WaitTime after discovery), then at most one
     Compute verification, then recording. (seconds, what it is made of)."""
-    import json
+    from palxfel_globus.backup import load_flow  # here, not at the top: backup imports this module
 
-    from palxfel_globus.resources import data_dir
-
-    states = json.loads((data_dir("flow_definitions") / "scan_backup.json").read_text("utf-8"))["States"]
+    states = load_flow("scan_backup")[0]["States"]
     parts = [("discovery", "FindCompletedScans"), ("transfers", "TransferScans")]
     if any(route.compute_endpoint for route in routes):
         parts.append(("a Compute verification", "VerifyWithCompute"))
