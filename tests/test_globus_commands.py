@@ -375,6 +375,8 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
         "detail": "no subscription: Globus deletes this flow on 2026-12-01",
         "fix": "set [globus] subscription_id, then palxfel-globus deploy",
     }
+    flow_reads = [call for call in responses.calls if call.request.url.endswith(f"/flows/{deployment.flow['id']}")]
+    assert len(flow_reads) == 1, "the definition and subscription checks share one read of the flow"
     assert not checks["deployment"]["ok"], "the deployment file's hashes are not the config's"
     assert checks["timer"]["ok"]
 

@@ -105,10 +105,11 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             return _expect(status == "online", "online", f"{endpoint_id} is {status}")
 
         checks.append(_probe(what, online, "globus-compute-endpoint start ENDPOINT on its host"))
+    get_flow = functools.cache(current.clients.flows.get_flow)  # the definition and subscription checks share it
     if deployment.flow:
 
         def same_flow() -> str:
-            remote = current.clients.flows.get_flow(deployment.flow["id"])["definition"]
+            remote = get_flow(deployment.flow["id"])["definition"]
             return _expect(
                 remote == desired.definition,
                 "definition matches flow_definitions/scan_backup.json",
@@ -119,7 +120,7 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
     for what, record in (("flow subscription", deployment.flow), ("copy flow subscription", deployment.transfer_flow)):
         if record:
-            subscribed = functools.partial(_subscribed, current, config, record["id"])
+            subscribed = functools.partial(_subscribed, get_flow, config, record["id"])
             checks.append(_probe(what, subscribed, "palxfel-globus deploy"))
     if deployment.timer:
 
@@ -137,11 +138,11 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     return checks
 
 
-def _subscribed(current: Any, config: Any, flow_id: str) -> str:
+def _subscribed(get_flow: Callable[[str], Any], config: Any, flow_id: str) -> str:
     """A flow without a subscription is deleted on its 30th day, and with the scan flow every backup."""
     from palxfel_globus.globus.deployment import flow_expiry
 
-    flow = current.clients.flows.get_flow(flow_id)
+    flow = get_flow(flow_id)
     wanted, held = config.globus.subscription_id, flow.get("subscription_id")
     if not held:
         raise _NotReady(
