@@ -23,12 +23,18 @@ def _print_plan(title: str, steps: list[Any]) -> None:
     console.print(table)
 
 
-def print_verdicts(verdicts: list[Any]) -> None:
-    """The Flows service's answer on each definition it was asked about."""
+def ask_the_flows_service(current: Any, documents: dict[str, dict[str, Any]]) -> bool:
+    """Send each flow document to the Flows validate endpoint and print its answers; False when it
+    refused one (deploy --dry-run and flow validate --remote)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    from palxfel_globus.globus.errors import globus_errors
+    from palxfel_globus.globus.validation import validate_remotely
+
+    with globus_errors():
+        verdicts = validate_remotely(current.clients.flows, documents)
     table = Table(title="The Flows service on the definitions", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("flow", "", "answer"):
         table.add_column(column, overflow="fold")
@@ -36,14 +42,13 @@ def print_verdicts(verdicts: list[Any]) -> None:
         mark = Text("ok", style="green") if verdict.accepted else Text("REFUSED", style="bold red")
         table.add_row(Text(verdict.flow), mark, Text(verdict.answer))
     console.print(table)
+    return all(verdict.accepted for verdict in verdicts)
 
 
-def _ask_the_service(loaded: Any, desired: Any) -> bool:
+def _accepted_if_logged_in(loaded: Any, desired: Any) -> bool:
     """Dry run: the definitions go to the Flows validate endpoint when a login is at hand (never starts
     one). False when the service refused one."""
     from palxfel_globus.cli.session import session
-    from palxfel_globus.globus.errors import globus_errors
-    from palxfel_globus.globus.validation import validate_remotely
 
     try:
         current = session(loaded)
@@ -53,10 +58,7 @@ def _ask_the_service(loaded: Any, desired: Any) -> bool:
     if current.needs_person():
         say("Not logged in, so the Flows service was not asked to check the definitions; run 'palxfel-globus login'.")
         return True
-    with globus_errors():
-        verdicts = validate_remotely(current.clients.flows, {name: doc for name, (_, doc) in desired.flows().items()})
-    print_verdicts(verdicts)
-    return all(verdict.accepted for verdict in verdicts)
+    return ask_the_flows_service(current, {name: document for name, (_, document) in desired.flows().items()})
 
 
 def deploy(
@@ -100,7 +102,7 @@ def deploy(
             _print_plan("Plan", steps)
         else:
             console.print(Text(f"Nothing to change: Globus matches {loaded.source}."))
-        accepted = _ask_the_service(loaded, desired)
+        accepted = _accepted_if_logged_in(loaded, desired)
         console.print("Dry run: nothing was changed.")
         if not accepted:
             raise PalxfelError("The Flows service would refuse a definition (see above); nothing changed.", exit_code=1)

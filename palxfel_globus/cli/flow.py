@@ -116,20 +116,15 @@ def validate(
 
 
 def _accepted_remotely(name: Path, flow: dict[str, Any], schema: Optional[Path], config: Optional[Path]) -> bool:
-    from palxfel_globus.cli.deploy import print_verdicts
+    from palxfel_globus.cli.deploy import ask_the_flows_service
     from palxfel_globus.cli.session import ensure_login, load_globus_config, session
-    from palxfel_globus.globus.errors import globus_errors
-    from palxfel_globus.globus.validation import validate_remotely
 
     document: dict[str, Any] = {"definition": flow}
     if schema is not None:
         document["input_schema"] = read_json_file(schema, "input schema file")
     current = session(load_globus_config(config))
     ensure_login(current, "Asking the Flows service needs your Globus login")
-    with globus_errors():
-        verdicts = validate_remotely(current.clients.flows, {str(name): document})
-    print_verdicts(verdicts)
-    return all(verdict.accepted for verdict in verdicts)
+    return ask_the_flows_service(current, {str(name): document})
 
 
 def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
