@@ -22,3 +22,8 @@ def data_dir(name: str) -> Path:
     raise PalxfelError(
         f"The {name} directory is missing from this installation; reinstall palxfel-globus.", exit_code=1
     )
+
+
+def package_file(folder: str, name: str) -> Path:
+    """A data file that lives inside the package itself (so every install has it)."""
+    return _PACKAGE_DIR / folder / name

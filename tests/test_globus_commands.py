@@ -317,7 +317,7 @@ def test_transfer_refuses_a_bad_location_before_calling_globus(
 
 
 def doctor_session(app: Any = None) -> Session:
-    from globus_sdk import ComputeClientV2
+    from globus_sdk import ComputeClientV2, ComputeClientV3
 
     null = NullAuthorizer()
     return Session(
@@ -327,13 +327,14 @@ def doctor_session(app: Any = None) -> Session:
         transfer=TransferClient(authorizer=null),
         specific_flow=lambda flow: None,
         compute_status=ComputeClientV2(authorizer=null),
+        compute_allowlist=ComputeClientV3(authorizer=null),
     )
 
 
 def test_doctor_checks_collections_endpoints_flow_and_timer(
     config: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from globus_sdk import ComputeClientV2
+    from globus_sdk import ComputeClientV2, ComputeClientV3
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session())
     collection = answer_collections(config.collections(), mapped={config.routes[0].collection})
@@ -343,6 +344,17 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
             responses.GET,
             f"https://compute.api.globus.org/v2/endpoints/{endpoint_id}/status",
             json=dict(status, status="online" if endpoint_id == config.daq.compute_endpoint else "offline"),
+        )
+    # the DAQ endpoint still allows the ids an earlier deploy registered; route #2's was restarted since
+    allowlist = load_response(ComputeClientV3.get_endpoint_allowlist).json
+    for endpoint_id, allowed in (
+        (config.daq.compute_endpoint, ["find_completed_scans-id", "build_manifest-id", "old-record_outcome-id"]),
+        (config.routes[1].compute_endpoint, ["verify_scan-id"]),
+    ):
+        responses.add(
+            responses.GET,
+            f"https://compute.api.globus.org/v3/endpoints/{endpoint_id}/allowed_functions",
+            json=dict(allowlist, endpoint_id=endpoint_id, functions=allowed),
         )
     deployment = Deployment.load(deployment_path(config))
     responses.add(
@@ -359,8 +371,15 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     code, out, _ = cli("doctor", "--config", str(config.source), "--json")
     checks = {check["what"]: check for check in json.loads(out)}
     assert code == 1
-    assert checks["DAQ Compute endpoint"]["ok"] and not checks["route #2 Compute endpoint"]["ok"]
-    assert checks["route #2 Compute endpoint"]["fix"].startswith("globus-compute-endpoint start")
+    assert checks["DAQ Compute endpoint"]["ok"] and not checks["route #2 (ms_*) Compute endpoint"]["ok"]
+    assert checks["route #2 (ms_*) Compute endpoint"]["fix"].startswith("globus-compute-endpoint start")
+    assert checks["DAQ allowed functions"] == {
+        "what": "DAQ allowed functions",
+        "ok": False,
+        "detail": "it refuses the deployed record_outcome (its allowed_functions predate the last deploy)",
+        "fix": "palxfel-globus endpoint config daq > its config.yaml, then globus-compute-endpoint restart NAME",
+    }
+    assert checks["route #2 (ms_*) allowed functions"]["ok"]
     assert checks["DAQ collection"]["ok"] and checks["DAQ collection"]["detail"] == collection["display_name"]
     assert checks["route #1 collection"] == {
         "what": "route #1 collection",

@@ -225,7 +225,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     assert clients().flows.get_flow("f")["id"] == "f" and len(responses.calls) == 2
 
 
-def test_deploy_applies_the_plan_and_lists_the_new_function_ids(
+def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
     config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from palxfel_globus.globus import auth as auth_module
@@ -238,8 +238,12 @@ def test_deploy_applies_the_plan_and_lists_the_new_function_ids(
     answer_collections(config.collections())
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 0, err
-    assert "done: create timer" in out and "New function ids" in out
-    assert f"verify_scan: {function_id}" in out
+    assert "done: create timer" in out
+    daq, verifier = config.daq.compute_endpoint, config.routes[1].compute_endpoint
+    assert f"  palxfel-globus endpoint config daq    (DAQ, endpoint {daq})\n" in out
+    assert f"  palxfel-globus endpoint config 2    (route #2 (ms_*), endpoint {verifier})\n" in out
+    code, yaml_text, _ = cli("endpoint", "config", "daq", "--config", str(config.source))
+    assert code == 0 and f"  - {function_id}  # record_outcome" in yaml_text
     code, out, _ = cli("deploy", "--config", str(config.source))
     assert code == 0 and out.startswith("Nothing to do")
 

@@ -78,7 +78,7 @@ def test_the_bundle_hash_follows_the_source() -> None:
     assert "def verify_scan(" in functions.bundled_source("verify_scan")
 
 
-def test_the_wheel_carries_the_flow_definitions_and_function_sources(tmp_path: Path) -> None:
+def test_the_wheel_carries_the_flow_definitions_function_sources_and_endpoint_templates(tmp_path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -101,6 +101,8 @@ def test_the_wheel_carries_the_flow_definitions_and_function_sources(tmp_path: P
         assert f"palxfel_globus/compute_functions/{source.name}" in names
     for definition in sorted((REPO / "flow_definitions").iterdir()):
         assert f"palxfel_globus/flow_definitions/{definition.name}" in names
+    for template in sorted((REPO / "palxfel_globus" / "endpoint_templates").iterdir()):
+        assert f"palxfel_globus/endpoint_templates/{template.name}" in names
     assert "palxfel_globus/cli/app.py" in names
 
 

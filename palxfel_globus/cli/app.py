@@ -18,6 +18,7 @@ from palxfel_globus.cli import (
     demo,
     deploy,
     doctor,
+    endpoint,
     flow,
     init,
     local,
@@ -53,6 +54,7 @@ app.command("status")(status.status)
 app.command("transfer")(transfer.transfer)
 app.command("doctor")(doctor.doctor)
 app.add_typer(collections.app, name="collections")
+app.add_typer(endpoint.app, name="endpoint")
 app.add_typer(timer.app, name="timer")
 app.add_typer(runs.app, name="runs")
 for command in (auth.login, auth.logout, auth.whoami):

@@ -132,14 +132,21 @@ def deploy(
         require_deployed(current, deployment)  # a flow made by a deploy that kept its timer
         ensure_login(current, "Globus asks for your consent to start the new flow")
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
-    registered = [step.target.split(" ", 1)[1] for step in steps if step.kind == "register"]
-    if registered:
-        say(
-            "New function ids: put them in the endpoints' allowed_functions (see scripts/endpoints) and restart "
-            "the endpoints:"
-        )
-        for name in registered:
-            say(f"  {name}: {deployment.functions[name]['id']}")
+    registered = {step.target.split(" ", 1)[1] for step in steps if step.kind == "register"}
+    _say_which_endpoints_to_restart(loaded, registered)
+
+
+def _say_which_endpoints_to_restart(config: Any, registered: set[str]) -> None:
+    """A running endpoint refuses a newly registered id until its config.yaml allows it and it restarts."""
+    from palxfel_globus.globus.endpoints import endpoint_roles
+
+    stale = [role for role in endpoint_roles(config) if registered & set(role.functions)]
+    if not stale:
+        return
+    say("New function ids: each endpoint below refuses them until it runs with the config.yaml printed by")
+    for role in stale:
+        say(f"  palxfel-globus endpoint config {role.selector}    ({role.what}, endpoint {role.endpoint_id})")
+    say("Save it as the endpoint's ~/.globus_compute/NAME/config.yaml, then: globus-compute-endpoint restart NAME")
 
 
 def destroy(

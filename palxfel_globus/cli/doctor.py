@@ -49,6 +49,7 @@ def _expect(condition: bool, ok: str, problem: str, fix: str = "") -> str:
 
 def run_checks(config: Any, current: Any) -> list[Check]:
     from palxfel_globus.globus.deployment import Deployment, Desired, deployment_path, plan
+    from palxfel_globus.globus.endpoints import endpoint_roles, registered_ids
 
     checks = [Check("config", True, f"{config.source} is valid")]
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
@@ -93,18 +94,18 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             )
 
         checks.append(_probe(what, reachable, f"check {collection_id} in the web app"))
-    endpoints = [("DAQ Compute endpoint", config.daq.compute_endpoint)] + [
-        (f"route #{number} Compute endpoint", route.compute_endpoint)
-        for number, route in enumerate(config.routes, 1)
-        if route.compute_endpoint
-    ]
-    for what, endpoint_id in endpoints:
+    for role in endpoint_roles(config):
 
-        def online(endpoint_id: str = endpoint_id) -> str:
+        def online(endpoint_id: str = role.endpoint_id) -> str:
             status = current.compute_status.get_endpoint_status(endpoint_id)["status"]
             return _expect(status == "online", "online", f"{endpoint_id} is {status}")
 
-        checks.append(_probe(what, online, "globus-compute-endpoint start ENDPOINT on its host"))
+        checks.append(
+            _probe(f"{role.what} Compute endpoint", online, "globus-compute-endpoint start ENDPOINT on its host")
+        )
+        if all(name in deployment.functions for name in role.functions):
+            allowed = functools.partial(_allows_deployed, current, role, registered_ids(role, deployment))
+            checks.append(_probe(f"{role.what} allowed functions", allowed, "palxfel-globus endpoint config"))
     get_flow = functools.cache(current.clients.flows.get_flow)  # the definition and subscription checks share it
     if deployment.flow:
 
@@ -136,6 +137,20 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
         checks.append(_probe("timer", timer_running, "palxfel-globus timer resume"))
     return checks
+
+
+def _allows_deployed(current: Any, role: Any, function_ids: dict[str, str]) -> str:
+    """A deploy that re-registers a function leaves a running endpoint refusing the new id until its
+    config names it and it restarts: the next run would fail at that function's state."""
+    from palxfel_globus.globus.endpoints import allowlist_lag
+
+    lag = allowlist_lag(role, function_ids, current.compute_allowlist.get_endpoint_allowlist(role.endpoint_id).data)
+    return _expect(
+        lag is None,
+        f"allows the {len(function_ids)} deployed function(s)",
+        lag or "",
+        f"palxfel-globus endpoint config {role.selector} > its config.yaml, then globus-compute-endpoint restart NAME",
+    )
 
 
 def _subscribed(get_flow: Callable[[str], Any], config: Any, flow_id: str) -> str:
