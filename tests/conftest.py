@@ -89,6 +89,17 @@ class Daq:
         return {f"{row['experiment']}/{row['scan']}": row["state"] for row in listed["scans"]}
 
 
+@pytest.fixture(autouse=True)
+def no_globus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shell that sourced a 'local serve' env.sh (or holds a real service identity) must not point
+    the tests at a server: every Globus call of a test goes where the test says."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_")) or name in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     """Run the CLI in-process: (exit code, stdout, stderr)."""

@@ -93,3 +93,12 @@ def run(
         raise PalxfelError(f"The run stopped: {crash} (--fault); the next tick recovers it.", exit_code=1) from None
     if any(summary.status != "SUCCEEDED" for summary in summaries):
         raise typer.Exit(1)
+
+
+def _add_serve() -> None:
+    from palxfel_globus.cli.serve import serve
+
+    app.command("serve")(serve)
+
+
+_add_serve()

@@ -121,7 +121,9 @@ def logs(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOpti
 
     loaded, _deployment, _flow_id = deployed(config, "flow")
     with globus_errors():
-        entries = session(loaded).clients.flows.get_run_logs(run_id).data.get("entries", [])
+        flows = session(loaded).clients.flows
+        # every page: the service answers 10 entries a page unless asked, and a run of ours logs hundreds
+        entries = list(flows.paginated.get_run_logs(run_id, limit=100).items())
     if json_output:
         print_json(entries)
         return

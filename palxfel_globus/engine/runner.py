@@ -74,6 +74,7 @@ class _Run:
         self.log: list[dict[str, Any]] = []
         self.peak_state_bytes = 0
         self.started = 0.0
+        self.cancelled: Callable[[], bool] = lambda: False
 
 
 class Engine:
@@ -116,6 +117,10 @@ class Engine:
     def close(self) -> None:
         self.compute.close()
 
+    def register_function(self, function_id: str, function: FunctionRef) -> None:
+        """Make ``function_id`` runnable from now on (the emulator's Compute registers as it goes)."""
+        self.compute.functions[function_id.lower()] = function
+
     # public ------------------------------------------------------------------
     def run(
         self,
@@ -128,12 +133,14 @@ class Engine:
         flow_title: Optional[str] = None,
         run_id: Optional[str] = None,
         max_states: Optional[int] = None,
+        cancelled: Optional[Callable[[], bool]] = None,
     ) -> dict[str, Any]:
         """Run to the end; returns the run document (status SUCCEEDED or FAILED) with its log
         and, beyond the service's fields, ``peak_state_bytes``.
 
         A web input with no answer left expires at once (``Flows.WebInputExpired``), so a
-        local run never waits INACTIVE for a person."""
+        local run never waits INACTIVE for a person. ``cancelled`` is asked before each state: when it
+        says yes the run ends there with status ENDED, as a cancelled run does in the service."""
         checked(definition)
         run_id = run_id or str(uuid.uuid4())
         flow_id = flow_id or "00000000-0000-4000-8000-00000000f10e"
@@ -149,6 +156,8 @@ class Engine:
         }
         run = _Run(definition, body, context)
         run.started = now
+        if cancelled is not None:
+            run.cancelled = cancelled
         document = {
             "run_id": run_id,
             "flow_id": flow_id,
@@ -181,6 +190,9 @@ class Engine:
                 return self._failed(run, name, FlowError("States.Runtime", bound))
             if self.clock.now() - run.started > MAX_RUN_SECONDS:
                 return self._failed(run, name, FlowError("States.Runtime", "the run passed the one-year limit"))
+            if run.cancelled():
+                self._event(run, "FlowCanceled", "The Flow Instance was canceled", {"state_name": name})
+                return "ENDED", {"code": "FlowCanceled", "description": f"The run was cancelled before state {name}"}
             state = states[name]
             kind = state["Type"]
             self.faults.maybe_crash(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +239,11 @@ def compute_client(**authorization: Any) -> Any:
             f"{platform.python_version()}): 'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from "
             "a machine that has it."
         ) from None
-    return Client(do_version_check=False, **authorization)
+    client = Client(do_version_check=False, **authorization)
+    url = os.environ.get("GLOBUS_SDK_SERVICE_URL_COMPUTE")
+    if url:  # the Compute SDK fixes its own URL; globus-sdk's variable for it must still be honoured
+        client._compute_web_client = type(client._compute_web_client)(base_url=url, **authorization)
+    return client
 
 
 def register_function(compute: Any, name: str) -> str:

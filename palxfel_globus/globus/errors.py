@@ -9,13 +9,18 @@ from urllib.parse import urlparse
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.globus.auth import SERVICE_ID_ENV, SERVICE_SECRET_ENV
 
-SERVICES = {
-    "flows.automate.globus.org": "Flows",
-    "timer.automate.globus.org": "Timers",
-    "compute.api.globus.org": "Compute",
-    "transfer.api.globus.org": "Transfer",
-    "auth.globus.org": "Auth",
-}
+SERVICES = {"flows": "Flows", "timer": "Timers", "compute": "Compute", "transfer": "Transfer", "auth": "Auth"}
+
+
+def _service_name(url: str) -> str:
+    """The service a request went to, by globus-sdk's URL for each (which GLOBUS_SDK_SERVICE_URL_* may
+    point elsewhere, e.g. at 'local serve'); else the host."""
+    from globus_sdk.config import get_service_url
+
+    for service, name in SERVICES.items():
+        if url.startswith(get_service_url(service)):
+            return name
+    return urlparse(url).netloc or "API"
 
 
 def describe(error: Exception) -> str:
@@ -49,8 +54,7 @@ def describe(error: Exception) -> str:
         return f"Your stored Globus login cannot be used ({error}); run 'palxfel-globus login'."
     if not isinstance(error, GlobusAPIError):
         return f"Globus request failed: {error}."
-    host = urlparse(error._underlying_response.url or "").netloc
-    where = f"the Globus {SERVICES.get(host, host or 'API')} service"
+    where = f"the Globus {_service_name(error._underlying_response.url or '')} service"
     body = error.raw_json if isinstance(error.raw_json, dict) else {}
     if error.http_status == 401 or body.get("error") == "invalid_grant":  # invalid_grant: a refused refresh token
         return "Your Globus login has expired or was revoked; run 'palxfel-globus login'."

@@ -1,0 +1,137 @@
+"""Runs of flows on the local engine, one thread each, with their documents and logs in the store.
+
+A run's document is written when it starts (ACTIVE) and when it ends; its log entries as they
+happen, so ``runs logs`` and ``runs watch`` see a run in progress. A run that was ACTIVE when
+the emulator stopped cannot go on (its worker processes went with it): on the next start it is
+marked FAILED with a description that says so, never left ACTIVE forever nor dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any, Optional
+
+from palxfel_globus.emulator.api import ApiError, not_found
+from palxfel_globus.engine.runner import iso
+
+ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ENDED")
+INTERRUPTED = "The emulator stopped while this run was active; its actions did not finish. Start it again."
+
+
+class Runs:
+    def __init__(self, store: Any, engine: Any, owner: str) -> None:
+        self.store, self.engine, self.owner = store, engine, owner
+        self._cancelled: set[str] = set()
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def recover(self) -> list[str]:
+        """Mark the runs a stopped emulator left ACTIVE; returns their ids."""
+
+        marked = []
+        for run in self.store.all("run"):
+            if run["status"] in ("ACTIVE", "INACTIVE"):
+                now = iso(time.time())
+                run.update(status="FAILED", display_status="FAILED", completion_time=now)
+                run["details"] = {"code": "FlowFailed", "description": INTERRUPTED}
+                self.store.put("run", run["run_id"], run)
+                self.store.add_log_entry(
+                    run["run_id"], {"time": now, "code": "FlowFailed", "description": INTERRUPTED, "details": {}}
+                )
+                marked.append(run["run_id"])
+        return marked
+
+    def start(self, flow: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        """Start a run of ``flow`` with a run request ({body, label, tags, run_managers, run_monitors})."""
+
+        run_id = str(uuid.uuid4())
+        owner = f"urn:globus:auth:identity:{self.owner}"
+        document = {
+            "run_id": run_id,
+            "action_id": run_id,
+            "flow_id": flow["id"],
+            "flow_title": flow.get("title") or "",
+            "flow_last_updated": flow.get("updated_at"),
+            "label": request.get("label"),
+            "tags": list(request.get("tags") or []),
+            "run_owner": owner,
+            "created_by": owner,
+            "run_managers": list(request.get("run_managers") or []),
+            "run_monitors": list(request.get("run_monitors") or []),
+            "manage_by": list(request.get("run_managers") or []),
+            "monitor_by": list(request.get("run_monitors") or []),
+            "user_role": "run_owner",
+            "status": "ACTIVE",
+            "display_status": "ACTIVE",
+            "start_time": iso(time.time()),
+            "completion_time": None,
+            "details": {"code": "FlowStarting", "description": "The Flow is starting execution"},
+        }
+        self.store.put("run", run_id, document)
+        thread = threading.Thread(
+            target=self._execute, args=(document, flow["definition"], request.get("body") or {}), daemon=True
+        )
+        with self._lock:
+            self._threads[run_id] = thread
+        thread.start()
+        return document
+
+    def _execute(self, document: dict[str, Any], definition: dict[str, Any], body: dict[str, Any]) -> None:
+        run_id = document["run_id"]
+        try:
+            result = self.engine.run(
+                definition,
+                body,
+                label=document["label"],
+                tags=document["tags"],
+                flow_id=document["flow_id"],
+                flow_title=document["flow_title"],
+                run_id=run_id,
+                cancelled=lambda: run_id in self._cancelled,
+            )
+            ended = {key: result[key] for key in ("status", "display_status", "completion_time", "details")}
+        except Exception as exc:  # a crash of the engine is the run's failure, never a silent ACTIVE run
+            description = f"The local engine failed: {type(exc).__name__}: {exc}"
+            ended = {
+                "status": "FAILED",
+                "display_status": "FAILED",
+                "completion_time": iso(time.time()),
+                "details": {"code": "FlowFailed", "description": description},
+            }
+        current = self.store.get("run", run_id) or document
+        self.store.put("run", run_id, {**current, **ended})
+        with self._lock:
+            self._threads.pop(run_id, None)
+            self._cancelled.discard(run_id)
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        run = self.store.get("run", run_id)
+        if run is None:
+            raise not_found("run", run_id)
+        return run
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        run = self.get(run_id)
+        if run["status"] in ENDED_STATUSES:
+            return run
+        with self._lock:
+            self._cancelled.add(run_id)
+        return run
+
+    def is_active(self, run_id: Optional[str]) -> bool:
+        run = self.store.get("run", run_id) if run_id else None
+        return bool(run) and run["status"] not in ENDED_STATUSES
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Until every run started so far has ended (the server's stop, and tests)."""
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def resume(self, run_id: str) -> dict[str, Any]:
+        run = self.get(run_id)
+        if run["status"] != "INACTIVE":
+            raise ApiError(409, "CONFLICT", f"Run {run_id} is {run['status']}; only an INACTIVE run can resume.")
+        return run
