@@ -3,7 +3,7 @@
 import shlex
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -12,6 +12,7 @@ from palxfel_globus.cli.output import console, say
 from palxfel_globus.errors import PalxfelError
 
 DEMO_TICKS = 3
+RUN_TIMEOUT = 600  # seconds one tick's run may take before the demo gives up
 
 
 def demo(
@@ -21,15 +22,14 @@ def demo(
     scans: Annotated[int, typer.Option("--scans", min=1, max=500, help="How many scans to generate.")] = 12,
     size: Annotated[str, typer.Option("--size", help="Total size of the generated scans, e.g. 200MB.")] = "200MB",
 ) -> None:
-    """Generate a DAQ tree, run the scan backup for a few ticks locally, and check every scan byte for byte."""
+    """Generate a DAQ tree, deploy the scan backup to Globus emulated on this machine, let its timer run a few
+    times, and check every scan byte for byte."""
     import tempfile
 
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.backup import run_ticks
-    from palxfel_globus.cli.local import progress, tick_line
     from palxfel_globus.config import load_config
     from palxfel_globus.demo import arrive_markers, check_site, make_site
     from palxfel_globus.units import format_size, parse_size
@@ -60,14 +60,7 @@ def demo(
 
     config = load_config(site.config_path)
     with console.status("starting …") as status:
-        summaries = run_ticks(
-            config,
-            ticks=DEMO_TICKS,
-            interval=0,
-            between_ticks=between,
-            engine_options={"on_event": progress(status)},
-            on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
-        )
+        summaries = _ticks_through_globus(config, workdir / "globus", between, status)
     checks = check_site(site, [summary.shipped for summary in summaries])
     elapsed = time.monotonic() - started
     table = Table(title="What a data manager would check", title_justify="left", box=box.SIMPLE_HEAD)
@@ -90,9 +83,44 @@ def demo(
                 style="green",
             )
         )
-        say(f"Look around: palxfel-globus scans list --config {shlex.quote(str(site.config_path))}")
+        config_option = f"--config {shlex.quote(str(site.config_path))}"
+        state = shlex.quote(str(workdir / "globus"))
+        say(f"Look around: palxfel-globus scans list {config_option}")
+        say(
+            f"and on the Globus side: palxfel-globus local serve {config_option} --state {state}; then, in another "
+            f"shell, source {state}/env.sh and palxfel-globus status {config_option}"
+        )
         return
     console.print(
         Text(f"{sum(not check.ok for check in checks)} check(s) failed; see the table above.", style="bold red")
     )
     raise typer.Exit(1)
+
+
+def _ticks_through_globus(config: Any, state_dir: Path, between: Callable[[int], None], status: Any) -> list[Any]:
+    """The production path: 'deploy' against 'local serve' started here; the timer's first run starts
+    at once, and the emulator's clock is moved on one interval for each later tick."""
+    from palxfel_globus.backup import TickSummary
+    from palxfel_globus.cli.deploy import deploy
+    from palxfel_globus.cli.local import tick_line
+    from palxfel_globus.emulator.session import emulated_globus, latest_run
+
+    summaries = []
+    with emulated_globus(config, state_dir) as emulator:
+        status.update("deploying to the emulated Globus …")
+        with console.capture():  # its advice on endpoints and subscriptions is for a real deployment
+            deploy(config=config.source, no_subscription=True)
+        say(f"Deployed the functions, the flow and its timer to Globus emulated at {emulator.base_url}.")
+        started = time.monotonic()
+        for tick in range(DEMO_TICKS):
+            if tick:
+                between(tick)
+                emulator.scheduler.advance(config.timer_interval)
+            status.update(f"the timer's run {tick + 1} …")
+            if not emulator.runs.wait_for_ended(tick + 1, timeout=RUN_TIMEOUT):
+                raise PalxfelError(f"The timer's run {tick + 1} did not end within {RUN_TIMEOUT} s.", exit_code=1)
+            if tick == 0:
+                say(f"Deployed, and the timer's first run ended {time.monotonic() - started:.1f} s later.")
+            summaries.append(TickSummary.of(latest_run(emulator)))
+            console.print(tick_line(tick, summaries[-1]), highlight=False)
+    return summaries

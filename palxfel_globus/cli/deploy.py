@@ -153,7 +153,7 @@ def destroy(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete the timer and the flow from Globus (the functions and the ledger stay)."""
+    """Delete the timer and the flows from Globus (the functions and the ledger stay)."""
     import sys
 
     from palxfel_globus.config import load_config
@@ -163,7 +163,7 @@ def destroy(
 
     loaded = load_config(config, check_tree=False)
     deployment = Deployment.load(deployment_path(loaded))
-    if not deployment.flow and not deployment.timer:
+    if not (deployment.flow or deployment.timer or deployment.transfer_flow):
         say(f"Nothing to destroy: {deployment.path.name} records no flow or timer.")
         return
     if not yes:
@@ -177,8 +177,10 @@ def destroy(
             clients.timers.delete_job(deployment.timer["id"])
             deployment.timer = {}
             deployment.save()
-        if deployment.flow:
-            clients.flows.delete_flow(deployment.flow["id"])
-            deployment.flow = {}
-            deployment.save()
-    console.print("The timer and the flow are deleted; 'palxfel-globus deploy' creates them again.")
+        for attribute in ("flow", "transfer_flow"):  # the copy flow too: left behind, it holds a flow of the plan
+            record = getattr(deployment, attribute)
+            if record:
+                clients.flows.delete_flow(record["id"])
+                setattr(deployment, attribute, {})
+                deployment.save()
+    console.print("The timer and the flows are deleted; 'palxfel-globus deploy' creates them again.")

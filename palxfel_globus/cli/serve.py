@@ -27,6 +27,7 @@ def serve(
     from palxfel_globus.config import load_config
     from palxfel_globus.emulator.server import Emulator
 
+    state = state.absolute()
     emulator = Emulator(load_config(config), state, port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

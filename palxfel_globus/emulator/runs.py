@@ -25,6 +25,8 @@ class Runs:
         self._cancelled: set[str] = set()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._ended = threading.Condition()
+        self.ended_count = 0
 
     def recover(self) -> list[str]:
         """Mark the runs a stopped emulator left ACTIVE; returns their ids."""
@@ -104,6 +106,14 @@ class Runs:
         with self._lock:
             self._threads.pop(run_id, None)
             self._cancelled.discard(run_id)
+        with self._ended:
+            self.ended_count += 1
+            self._ended.notify_all()
+
+    def wait_for_ended(self, count: int, timeout: float) -> bool:
+        """Until ``count`` runs started by this emulator have ended; False if ``timeout`` passed first."""
+        with self._ended:
+            return self._ended.wait_for(lambda: self.ended_count >= count, timeout)
 
     def get(self, run_id: str) -> dict[str, Any]:
         run = self.store.get("run", run_id)

@@ -28,6 +28,7 @@ class Store:
     """Thread-safe: the server's request threads, the run threads and the timer scheduler share it."""
 
     def __init__(self, path: Path) -> None:
+        path.touch(mode=0o600)  # it holds the service identity's secret
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)

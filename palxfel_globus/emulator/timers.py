@@ -80,7 +80,7 @@ def create_timer(emulator: Any, request: Any) -> tuple[int, dict[str, Any]]:
             f"only {', '.join(FLOW_START_FIELDS)}.",
         )
     schedule = _checked_schedule(timer.get("schedule"))
-    now = time.time()
+    now = emulator.scheduler.now()
     first = schedule.get("start") or schedule.get("datetime")
     timer_id = str(uuid.uuid4())
     document = {
@@ -163,7 +163,7 @@ def resume_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
         timer = _timer(emulator, timer_id)
         if timer.get("inactive_reason", {}) and timer["inactive_reason"].get("cause") == "ended":
             raise ApiError(409, "CONFLICT", f"Timer {timer_id} has reached its end condition.")
-        timer.update(status="loaded", inactive_reason=None, next_run=iso(max(time.time(), _next(timer))))
+        timer.update(status="loaded", inactive_reason=None, next_run=iso(max(emulator.scheduler.now(), _next(timer))))
         emulator.store.put("timer", timer_id, timer)
     emulator.scheduler.wake()
     return {"message": f"Successfully resumed job {timer_id}."}
@@ -177,7 +177,7 @@ def delete_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
 
 
 def _next(timer: dict[str, Any]) -> float:
-    return _parse_time(timer["next_run"], "next_run") if timer.get("next_run") else time.time()
+    return _parse_time(timer["next_run"], "next_run") if timer.get("next_run") else float("inf")
 
 
 def _ended(timer: dict[str, Any], now: float) -> Optional[str]:
@@ -194,10 +194,14 @@ def _ended(timer: dict[str, Any], now: float) -> Optional[str]:
 
 
 class Scheduler:
-    """One thread that starts each due timer's run; ``lock`` keeps pause/resume/delete and a tick apart."""
+    """One thread that starts each due timer's run; ``lock`` keeps pause/resume/delete and a tick apart.
+
+    Its clock is the real one moved on by ``advance``: the demo lets a 60 s interval pass at once
+    and the timers still show the times they would have."""
 
     def __init__(self, emulator: Any) -> None:
         self.emulator = emulator
+        self.offset = 0.0
         self.lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -215,10 +219,18 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the timers' clock on by ``seconds``; what falls due runs now."""
+        self.offset += seconds
+        self.wake()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            soonest = self.tick(time.time())
-            self._wake.wait(None if soonest is None else max(0.0, min(soonest - time.time(), 60.0)))
+            soonest = self.tick(self.now())
+            self._wake.wait(None if soonest is None else max(0.0, min(soonest - self.now(), 60.0)))
             self._wake.clear()
 
     def tick(self, now: float) -> Optional[float]:

@@ -1,0 +1,319 @@
+"""'local serve' end to end over real HTTP: the unchanged commands against the emulated Globus, and
+the official globus CLI (which nobody here wrote, with its own globus-sdk and click, so in a venv of
+its own from the package registry) against the same server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from tests_support import subscribed
+
+from palxfel_globus.config import load_config
+from palxfel_globus.demo import check_site, make_site
+from palxfel_globus.globus.deployment import Deployment, deployment_path
+
+Cli = Callable[..., "tuple[int, str, str]"]
+RUN_TIMEOUT = 120  # seconds a run of a few small scans may take; a bound, not a timing assertion
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Any:
+    site = make_site(tmp_path / "site", scans=6, total_bytes=60_000)
+    subscribed(site.config_path)
+    return site
+
+
+@pytest.fixture
+def emulator(site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The emulator on a free loopback port, and this process's globus-sdk pointed at it as env.sh would."""
+    from palxfel_globus.emulator.server import Emulator
+
+    server = Emulator(load_config(site.config_path), tmp_path / "state")
+    server.start()
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yield server
+    server.stop()
+
+
+def wait_for_runs(server: Any, count: int) -> list[dict[str, Any]]:
+    assert server.runs.wait_for_ended(count, RUN_TIMEOUT), f"fewer than {count} run(s) ended"
+    return sorted(server.store.all("run"), key=lambda run: run["start_time"])
+
+
+def test_deploy_then_the_timer_ships_every_complete_scan_and_the_commands_see_it(
+    site: Any, emulator: Any, cli: Cli
+) -> None:
+    config = ["--config", str(site.config_path)]
+    code, out, err = cli("deploy", *config)
+    assert code == 0, err
+    (run,) = wait_for_runs(emulator, 1)
+    assert run["status"] == "SUCCEEDED", run["details"]
+    complete = [scan for scan in site.scans if scan.kind == "complete"]
+    shipped = [f"{scan.experiment}/{scan.name}" for scan in complete]
+    checks = [check for check in check_site(site, [shipped]) if check.scan_id in shipped]
+    assert checks and all(check.ok for check in checks), [check for check in checks if not check.ok]
+
+    code, out, _ = cli("status", *config, "--json")
+    status = json.loads(out)
+    assert code == 0 and status["runs"][0]["run_id"] == run["run_id"] and status["runs"][0]["status"] == "SUCCEEDED"
+    code, out, _ = cli("runs", "logs", run["run_id"], *config, "--json")
+    assert code == 0 and json.loads(out)[-1]["code"] == "FlowSucceeded", "every page of the log"
+    code, out, _ = cli("deploy", "--dry-run", *config)
+    assert code == 0 and out.startswith("Nothing to change"), out
+
+    code, out, _ = cli("timer", "pause", *config, "--json")
+    code, out, _ = cli("timer", "show", *config, "--json")
+    assert code == 0 and json.loads(out)["status"] == "inactive"
+    code, out, _ = cli("doctor", *config, "--json")
+    checks_by_name = {check["what"]: check for check in json.loads(out)}
+    assert checks_by_name["DAQ allowed functions"]["ok"] and checks_by_name["flow"]["ok"]
+    assert not checks_by_name["timer"]["ok"] and checks_by_name["timer"]["fix"] == "palxfel-globus timer resume"
+
+    code, out, err = cli("destroy", "--yes", *config)
+    assert code == 0, err
+    assert emulator.store.all("timer") == [] and emulator.store.all("flow") == []
+    assert all(secret not in out + err for secret in (emulator.secret,))
+
+
+def test_a_timer_skips_a_tick_while_its_run_is_active_and_stops_at_its_end(site: Any, emulator: Any) -> None:
+    from globus_sdk import ClientApp, FlowsClient, FlowTimer, RecurringTimerSchedule, TimersClient
+
+    app = ClientApp("t", client_id=emulator.client_id, client_secret=emulator.secret)
+    flow = FlowsClient(app=app).create_flow(
+        "waits",
+        {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "End": True}}},
+        {},
+    )
+    app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})
+    timers = TimersClient(app=app)
+    schedule = RecurringTimerSchedule(60, end={"condition": "iterations", "iterations": 2})
+    timer = timers.create_timer(FlowTimer(flow_id=flow["id"], name="t", schedule=schedule, body={"body": {}}))
+    job_id = timer["timer"]["job_id"]
+    emulator.scheduler.advance(60)  # the first run (at creation) is still waiting: this tick is skipped
+    wait_for_runs(emulator, 1)
+    assert timers.get_job(job_id)["results"]["data"][0]["status"] == 409
+    emulator.scheduler.advance(60)
+    wait_for_runs(emulator, 2)
+    job = timers.get_job(job_id)
+    assert (job["n_runs"], job["status"], job["activity"]) == (2, "inactive", None)
+    assert len(emulator.store.all("run")) == 2
+
+
+def test_the_timers_api_refuses_a_field_the_flow_start_document_does_not_define(site: Any, emulator: Any) -> None:
+    from globus_sdk import ClientApp, FlowsClient, FlowTimer, GlobusAPIError, RecurringTimerSchedule, TimersClient
+
+    app = ClientApp("t", client_id=emulator.client_id, client_secret=emulator.secret)
+    flow = FlowsClient(app=app).create_flow("f", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, {})
+    body = {"body": {}, "notify_on_failure": True}
+    with pytest.raises(GlobusAPIError) as refused:
+        TimersClient(app=app).create_timer(
+            FlowTimer(flow_id=flow["id"], name="t", schedule=RecurringTimerSchedule(3600), body=body)
+        )
+    assert refused.value.http_status == 422 and "notify_on_failure" in str(refused.value.message)
+    assert emulator.store.all("timer") == []
+
+
+def test_a_missing_or_wrong_bearer_token_gets_a_401(site: Any, emulator: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        request = urllib.request.Request(emulator.url("flows") + "flows", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request)
+        assert answer.value.code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "command", "sentence"),
+    [
+        (
+            "GET", r"/timer/jobs/", 404, ["timer", "show"],
+            "Error: the Globus Timers service no longer has what the deployment file points to; run "
+            "'palxfel-globus deploy' to recreate it.\n",
+        ),
+        (
+            "POST", r"/flows/flows/[^/]+/run$", 403, ["flow", "run"],
+            "Error: the Globus Flows service needs your consent for this; run 'palxfel-globus login' again and "
+            "accept what it asks.\n",
+        ),
+        (
+            "GET", r"/flows/runs$", 401, ["runs", "list"],
+            "Error: Your Globus login has expired or was revoked; run 'palxfel-globus login'.\n",
+        ),
+    ],
+)  # fmt: skip
+def test_an_error_answer_reaches_the_user_as_the_commands_one_line(
+    site: Any, emulator: Any, cli: Cli, method: str, path: str, status: int, command: list[str], sentence: str
+) -> None:
+    config = ["--config", str(site.config_path)]
+    assert cli("deploy", *config)[0] == 0
+    wait_for_runs(emulator, 1)
+    code_name = "ConsentRequired" if status == 403 else ""
+    emulator.inject(method, path, status, times=5, code=code_name, extra={"required_scopes": ["x"]})
+    code, out, err = cli(*command, *config)
+    assert (code, err) == (1, sentence)
+
+
+def test_an_expired_token_is_replaced_and_a_429_retried_without_the_user_seeing_either(
+    site: Any, emulator: Any, cli: Cli
+) -> None:
+    config = ["--config", str(site.config_path)]
+    assert cli("deploy", *config)[0] == 0
+    wait_for_runs(emulator, 1)
+    emulator.store.expire_tokens(time.time())
+    code, out, err = cli("runs", "list", *config, "--json")
+    assert (code, err) == (0, "") and len(json.loads(out)) == 1, "a service identity fetches a new token"
+    emulator.inject("GET", r"/flows/runs$", 429, times=1)
+    code, out, err = cli("runs", "list", *config, "--json")
+    assert (code, err) == (0, "") and len(json.loads(out)) == 1, "the SDK waits and asks again"
+    assert emulator.faults[-1]["times"] == 0, "the 429 was answered"
+
+
+def test_a_500_on_a_create_is_one_sentence_and_the_create_is_not_repeated(site: Any, emulator: Any, cli: Cli) -> None:
+    config = ["--config", str(site.config_path)]
+    emulator.inject("POST", r"/flows/flows$", 500, times=1)
+    code, out, err = cli("deploy", *config)
+    assert (code, err) == (
+        1,
+        "Error: the Globus Flows service failed (500); try again later, or check status.globus.org.\n",
+    )
+    assert emulator.store.all("flow") == [], "no retry made a second flow"
+    assert not Deployment.load(deployment_path(load_config(site.config_path))).flow
+    code, _, err = cli("deploy", *config)
+    assert code == 0, err
+    assert len(emulator.store.all("flow")) == 2  # the scan flow and the copy flow, once each
+
+
+def _serve(site: Any, state: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "palxfel_globus", "local", "serve", "--config", str(site.config_path),
+         "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def _environment_when_ready(server: subprocess.Popen[str], state: Path) -> dict[str, str]:
+    line = server.stdout.readline() if server.stdout else ""  # the first line says it is serving
+    assert line.startswith("Globus emulator at http://127.0.0.1:"), line + (
+        server.stderr.read() if server.stderr else ""
+    )
+    variables = {}
+    for entry in (state / "env.sh").read_text().splitlines():
+        if entry.startswith("export "):
+            name, _, value = entry[len("export ") :].partition("=")
+            variables[name] = value.strip("'")
+    return variables
+
+
+def test_serve_runs_in_the_foreground_on_loopback_stops_on_sigterm_and_keeps_its_state(
+    site: Any, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    server = _serve(site, state)
+    try:
+        variables = _environment_when_ready(server, state)
+        assert all(url.startswith("http://127.0.0.1:") for name, url in variables.items() if "SERVICE_URL" in name)
+        assert oct((state / "env.sh").stat().st_mode & 0o777) == "0o600"
+        environment = {**os.environ, **variables, "HOME": str(tmp_path / "home")}
+        deployed = subprocess.run(
+            [sys.executable, "-m", "palxfel_globus", "deploy", "--config", str(site.config_path)],
+            env=environment, capture_output=True, text=True,
+        )  # fmt: skip
+        assert deployed.returncode == 0, deployed.stderr
+        assert variables["GLOBUS_CLIENT_SECRET"] not in deployed.stdout + deployed.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 0 and out.rstrip().endswith("Emulator stopped.") and err == ""
+    assert variables["GLOBUS_CLIENT_SECRET"] not in out + err
+
+    again = _serve(site, state)
+    try:
+        variables = _environment_when_ready(again, state)
+        environment = {**os.environ, **variables, "HOME": str(tmp_path / "home")}
+        shown = subprocess.run(
+            [sys.executable, "-m", "palxfel_globus", "timer", "show", "--config", str(site.config_path), "--json"],
+            env=environment, capture_output=True, text=True,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["name"] == "palxfel-globus scan backup", "the timer survived the restart"
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.communicate(timeout=60)
+    assert again.returncode == 0
+
+
+def test_a_run_left_active_by_a_stop_is_marked_failed_at_the_next_start(site: Any, tmp_path: Path) -> None:
+    from palxfel_globus.emulator.runs import INTERRUPTED
+    from palxfel_globus.emulator.server import Emulator
+    from palxfel_globus.emulator.store import Store
+
+    state = tmp_path / "state"
+    state.mkdir()
+    store = Store(state / "state.sqlite")
+    store.put("run", "r1", {"run_id": "r1", "status": "ACTIVE", "start_time": "2026-11-25T00:00:00+00:00"})
+    store.close()
+    server = Emulator(load_config(site.config_path), state)
+    server.start()
+    try:
+        run = server.store.get("run", "r1")
+        assert server.interrupted == ["r1"]
+        assert run["status"] == "FAILED" and run["details"]["description"] == INTERRUPTED
+        assert server.store.log("r1")[-1]["code"] == "FlowFailed"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def globus_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    venv = tmp_path_factory.mktemp("globus-cli")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "globus-cli"], capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return venv / "bin" / "globus"
+
+
+def test_the_globus_cli_lists_the_flow_its_run_and_the_paused_timer(
+    globus_cli: Path,
+    site: Any,
+    emulator: Any,
+    cli: Cli,
+    tmp_path: Path,
+) -> None:
+    config = ["--config", str(site.config_path)]
+    assert cli("deploy", *config)[0] == 0
+    (run,) = wait_for_runs(emulator, 1)
+    assert cli("timer", "pause", *config)[0] == 0
+    environment = {**os.environ, **emulator.environment(), "HOME": str(tmp_path / "globus-home")}
+
+    def globus(*args: str) -> Any:
+        answer = subprocess.run([str(globus_cli), *args, "-F", "json"], env=environment, capture_output=True, text=True)
+        assert answer.returncode == 0, answer.stderr
+        assert emulator.secret not in answer.stdout + answer.stderr
+        return json.loads(answer.stdout)
+
+    flows = globus("flows", "list")["flows"]
+    assert {flow["title"] for flow in flows} == {"PAL-XFEL scan backup", "PAL-XFEL one-off copy"}
+    runs = globus("flows", "run", "list")["runs"]
+    assert [(listed["run_id"], listed["status"]) for listed in runs] == [(run["run_id"], "SUCCEEDED")]
+    (timer,) = globus("timer", "list")
+    assert (timer["name"], timer["status"], timer["activity"]) == (
+        "palxfel-globus scan backup",
+        "inactive",
+        {"code": "paused"},
+    )
