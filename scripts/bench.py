@@ -211,6 +211,51 @@ def full_tick(work: Path, scans: int, total: int, repeats: int) -> Row:
     )
 
 
+def emulated_tick(work: Path, scans: int, total: int, repeats: int) -> Row:
+    """One run of the deployed flow started by the timer of 'local serve' (HTTP, SQLite, the timer
+    scheduler, the registered functions), deploy to run end, vs 'local run' of the same tick."""
+    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.cli.app import main as cli_main
+    from palxfel_globus.cli.output import console
+    from palxfel_globus.config import load_config
+    from palxfel_globus.demo import arrive_markers, make_site
+    from palxfel_globus.emulator.session import emulated_globus
+
+    site = make_site(work / "emulated-site", scans=scans, total_bytes=total)
+    arrive_markers(site)
+    config = load_config(site.config_path)
+    shipped = sum(scan.kind != "incomplete" for scan in site.scans)
+    backups = [site.workdir / "backup-ue" / "backup", site.workdir / "backup-ms" / "ms"]
+
+    def reset() -> None:
+        shutil.rmtree(config.daq.ledger, ignore_errors=True)
+        for directory in backups:
+            shutil.rmtree(directory, ignore_errors=True)
+        backups[1].mkdir(parents=True)
+
+    with emulated_globus(config, work / "emulated-state") as emulator:
+        with console.capture():
+            assert cli_main(["deploy", "--config", str(site.config_path), "--no-subscription"]) == 0
+        assert emulator.runs.wait_for_ended(1, 600), "the timer's first run did not end"
+
+        def emulated() -> float:
+            reset()
+            start = time.perf_counter()
+            emulator.scheduler.advance(config.timer_interval)
+            assert emulator.runs.wait_for_ended(emulator.runs.ended_count + 1, 600), "the run did not end"
+            seconds = time.perf_counter() - start
+            assert len(list(config.daq.ledger.glob("shipped/*/*"))) == shipped, "the run did not ship every scan"
+            return seconds
+
+        def local() -> float:
+            reset()
+            return timed(lambda: run_ticks(config, ticks=1, interval=0))
+
+        seconds, baseline = interleaved(emulated, local, repeats)
+    return row(f"a timer's run in 'local serve', {shipped} scans, vs 'local run' of the same tick", "s", seconds,
+               baseline, "<=1.5")  # fmt: skip
+
+
 def drop_page_cache() -> bool:
     """Start cold where the machine lets us (root on Linux); the row names say which it was."""
     try:
@@ -429,12 +474,14 @@ def main() -> int:
             rows.append(engine_states_per_second(2_000, repeats))
             rows += local_transfer(work, files=100, size=1024 * 1024, repeats=repeats)
             rows.append(full_tick(work, scans=24, total=120_000_000, repeats=repeats))
+            rows.append(emulated_tick(work, scans=12, total=12_000_000, repeats=repeats))
         else:
             rows = finding_scans(work, experiments=500, scans=40, files=50, repeats=repeats)
             rows += manifest_hashing(work, total=2_000_000_000, repeats=repeats)
             rows.append(engine_states_per_second(10_000, repeats))
             rows += local_transfer(work, files=400, size=2 * 1024 * 1024, repeats=repeats)
             rows.append(full_tick(work, scans=24, total=1_200_000_000, repeats=repeats))
+            rows.append(emulated_tick(work, scans=24, total=120_000_000, repeats=repeats))
         rows += start_up(work, repeats)
         rows.append(actions_per_tick(work, (1, 10, 100, 1000)))
     if options.json:
