@@ -1,4 +1,5 @@
-"""``palxfel-globus local run``: the scan_backup flow on the local engine, tick after tick."""
+"""``palxfel-globus local run``: the scan_backup flow on the local engine, tick after tick; and
+``local serve`` (its own module), the Globus APIs on this machine."""
 
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing_extensions import Annotated
 
 from palxfel_globus.cli.options import command_group, faults_option, interval_option
 from palxfel_globus.cli.output import console
+from palxfel_globus.cli.serve import serve
 from palxfel_globus.errors import PalxfelError
 
 app = command_group("Run the scan backup on this machine, with local stand-ins for Globus.")
@@ -95,10 +97,4 @@ def run(
         raise typer.Exit(1)
 
 
-def _add_serve() -> None:
-    from palxfel_globus.cli.serve import serve
-
-    app.command("serve")(serve)
-
-
-_add_serve()
+app.command("serve")(serve)

@@ -8,8 +8,6 @@ from typing import Any, Callable
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.jsonfile import parse_json
 
-SERVICES = ("auth", "flows", "timer", "transfer", "compute", "search")
-
 
 class ApiError(Exception):
     """An error answer: the service's HTTP status, its error code and a sentence."""
@@ -35,21 +33,15 @@ class Route:
     public: bool = False  # answers without a bearer token (the token endpoint itself)
 
 
-def json_body(request: Any, required: bool = True) -> Any:
-    """The request's JSON document, bounded as every JSON input of the product is."""
+def json_object(request: Any) -> dict[str, Any]:
+    """The request's JSON object, bounded as every JSON input of the product is."""
     raw = request.get_data(as_text=True)
     if not raw:
-        if required:
-            raise ApiError(400, "BAD_REQUEST", "The request has no JSON body.")
-        return {}
+        raise ApiError(400, "BAD_REQUEST", "The request has no JSON body.")
     try:
-        return parse_json(raw, "the request body")
+        body = parse_json(raw, "the request body")
     except PalxfelError as exc:
         raise ApiError(400, "BAD_REQUEST", str(exc)) from None
-
-
-def json_object(request: Any) -> dict[str, Any]:
-    body = json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "BAD_REQUEST", "The request body must be a JSON object.")
     return body

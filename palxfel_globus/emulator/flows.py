@@ -147,7 +147,8 @@ def _action_scopes(definition: dict[str, Any]) -> set[str]:
 
 def start_run(emulator: Any, flow_id: str, request_body: dict[str, Any]) -> dict[str, Any]:
     """A run of ``flow_id``, after the checks the service makes: known fields, input against the schema."""
-    from jsonschema import Draft202012Validator, FormatChecker
+    from palxfel_globus.backup import check_input
+    from palxfel_globus.errors import PalxfelError
 
     flow = _flow(emulator, flow_id)
     unknown = sorted(set(request_body) - set(RUN_REQUEST_FIELDS))
@@ -156,12 +157,10 @@ def start_run(emulator: Any, flow_id: str, request_body: dict[str, Any]) -> dict
     body = request_body.get("body")
     if not isinstance(body, dict):
         raise ApiError(422, "UNPROCESSABLE_ENTITY", "The run request's body must be a JSON object.")
-    validator = Draft202012Validator(flow.get("input_schema") or {}, format_checker=FormatChecker())
-    errors = sorted(validator.iter_errors(body), key=lambda error: list(error.absolute_path))
-    if errors:
-        where = "/".join(str(part) for part in errors[0].absolute_path) or "(the input)"
-        message = f"Input failed validation against the flow's input schema at {where}: {errors[0].message}"
-        raise ApiError(400, "FLOW_INPUT_ERROR", message)
+    try:
+        check_input(body, flow.get("input_schema") or {})
+    except PalxfelError as exc:
+        raise ApiError(400, "FLOW_INPUT_ERROR", str(exc)) from None
     return emulator.runs.start(flow, request_body)
 
 
@@ -184,10 +183,10 @@ def get_run(emulator: Any, request: Any, run_id: str) -> dict[str, Any]:
 
 def run_log(emulator: Any, request: Any, run_id: str) -> dict[str, Any]:
     emulator.runs.get(run_id)
-    answer = page(emulator.store.log(run_id), "entries", request, limit_default=10)
+    entries = emulator.store.log(run_id)
     if request.args.get("reverse_order", "").lower() == "true":
-        answer["entries"] = list(reversed(emulator.store.log(run_id)))[: answer["limit"]]
-    return answer
+        entries.reverse()
+    return page(entries, "entries", request, limit_default=10)
 
 
 def cancel_run(emulator: Any, request: Any, run_id: str) -> dict[str, Any]:

@@ -19,6 +19,16 @@ ENDED_STATUSES = ("SUCCEEDED", "FAILED", "ENDED")
 INTERRUPTED = "The emulator stopped while this run was active; its actions did not finish. Start it again."
 
 
+def _failed(description: str) -> dict[str, Any]:
+    """The fields of a run document that ended FAILED now, for ``description``."""
+    return {
+        "status": "FAILED",
+        "display_status": "FAILED",
+        "completion_time": iso(time.time()),
+        "details": {"code": "FlowFailed", "description": description},
+    }
+
+
 class Runs:
     def __init__(self, store: Any, engine: Any, owner: str) -> None:
         self.store, self.engine, self.owner = store, engine, owner
@@ -30,23 +40,20 @@ class Runs:
 
     def recover(self) -> list[str]:
         """Mark the runs a stopped emulator left ACTIVE; returns their ids."""
-
         marked = []
         for run in self.store.all("run"):
             if run["status"] in ("ACTIVE", "INACTIVE"):
-                now = iso(time.time())
-                run.update(status="FAILED", display_status="FAILED", completion_time=now)
-                run["details"] = {"code": "FlowFailed", "description": INTERRUPTED}
-                self.store.put("run", run["run_id"], run)
+                ended = _failed(INTERRUPTED)
+                self.store.put("run", run["run_id"], {**run, **ended})
                 self.store.add_log_entry(
-                    run["run_id"], {"time": now, "code": "FlowFailed", "description": INTERRUPTED, "details": {}}
+                    run["run_id"],
+                    {"time": ended["completion_time"], "code": "FlowFailed", "description": INTERRUPTED, "details": {}},
                 )
                 marked.append(run["run_id"])
         return marked
 
     def start(self, flow: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         """Start a run of ``flow`` with a run request ({body, label, tags, run_managers, run_monitors})."""
-
         run_id = str(uuid.uuid4())
         owner = f"urn:globus:auth:identity:{self.owner}"
         document = {
@@ -94,13 +101,7 @@ class Runs:
             )
             ended = {key: result[key] for key in ("status", "display_status", "completion_time", "details")}
         except Exception as exc:  # a crash of the engine is the run's failure, never a silent ACTIVE run
-            description = f"The local engine failed: {type(exc).__name__}: {exc}"
-            ended = {
-                "status": "FAILED",
-                "display_status": "FAILED",
-                "completion_time": iso(time.time()),
-                "details": {"code": "FlowFailed", "description": description},
-            }
+            ended = _failed(f"The local engine failed: {type(exc).__name__}: {exc}")
         current = self.store.get("run", run_id) or document
         self.store.put("run", run_id, {**current, **ended})
         with self._lock:

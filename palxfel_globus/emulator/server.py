@@ -36,6 +36,7 @@ class Emulator:
     def __init__(self, config: Any, state_dir: Path, port: int = 0) -> None:
         from palxfel_globus.backup import check_local
         from palxfel_globus.engine import Engine
+        from palxfel_globus.globus.endpoints import endpoint_roles
 
         state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)  # it holds the service identity's secret
@@ -47,9 +48,7 @@ class Emulator:
         self.collection_names = _collection_names(config)
         self.endpoints = {
             endpoint.lower()
-            for endpoint in [config.daq.compute_endpoint, *(route.compute_endpoint for route in config.routes)]
-            + list(config.local.endpoints)
-            if endpoint
+            for endpoint in [*(role.endpoint_id for role in endpoint_roles(config)), *config.local.endpoints]
         }
         self.engine = Engine(
             collections=self.collections,

@@ -9,13 +9,13 @@ documented and a field silently dropped is how a promised e-mail got lost."""
 
 from __future__ import annotations
 
-import datetime
 import threading
 import time
 import uuid
 from typing import Any, Optional
 
 from palxfel_globus.emulator.api import ApiError, Route, json_object, not_found
+from palxfel_globus.engine.definition import parse_timestamp
 from palxfel_globus.engine.runner import iso
 
 FLOW_START_FIELDS = ("body", "tags", "run_managers", "run_monitors")
@@ -24,12 +24,9 @@ TIMER_FIELDS = ("timer_type", "flow_id", "name", "schedule", "body", "scope", "r
 
 def _parse_time(text: Any, what: str) -> float:
     try:
-        moment = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return parse_timestamp(text).timestamp()
     except ValueError:
         raise ApiError(422, "UNPROCESSABLE_ENTITY", f"{what} {text!r} is not an ISO 8601 date and time.") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
 
 
 def _checked_schedule(schedule: Any) -> dict[str, Any]:
