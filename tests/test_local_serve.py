@@ -317,3 +317,22 @@ def test_the_globus_cli_lists_the_flow_its_run_and_the_paused_timer(
         "inactive",
         {"code": "paused"},
     )
+
+
+def test_serve_says_one_sentence_for_a_state_file_or_a_port_in_use(site: Any, tmp_path: Path, cli: Cli) -> None:
+    import socket
+
+    state_file = tmp_path / "state-file"
+    state_file.write_text("")
+    config = ["--config", str(site.config_path)]
+    code, out, err = cli("local", "serve", "--state", str(state_file), *config)
+    assert (code, out) == (2, "")
+    assert err == f"Error: --state {state_file} is a file; give a directory (it is made if missing).\n"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        code, out, err = cli("local", "serve", "--state", str(tmp_path / "state"), "--port", str(port), *config)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: Port {port} on 127.0.0.1 cannot be used (Address already in use); give another --port, or 0 for a "
+        "free one.\n"
+    )

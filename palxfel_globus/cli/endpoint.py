@@ -14,7 +14,9 @@ app = command_group("The Globus Compute endpoints that run the flow's functions.
 
 @app.command("config")
 def config(
-    which: Annotated[str, typer.Argument(help="`daq`, or a route by its number (1 = the first) or its match.")],
+    which: Annotated[
+        str, typer.Argument(metavar="daq|ROUTE", help="`daq`, or a route by its number (1 = the first) or its match.")
+    ],
     config_path: ConfigOption = None,
     engine: Annotated[
         Optional[str],

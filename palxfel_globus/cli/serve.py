@@ -26,8 +26,11 @@ def serve(
     from palxfel_globus.cli.output import say, warn
     from palxfel_globus.config import load_config
     from palxfel_globus.emulator.server import Emulator
+    from palxfel_globus.errors import PalxfelError
 
     state = state.absolute()
+    if state.exists() and not state.is_dir():
+        raise PalxfelError(f"--state {state} is a file; give a directory (it is made if missing).")
     emulator = Emulator(load_config(config), state, port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

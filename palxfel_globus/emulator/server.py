@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 import uuid
 from pathlib import Path
@@ -25,6 +26,7 @@ from palxfel_globus.emulator.api import ApiError, Route, error_document, json_ob
 from palxfel_globus.emulator.runs import Runs
 from palxfel_globus.emulator.store import Store
 from palxfel_globus.emulator.timers import Scheduler
+from palxfel_globus.errors import PalxfelError
 
 HOST = "127.0.0.1"
 ROUTES: list[Route] = [*auth.ROUTES, *flows.ROUTES, *timers.ROUTES, *compute.ROUTES, *transfer.ROUTES]
@@ -72,6 +74,14 @@ class Emulator:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request lines on the terminal
+        if self.port:  # werkzeug would print two lines of its own and exit; the CLI says one sentence
+            try:
+                socket.create_server((HOST, self.port)).close()
+            except OSError as exc:
+                reason = os.strerror(exc.errno or 0)
+                raise PalxfelError(
+                    f"Port {self.port} on {HOST} cannot be used ({reason}); give another --port, or 0 for a free one."
+                ) from None
         self.interrupted = self.runs.recover()
         self._server = make_server(HOST, self.port, self.wsgi, threaded=True)
         self.port = self._server.server_port
