@@ -236,6 +236,10 @@ def run_ticks(
             if on_tick is not None:
                 on_tick(tick, summary)
             tick += 1
-            if (ticks is None or tick < ticks) and stop.wait(interval):
+            if ticks is not None and tick >= ticks:
+                break
+            if engine.clock.virtual and not stop.is_set():
+                engine.clock.sleep(interval)  # simulated time: the next tick is due at once
+            elif stop.wait(interval):
                 break
     return summaries

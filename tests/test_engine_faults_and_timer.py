@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from palxfel_globus.engine import Corruption, Engine, Faults, SimulatedCrash
+from palxfel_globus.engine import Clock, Corruption, Engine, Faults, SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 from palxfel_globus.engine.timer import run_timer
 
@@ -94,7 +94,7 @@ def holding_engine(release: threading.Event, started: list[str]) -> Engine:
             started.append(context["run_id"])
             release.wait(timeout=30)
 
-    return Engine(on_event=on_event)
+    return Engine(on_event=on_event, clock=Clock())  # real time: the runs overlap in threads
 
 
 def test_the_timer_skips_ticks_while_the_previous_run_goes_on() -> None:

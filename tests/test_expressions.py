@@ -195,3 +195,74 @@ def test_arbitrary_text_only_ever_raises_expression_error(text: str) -> None:
         value(text)
     except ExpressionError:
         pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # each of these took gigabytes or many seconds before values were weighed as they are built
+        "[[0]*10000]*10000",
+        "len([('a'*999999) for i in range(5000)])",
+        "str(['a'*999999]*1000000)",
+        "sum([[0]*1000000]*1000000, [])",
+        "sum([[0]*1000]*3000, [])",
+        "sum([('a'*999999).count('a') for i in range(60000)])",
+        "[i in list(range(400000)) for i in range(100)]",
+        "{str(i): 'x'*1000 for i in range(5000)}",
+    ],
+)
+def test_hostile_expressions_fail_before_they_cost_memory_or_time(text: str) -> None:
+    with pytest.raises(ExpressionError, match="larger than 1000000 items|took more than 200000 steps"):
+        value(text)
+
+
+def test_sum_of_lists_is_linear_and_keeps_its_meaning() -> None:
+    assert value("sum([[1, 2], [3]], [])") == [1, 2, 3]
+    assert value("sum([[0]*100]*3000, [])") == [0] * 300_000
+    assert value("sum([1, 2.5, n])") == 7.5
+    with pytest.raises(ExpressionError, match="sum\\(\\) adds numbers"):
+        value("sum([[1], 'a'], [])")
+
+
+# Random nestings of the constructs that multiply size or work: whatever they build, they stay
+# within the size bound and the step budget, and nothing but ExpressionError comes out.
+_leaves = st.sampled_from(
+    ["0", "1.5", "'a'", "'ab' * 500", "[0] * 1000", "list(range(5000))", "n", "source", "9 ** 99"]
+)
+
+
+def _grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    counts = st.sampled_from(["3", "100", "1000", "100000", "n"])
+    return st.one_of(
+        st.tuples(inner, counts).map(lambda t: f"({t[0]}) * {t[1]}"),
+        st.tuples(inner, inner).map(lambda t: f"({t[0]}) + ({t[1]})"),
+        inner.map(lambda e: f"[{e}]"),
+        st.tuples(inner, counts).map(lambda t: f"[({t[0]}) for i in range({t[1]})]"),
+        inner.map(lambda e: f"sum([{e}, {e}], [])"),
+        inner.map(lambda e: f"str({e})"),
+        inner.map(lambda e: f"len({e})"),
+        inner.map(lambda e: f"sorted([{e}])"),
+        inner.map(lambda e: f"'-'.join([str({e})] * 3)"),
+        inner.map(lambda e: f"str({e}).count('a')"),
+        st.tuples(inner, inner).map(lambda t: f"({t[0]}) == ({t[1]})"),
+        st.tuples(inner, counts).map(lambda t: f"[({t[0]}) in [{t[0]}] for i in range({t[1]})]"),
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.recursive(_leaves, _grow, max_leaves=6))
+def test_random_nested_expressions_never_pass_the_bounds(text: str) -> None:
+    import tracemalloc
+
+    from palxfel_globus.engine import expressions
+
+    tracemalloc.start()
+    try:
+        result = value(text)
+    except ExpressionError:
+        result = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert expressions.weight(result) <= expressions.MAX_SIZE
+    assert peak < 64 * 1024 * 1024, f"{text} took {peak / 1e6:.0f} MB"

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import command_group, faults_option, interval_option
+from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
 from palxfel_globus.cli.output import console, print_json, problem, say, warn
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.jsonfile import read_json_file
@@ -197,6 +197,7 @@ def simulate(
         int,
         typer.Option("--max-states", min=1, max=10_000_000, help="End a run FAILED after this many states."),
     ] = 10_000,
+    real_time: RealTimeOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run document(s) as JSON.")] = False,
 ) -> None:
     """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
@@ -224,6 +225,7 @@ def simulate(
         web_inputs=_web_inputs(web_input or []),
         on_event=None if json_output else _progress,
         max_states=max_states,
+        clock=engine_clock(real_time),
     )
     with engine:
         report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import command_group, faults_option, interval_option
+from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
 from palxfel_globus.cli.output import console
 from palxfel_globus.cli.serve import serve
 from palxfel_globus.errors import PalxfelError
@@ -60,6 +60,7 @@ def run(
         Optional[list[str]],
         typer.Option("--fault", help="Inject a fault: fail:STATE[:N], crash:STATE, corrupt:STATE:GLOB."),
     ] = None,
+    real_time: RealTimeOption = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object per tick.")] = False,
 ) -> None:
     """Ship completed scans with the scan_backup flow on the local engine ([local] in the config)."""
@@ -73,13 +74,15 @@ def run(
     seconds = loaded.timer_interval if interval is None else interval_option(interval)
     faults = faults_option(fault, load_flow("scan_backup")[0])
     count = 1 if once else ticks
+    # a run until Ctrl-C is a service on this machine: its ticks wait in real time
+    clock = engine_clock(real_time or count is None)
     try:
         if json_output:
             summaries = run_ticks(
                 loaded,
                 ticks=count,
                 interval=seconds,
-                engine_options={"faults": faults},
+                engine_options={"faults": faults, "clock": clock},
                 on_tick=lambda _tick, summary: print(json.dumps(summary.as_json(), ensure_ascii=False), flush=True),
             )
         else:
@@ -88,7 +91,7 @@ def run(
                     loaded,
                     ticks=count,
                     interval=seconds,
-                    engine_options={"faults": faults, "on_event": progress(status)},
+                    engine_options={"faults": faults, "on_event": progress(status), "clock": clock},
                     on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
                 )
     except SimulatedCrash as crash:

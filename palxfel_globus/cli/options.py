@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from palxfel_globus.errors import PalxfelError
 
@@ -41,3 +42,20 @@ def interval_option(text: str) -> int:
         return parse_duration(text)
     except ValueError as exc:
         raise PalxfelError(f"--interval: {exc}.") from None
+
+
+RealTimeOption = Annotated[
+    bool,
+    typer.Option(
+        "--real-time",
+        help="Wait as the service would: Wait states, sleeping actions and the time between ticks take real "
+        "time (default: simulated time, which moves on at once and still shows in the run's log).",
+    ),
+]
+
+
+def engine_clock(real_time: bool) -> Any:
+    """The engine clock ``--real-time`` asks for."""
+    from palxfel_globus.engine import Clock, VirtualClock
+
+    return Clock() if real_time else VirtualClock()

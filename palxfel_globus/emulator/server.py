@@ -37,7 +37,7 @@ SERVICE_NAMES = ("auth", "flows", "timer", "transfer", "compute", "search")
 class Emulator:
     def __init__(self, config: Any, state_dir: Path, port: int = 0) -> None:
         from palxfel_globus.backup import check_local
-        from palxfel_globus.engine import Engine
+        from palxfel_globus.engine import Clock, Engine
         from palxfel_globus.globus.endpoints import endpoint_roles
 
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +57,7 @@ class Emulator:
             endpoint_workers=config.local.endpoints,
             username=f"{self.client_id}@{auth.IDENTITY_DOMAIN}",
             on_event=lambda entry, context: self.store.add_log_entry(context["run_id"], entry),
+            clock=Clock(),  # a service: its runs' Wait states take real time (its timers have advance())
         )
         for record in self.store.all("function"):
             self.load_function(record)

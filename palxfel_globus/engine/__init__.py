@@ -1,10 +1,11 @@
 """The local Globus Flows engine: run a flow definition offline, with local action providers."""
 
+from palxfel_globus.engine.clock import Clock, VirtualClock
 from palxfel_globus.engine.definition import load_definition, validate
 from palxfel_globus.engine.errors import DefinitionError, FlowError, SimulatedCrash
 from palxfel_globus.engine.faults import Corruption, Faults
 from palxfel_globus.engine.providers.compute import BUNDLED, FunctionRef
-from palxfel_globus.engine.runner import Clock, Engine
+from palxfel_globus.engine.runner import Engine
 
 __all__ = [
     "BUNDLED",
@@ -16,6 +17,7 @@ __all__ = [
     "FlowError",
     "FunctionRef",
     "SimulatedCrash",
+    "VirtualClock",
     "load_definition",
     "validate",
 ]

@@ -3,9 +3,16 @@
 The expression is parsed with ``ast`` and walked by this module; nothing is handed to
 ``eval``. Only listed node types, functions and methods exist, so there are no imports,
 no attribute access beyond dict keys and a few str/list/dict methods, no dunders, and
-nothing that reaches a frame or a class. Every step is counted and every string or list
-it builds is bounded, so ``'a' * 10**10``, ``9**9**9`` or a deep nesting end in an
-``ExpressionError`` instead of a hung or crashed engine.
+nothing that reaches a frame or a class.
+
+Bounds, so that no expression takes more than a few tens of MB or about a second: every
+value is weighed by its *materialized* size (an item per value, plus a string's
+characters, nested values and every shared reference counted again), and an operation
+whose result would pass ``MAX_SIZE`` fails before it builds it (``[[0]*10**4]*10**4``);
+every step counts, and bulk work (copying, scanning, summing, comparing) costs a step
+per ``WORK_PER_STEP`` items or characters it touches, so a loop over a large string's
+``count`` runs out of steps long before it runs out of time. A clock is the backstop.
+Each ends in an ``ExpressionError``, never a hung or crashed engine.
 
 Names resolve against the run state's top-level keys (and ``_context``); ``a.b`` reads
 key ``b`` of object ``a``; `` `$.x.y` `` is a JSONPath into the run state. The helper
@@ -20,6 +27,7 @@ import functools
 import operator
 import posixpath
 import re
+import time
 import types
 from typing import Any, Callable
 
@@ -28,9 +36,13 @@ from palxfel_globus.engine.errors import ExpressionError, JsonPathError
 
 MAX_LENGTH = 10_000  # characters of expression text
 MAX_DEPTH = 40  # nesting of the parsed expression
-MAX_SIZE = 1_000_000  # items in a list, characters in a string, that an expression may build
+MAX_SIZE = 1_000_000  # materialized size of any value an expression builds (see weight())
 MAX_STEPS = 200_000  # evaluation steps of one expression
+WORK_PER_STEP = 100  # items or characters that bulk work may touch per step
+MAX_SECONDS = 2.0  # wall-clock backstop; the step count ends hostile expressions well before
 MAX_INT_BITS = 4096
+TOO_LARGE = f"the expression built a value larger than {MAX_SIZE} items (nested values and characters counted)"
+_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 _BACKTICK = re.compile(r"`([^`]*)`")
 
@@ -133,6 +145,8 @@ def evaluate(text: str, state: dict[str, Any], context: dict[str, Any]) -> Any:
         raise
     except RecursionError:
         raise ExpressionError("the expression recurses too deeply") from None
+    except MemoryError:
+        raise ExpressionError("the expression ran out of memory") from None
     except (ArithmeticError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
 
@@ -157,6 +171,48 @@ def _as_json(value: Any) -> Any:
     raise ExpressionError(f"the expression's value is a {type(value).__name__}, not JSON data")
 
 
+def weight(value: Any, limit: int = MAX_SIZE) -> int:
+    """The materialized size of a value: one per value, plus a string's characters and a large
+    number's words, plus all a container holds, a value reached twice counted twice (``[x] * n``
+    is n copies of x when serialized). Counting stops just past ``limit``, so weighing costs at
+    most that much work however large the value is."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        total += 1
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, int):
+            total += item.bit_length() // 64
+        elif isinstance(item, range):
+            total += len(item)
+        elif isinstance(item, (dict, list, tuple, set, frozenset, *_DICT_VIEWS)):
+            if len(item) > limit:
+                return limit + 1
+            for part in (item.keys(), item.values()) if isinstance(item, dict) else (item,):
+                flat = _flat_weight(part)
+                if flat is None:
+                    stack.extend(part)
+                else:
+                    total += flat
+        if total > limit:
+            return total
+    return total
+
+
+def _flat_weight(items: Any) -> Any:
+    """The weight of a container of scalars or of strings, counted at C speed (``weight`` would
+    walk a million numbers one by one in Python); None when it holds anything else."""
+    kinds = set(map(type, items))
+    if kinds <= {float, bool, type(None)}:
+        return len(items)
+    if kinds <= {int, bool}:
+        return len(items) + sum(map(int.bit_length, items)) // 64
+    if kinds == {str}:
+        return len(items) + sum(map(len, items))
+    return None
+
+
 def pathsplit(path: str) -> list[str]:
     """[directory, name]; ``/~/`` is never split (``pathsplit('/~/x')`` -> ``['/~/', 'x']``)."""
     if not isinstance(path, str):
@@ -176,12 +232,15 @@ class _Evaluator:
         self.context = context
         self.scopes: list[dict[str, Any]] = [names]
         self.steps = 0
+        self.ticks = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
         self.functions: dict[str, Callable[..., Any]] = {
             "pathsplit": pathsplit,
             "is_present": self.is_present,
             "getattr": self.get_attr,
             "len": len, "str": self.to_str, "int": int, "float": float, "bool": bool, "abs": abs, "round": round,
-            "min": min, "max": max, "sum": sum, "any": any, "all": all, "sorted": self.sorted, "range": self.range,
+            "min": self.scanning(min), "max": self.scanning(max), "sum": self.sum, "any": self.scanning(any),
+            "all": self.scanning(all), "sorted": self.sorted, "range": self.range,
             "list": self.to_list, "dict": dict, "set": self.to_set, "tuple": self.to_list, "enumerate": self.enumerate,
             "zip": self.zip, "reversed": self.reversed,
         }  # fmt: skip
@@ -211,7 +270,39 @@ class _Evaluator:
         return self.sized(str(value))
 
     def sorted(self, items: Any, reverse: bool = False) -> list[Any]:
-        return sorted(self.sized(list(items)), reverse=reverse)
+        listed = self.to_list(items)
+        self.work(len(listed) * max(1, len(listed).bit_length()))
+        return sorted(listed, reverse=reverse)
+
+    def scanning(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """min, max, any, all: they touch every item (and compare them), so they cost their input's weight."""
+
+        def scan(*args: Any, **kwargs: Any) -> Any:
+            for arg in args:
+                self.work(weight(arg))
+            return function(*args, **kwargs)
+
+        return scan
+
+    def sum(self, items: Any, start: Any = 0) -> Any:
+        """Numbers add up; lists and strings are joined once, in linear time, within the size bound
+        (Python's own sum of lists is quadratic: ``sum([[0]*1000]*3000, [])`` would take seconds)."""
+        listed = self.to_list(items)
+        if isinstance(start, (list, tuple, str)) or any(isinstance(item, (list, tuple, str)) for item in listed):
+            if not all(isinstance(item, type(start)) for item in listed):
+                raise ExpressionError("sum() adds numbers, or lists (or strings) to a start of the same type")
+            total = weight(start) + sum(weight(item) for item in listed)
+            if total > MAX_SIZE:
+                raise ExpressionError(TOO_LARGE)
+            self.work(total)
+            if isinstance(start, str):
+                return start + "".join(listed)
+            joined = list(start)
+            for item in listed:
+                joined.extend(item)
+            return type(start)(joined) if isinstance(start, tuple) else joined
+        self.work(len(listed))
+        return self.sized(sum(listed, start))
 
     def range(self, *args: int) -> range:
         result = range(*args)
@@ -233,16 +324,27 @@ class _Evaluator:
         return list(reversed(self.to_list(items)))
 
     # limits -----------------------------------------------------------
-    def tick(self) -> None:
-        self.steps += 1
+    def tick(self, steps: int = 1) -> None:
+        self.steps += steps
         if self.steps > MAX_STEPS:
-            raise ExpressionError(f"the expression took more than {MAX_STEPS} steps")
+            raise ExpressionError(f"the expression took more than {MAX_STEPS} steps (bulk work counted)")
+        self.ticks += 1
+        if self.ticks % 1024 == 0 and time.monotonic() > self.deadline:
+            raise ExpressionError(f"the expression took more than {MAX_SECONDS:g} s")
+
+    def work(self, units: int) -> None:
+        """Bulk work of ``units`` items or characters."""
+        self.tick(units // WORK_PER_STEP)
 
     def sized(self, value: Any) -> Any:
-        if isinstance(value, (str, list, tuple, dict, set, range)) and len(value) > MAX_SIZE:
-            raise ExpressionError(f"the expression built a value larger than {MAX_SIZE} items")
+        """A value just built: within the size bound, and its building paid for."""
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
             raise ExpressionError(f"the expression built a number larger than {MAX_INT_BITS} bits")
+        if isinstance(value, (str, list, tuple, dict, set, range, *_DICT_VIEWS)):
+            size = weight(value)
+            if size > MAX_SIZE:
+                raise ExpressionError(TOO_LARGE)
+            self.work(size)
         return value
 
     def bounded(self, iterable: Any) -> Any:
@@ -290,7 +392,8 @@ class _Evaluator:
         value = self.eval(node.value)
         if not isinstance(value, (dict, list, str, tuple)):
             raise ExpressionError(f"{type(value).__name__} cannot be indexed")
-        return value[self.eval(node.slice)]
+        result = value[self.eval(node.slice)]
+        return self.sized(result) if isinstance(node.slice, ast.Slice) else result
 
     def eval_Slice(self, node: ast.Slice) -> slice:
         parts = [None if part is None else self.eval(part) for part in (node.lower, node.upper, node.step)]
@@ -307,7 +410,7 @@ class _Evaluator:
     def eval_Dict(self, node: ast.Dict) -> dict[Any, Any]:
         if any(key is None for key in node.keys):
             raise ExpressionError("dict unpacking is not allowed")
-        return {self.eval(key): self.eval(value) for key, value in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        return self.sized({self.eval(key): self.eval(value) for key, value in zip(node.keys, node.values)})  # type: ignore[arg-type]
 
     def eval_BinOp(self, node: ast.BinOp) -> Any:
         left, right = self.eval(node.left), self.eval(node.right)
@@ -315,16 +418,17 @@ class _Evaluator:
         if op is ast.Mult:
             for sequence, count in ((left, right), (right, left)):
                 if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                    if len(sequence) * max(count, 0) > MAX_SIZE:
-                        raise ExpressionError(f"the expression built a value larger than {MAX_SIZE} items")
+                    # the copies' contents, plus the new container itself
+                    if (weight(sequence) - 1) * max(count, 0) + 1 > MAX_SIZE:
+                        raise ExpressionError(TOO_LARGE)
         elif op is ast.Pow and isinstance(left, int) and isinstance(right, int) and right > 0:
             if max(abs(left).bit_length(), 1) * right > MAX_INT_BITS * 2:
                 raise ExpressionError(f"the expression built a number larger than {MAX_INT_BITS} bits")
         elif op is ast.Mod and isinstance(left, str):
             raise ExpressionError("%-formatting of strings is not allowed; use +")
         elif op is ast.Add and isinstance(left, (str, list, tuple)) and isinstance(right, type(left)):
-            if len(left) + len(right) > MAX_SIZE:
-                raise ExpressionError(f"the expression built a value larger than {MAX_SIZE} items")
+            if weight(left) + weight(right) > MAX_SIZE:
+                raise ExpressionError(TOO_LARGE)
         return self.sized(_BINARY[op](left, right))
 
     def eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
@@ -349,6 +453,10 @@ class _Evaluator:
         left = self.eval(node.left)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.eval(comparator)
+            if isinstance(op, (ast.In, ast.NotIn)):
+                self.work(weight(right))
+            elif not isinstance(op, (ast.Is, ast.IsNot)):
+                self.work(min(weight(left), weight(right)))
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
@@ -370,6 +478,8 @@ class _Evaluator:
         kwargs = {keyword.arg: self.eval(keyword.value) for keyword in node.keywords if keyword.arg}
         if len(kwargs) != len(node.keywords):
             raise ExpressionError("keyword unpacking is not allowed")
+        if is_method and function.__name__ != "get":  # a str or list method reads its whole object
+            self.work(weight(function.__self__) + sum(weight(arg) for arg in args))
         return self.sized(function(*args, **kwargs))
 
     def call_sized_str_method(self, method: Callable[..., str], node: ast.Call) -> str:
@@ -379,12 +489,13 @@ class _Evaluator:
         if method.__name__ == "join":
             items = self.to_list(args[0]) if args else []
             if sum(len(item) if isinstance(item, str) else 0 for item in items) + len(text) * len(items) > MAX_SIZE:
-                raise ExpressionError(f"the expression built a value larger than {MAX_SIZE} items")
-            return text.join(items)
+                raise ExpressionError(TOO_LARGE)
+            return self.sized(text.join(items))
         if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
             occurrences = text.count(args[0]) if args[0] else len(text) + 1
             if len(text) + occurrences * max(0, len(args[1]) - len(args[0])) > MAX_SIZE:
-                raise ExpressionError(f"the expression built a value larger than {MAX_SIZE} items")
+                raise ExpressionError(TOO_LARGE)
+        self.work(len(text))
         return self.sized(method(*args))
 
     def _comprehension(self, generators: list[ast.comprehension], produce: Callable[[], None]) -> None:
@@ -425,7 +536,16 @@ class _Evaluator:
 
     def eval_ListComp(self, node: ast.ListComp) -> list[Any]:
         result: list[Any] = []
-        self._comprehension(node.generators, lambda: result.append(self.eval(node.elt)))
+        built = [1]
+
+        def produce() -> None:
+            element = self.eval(node.elt)
+            built[0] += weight(element)
+            if built[0] > MAX_SIZE:  # before the next element is built, not after the list is
+                raise ExpressionError(TOO_LARGE)
+            result.append(element)
+
+        self._comprehension(node.generators, produce)
         return self.sized(result)
 
     eval_GeneratorExp = eval_ListComp
@@ -436,8 +556,14 @@ class _Evaluator:
     def eval_DictComp(self, node: ast.DictComp) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
 
+        built = [1]
+
         def produce() -> None:
-            result[self.eval(node.key)] = self.eval(node.value)
+            key, value = self.eval(node.key), self.eval(node.value)
+            built[0] += weight(key) + weight(value)
+            if built[0] > MAX_SIZE:
+                raise ExpressionError(TOO_LARGE)
+            result[key] = value
 
         self._comprehension(node.generators, produce)
         return self.sized(result)

@@ -12,17 +12,16 @@ decisions apply: ``ExceptionOnActionFailure`` defaults to false, a Pass with
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from palxfel_globus.engine import jsonpath
+from palxfel_globus.engine.clock import Clock, VirtualClock, iso
 from palxfel_globus.engine.definition import MAX_RUN_SECONDS, checked, parse_timestamp
 from palxfel_globus.engine.errors import ExpressionError, FlowError, JsonPathError
 from palxfel_globus.engine.expressions import evaluate
@@ -36,20 +35,6 @@ MAX_RUN_STATE_BYTES = 200 * 1024
 DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
-
-
-class Clock:
-    """Real time; tests pass a clock whose ``sleep`` only moves ``now``."""
-
-    def now(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-def iso(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _as_json(value: Any) -> Any:
@@ -102,7 +87,7 @@ class Engine:
         self.registry = build_registry(TransferProvider(self.collections), self.compute)
         self.faults = faults or Faults()
         self.web_inputs = list(web_inputs)
-        self.clock = clock or Clock()
+        self.clock = clock or VirtualClock()
         self.username = username
         self.on_event = on_event
         self.records: list[tuple[str, dict[str, Any]]] = []
@@ -401,8 +386,8 @@ class Engine:
             )
         wait = state.get("WaitTime", LEGACY_WAIT_TIME)
         started = self.clock.now()
-        deadline = time.monotonic() + wait
-        context = ActionContext(run.context["run_id"], name, self.faults, deadline, self._record)
+        deadline = started + wait
+        context = ActionContext(run.context["run_id"], name, self.faults, deadline, self._record, self.clock)
         if self.faults.take_failure(name):
             result = ActionResult("FAILED", {"code": "InjectedFault", "description": f"fault injected into {name}"})
         else:
@@ -412,7 +397,9 @@ class Engine:
                 raise FlowError("ActionUnableToRun", str(exc)) from None
             except TimeoutError as exc:
                 raise FlowError("ActionTimeout", str(exc)) from None
-        if time.monotonic() > deadline:
+        for entry in result.log:
+            self._event(run, entry.code, entry.description, entry.details)
+        if self.clock.now() > deadline:
             raise FlowError("ActionTimeout", f"the action did not finish within WaitTime ({wait} s)")
         status = {
             "action_id": new_id(),

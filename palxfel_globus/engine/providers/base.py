@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from palxfel_globus.engine.clock import Clock
 from palxfel_globus.engine.faults import Faults
 
 
@@ -19,8 +20,18 @@ class ActionContext:
     run_id: str
     state_name: str
     faults: Faults
-    deadline: Optional[float]  # time.monotonic() by which the action must finish (WaitTime)
+    deadline: Optional[float]  # clock time by which the action must finish (WaitTime)
     record: Callable[[str, dict[str, Any]], None]  # side records: notifications, permissions
+    clock: Clock = field(default_factory=Clock)  # the engine's: a provider that takes time sleeps on it
+
+
+@dataclass
+class LogEntry:
+    """A run-log entry an action adds beside its result (a Compute task's printed output)."""
+
+    code: str
+    description: str
+    details: dict[str, Any]
 
 
 @dataclass
@@ -28,6 +39,7 @@ class ActionResult:
     status: str  # SUCCEEDED or FAILED
     details: dict[str, Any]
     label: Optional[str] = None
+    log: list[LogEntry] = field(default_factory=list)
 
 
 Provider = Callable[[dict[str, Any], ActionContext], ActionResult]

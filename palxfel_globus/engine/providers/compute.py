@@ -12,17 +12,27 @@ the action, with the exception in ``details``.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
 import runpy
 import select
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
-from palxfel_globus.engine.providers.base import ActionContext, ActionResult, ProviderError, new_id, require
+from palxfel_globus.engine.providers.base import (
+    ActionContext,
+    ActionResult,
+    LogEntry,
+    ProviderError,
+    new_id,
+    require,
+)
 
 DEFAULT_WORKERS = 2
 BUNDLED = "bundled"
@@ -67,15 +77,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_task(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
-    """In a worker process: load the function once, call it, return its result as JSON text.
+OUTPUT_LIMIT = 64 * 1024  # characters of stdout and of stderr kept per task
 
-    An exception comes back as a RuntimeError naming the original type: the original's class
-    may live in an exec'd namespace that cannot be pickled across processes."""
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[dict[str, str]]:
+    """Send this worker's fds 1 and 2 to files while a task runs, so nothing it prints (print,
+    os.write, a child process) reaches the engine's own stdout; the text comes back per task.
+
+    A worker runs one task at a time, so redirecting the process's descriptors is safe."""
+    captured: dict[str, str] = {}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    files = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
     try:
-        return _call(ref, args, kwargs)
-    except Exception as exc:
-        raise RuntimeError(f"{type(exc).__name__}: {exc}") from None
+        for fd, handle in zip((1, 2), files):
+            os.dup2(handle.fileno(), fd)
+        yield captured
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        for name, handle in zip(("stdout", "stderr"), files):
+            handle.seek(0)
+            text = handle.read(OUTPUT_LIMIT + 1).decode("utf-8", "replace")
+            captured[name] = text[:OUTPUT_LIMIT] + ("\n[... cut at 64 KiB]" if len(text) > OUTPUT_LIMIT else "")
+            handle.close()
+
+
+def _run_task(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> tuple[Optional[str], str, str, str]:
+    """In a worker process: load the function once, call it; returns (result as JSON text or None,
+    the error, stdout, stderr).
+
+    An exception comes back as text naming the original type: the original's class may live in an
+    exec'd namespace that cannot be pickled across processes."""
+    result, error = None, ""
+    with _captured_output() as captured:
+        try:
+            result = _call(ref, args, kwargs)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    return result, error, captured["stdout"], captured["stderr"]
 
 
 def _call(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
@@ -156,18 +201,26 @@ class ComputeProvider:
             with self._lock:
                 self._pools.pop(endpoint, None)
             return ActionResult("FAILED", {"exception": f"the local endpoint's workers stopped: {exc}"})
-        timeout = None if context.deadline is None else max(0.0, context.deadline - time.monotonic())
+        timeout = None if context.deadline is None else max(0.0, context.deadline - context.clock.now())
         done, pending = concurrent.futures.wait(futures, timeout=timeout)
         if pending:
             for future in pending:
                 future.cancel()
             raise TimeoutError("the Compute tasks did not finish within the action's WaitTime")
-        results = []
+        results, log, failure = [], [], None
         for (ref, _args, _kwargs), future in zip(calls, futures):
-            error = future.exception()
-            if error is not None:
-                return ActionResult("FAILED", {"exception": str(error), "function": ref.name})
-            results.append({"task_id": new_id(), "output": json.loads(future.result())})
+            error: Any = future.exception()
+            task_id = new_id()
+            if error is None:
+                output, error, stdout, stderr = future.result()
+                if stdout or stderr:
+                    log.append(_output_entry(context.state_name, task_id, ref.name, stdout, stderr))
+            if error and failure is None:
+                failure = {"exception": str(error), "function": ref.name, "task_id": task_id}
+            elif not error:
+                results.append({"task_id": task_id, "output": json.loads(output)})
+        if failure is not None:
+            return ActionResult("FAILED", failure, log=log)
         return ActionResult(
             "SUCCEEDED",
             {
@@ -176,4 +229,14 @@ class ComputeProvider:
                 "task_group_id": task_group_id or new_id(),
                 "endpoint_id": endpoint,
             },
+            log=log,
         )
+
+
+def _output_entry(state_name: str, task_id: str, function: str, stdout: str, stderr: str) -> LogEntry:
+    """A task's printed output goes to the run's log, as the service keeps it off the run's output."""
+    return LogEntry(
+        "ComputeTaskOutput",
+        f"Compute task {task_id} ({function}) of state {state_name} printed output",
+        {"state_name": state_name, "task_id": task_id, "function": function, "stdout": stdout, "stderr": stderr},
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from palxfel_globus.engine.providers.base import ActionContext, ActionResult, ProviderError, require
@@ -12,7 +11,7 @@ def hello_world(body: dict[str, Any], context: ActionContext) -> ActionResult:
     sleep = body.get("sleep_time", 0)
     if not isinstance(sleep, (int, float)) or sleep < 0:
         raise ProviderError("sleep_time must be a number of seconds")
-    time.sleep(min(float(sleep), 5.0))
+    context.clock.sleep(float(sleep))  # the service answers ACTIVE until sleep_time has passed
     return ActionResult("SUCCEEDED", {"Hello": "World", "hello": "world", "echo_string": body.get("echo_string")})
 
 

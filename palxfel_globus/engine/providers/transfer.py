@@ -117,7 +117,7 @@ class TransferProvider:
         verify = bool(body.get("verify_checksum", True))
         deadline = _deadline(body.get("deadline"))
         task_id = new_id()
-        started = time.time()
+        started = context.clock.now()
         document: dict[str, Any] = {
             "task_id": task_id,
             "type": "TRANSFER",
@@ -152,7 +152,7 @@ class TransferProvider:
             )
         else:
             document.update(status="SUCCEEDED", nice_status=None, fatal_error=None)
-        document["completion_time"] = _iso(time.time())
+        document["completion_time"] = _iso(context.clock.now())
         document["damaged_by_fault_injection"] = context.faults.damage(context.state_name, delivered) or None
         return ActionResult(document["status"], document, body.get("label"))
 
@@ -256,9 +256,9 @@ class TransferProvider:
             _remove_dead_partials(parent)
 
         def copy(pair: FilePair) -> tuple[FilePair, Optional[bool], int]:
-            if context.deadline is not None and time.monotonic() > context.deadline:
+            if context.deadline is not None and context.clock.now() > context.deadline:
                 raise TaskFailure("DEADLINE_EXCEEDED", "the task did not finish within the action's WaitTime")
-            if deadline is not None and time.time() > deadline:
+            if deadline is not None and context.clock.now() > deadline:
                 raise TaskFailure("DEADLINE_EXCEEDED", "the task passed its deadline")
             try:
                 if self._skip(pair, sync_level):
