@@ -71,7 +71,7 @@ def check_input(body: Any, schema: dict[str, Any]) -> None:
 def check_local(config: Config) -> dict[str, Path]:
     """The [local] stand-ins agree with [daq] and [[route]]; returns collection UUID -> directory."""
     problems = []
-    collections = dict(config.local.collections)
+    collections = config.local.all_collections()
     daq_dir = collections.get(config.daq.collection or "")
     if daq_dir is None:
         problems.append(f"[local].collections has no directory for the DAQ collection {config.daq.collection}.")
@@ -113,11 +113,17 @@ def _collection_dir(directory: Path, collection_path: str) -> Path:
 def local_engine(config: Config, **engine_options: Any) -> Any:
     """An Engine whose collections, endpoints and functions are the config's [local] stand-ins."""
     from palxfel_globus.engine import BUNDLED, Engine, FunctionRef
+    from palxfel_globus.engine.providers.local_state import default_state_dir
 
     collections = check_local(config)
     functions = {function_id: FunctionRef(BUNDLED, name) for name, function_id in LOCAL_FUNCTION_IDS.items()}
+    engine_options.setdefault("state_dir", config.local.state or default_state_dir())
     return Engine(
-        collections=collections, functions=functions, endpoint_workers=config.local.endpoints, **engine_options
+        collections=collections,
+        guest_collections=set(config.local.guest_collections),
+        functions=functions,
+        endpoint_workers=config.local.endpoints,
+        **engine_options,
     )
 
 

@@ -73,7 +73,12 @@ class Limits:
 @dataclass(frozen=True)
 class LocalSettings:
     collections: dict[str, Path] = field(default_factory=dict)
+    guest_collections: dict[str, Path] = field(default_factory=dict)  # collection_info says guest; access rules
     endpoints: dict[str, int] = field(default_factory=dict)
+    state: Optional[Path] = None  # the local services' Search indexes and access rules (default: XDG state)
+
+    def all_collections(self) -> dict[str, Path]:
+        return {**self.collections, **self.guest_collections}
 
 
 @dataclass(frozen=True)
@@ -515,13 +520,10 @@ def _parse_notify(check: _Checker, table: dict[str, Any]) -> NotifySettings:
 
 
 def _parse_local(check: _Checker, table: dict[str, Any]) -> LocalSettings:
-    check.known_keys(table, ("collections", "endpoints"), "[local]")
-    collections: dict[str, Path] = {}
-    for key, value in check.table(table, "collections", "[local].collections").items():
-        try:
-            collections[_uuid(key)] = _absolute_path(value)
-        except ValueError as exc:
-            check.problem(f"[local].collections.{key}", str(exc))
+    check.known_keys(table, ("collections", "guest_collections", "endpoints", "state"), "[local]")
+    mapped, guests = (_local_directories(check, table, name) for name in ("collections", "guest_collections"))
+    for key in sorted(set(mapped) & set(guests)):
+        check.problem(f"[local].guest_collections.{key}", "is also in [local].collections; a collection has one type")
     endpoints: dict[str, int] = {}
     for key, value in check.table(table, "endpoints", "[local].endpoints").items():
         where = f"[local].endpoints.{key}"
@@ -537,7 +539,18 @@ def _parse_local(check: _Checker, table: dict[str, Any]) -> LocalSettings:
         workers = check.get(value, "workers", where, _positive_int, 2)
         if workers is not None:
             endpoints[endpoint] = workers
-    return LocalSettings(collections=collections, endpoints=endpoints)
+    state = check.get(table, "state", "[local]", _absolute_path, None)
+    return LocalSettings(collections=mapped, guest_collections=guests, endpoints=endpoints, state=state)
+
+
+def _local_directories(check: _Checker, table: dict[str, Any], name: str) -> dict[str, Path]:
+    directories: dict[str, Path] = {}
+    for key, value in check.table(table, name, f"[local].{name}").items():
+        try:
+            directories[_uuid(key)] = _absolute_path(value)
+        except ValueError as exc:
+            check.problem(f"[local].{name}.{key}", str(exc))
+    return directories
 
 
 def check_against_tree(config: Config) -> None:

@@ -90,10 +90,13 @@ class Daq:
 
 
 @pytest.fixture(autouse=True)
-def no_globus_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_globus_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """A shell that sourced a 'local serve' env.sh (or holds a real service identity) must not point
-    the tests at a server: every Globus call of a test goes where the test says."""
+    the tests at a server: every Globus call of a test goes where the test says. The local services'
+    state (Search indexes, access rules) goes to a directory of the test's own, not the user's."""
     import os
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 
     for name in list(os.environ):
         if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_")) or name in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):

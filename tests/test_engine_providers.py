@@ -167,8 +167,8 @@ def test_ls_stat_mkdir_delete_collection_info_and_permissions(dirs: dict[str, Pa
             "principal_type": "identity",
             "principal": "someone",
         }
-        assert act(TRANSFER + "manage_permission", permission, engine)["details"]["access_id"]
-        assert engine.records[-1][0] == "permission"
+        refused = act(TRANSFER + "manage_permission", permission, engine)
+        assert (refused["status"], refused["details"]["code"]) == ("FAILED", "PermissionDenied")
 
 
 def test_compute_v3_runs_tasks_in_parallel_and_v2_runs_one(dirs: dict[str, Path]) -> None:

@@ -117,7 +117,7 @@ def test_a_failing_expression_fails_the_run_with_the_state_named() -> None:
     assert document["details"]["failure"] == {
         "state_name": "S",
         "error": "States.Runtime",
-        "cause": "name 'missing' is not defined in the run state",
+        "cause": "The expression for the field 'x.=' failed: name 'missing' is not defined in the run state",
     }
 
 
@@ -225,7 +225,11 @@ def test_choice_on_a_missing_variable_fails_unless_is_present_tests_it() -> None
 )
 def test_wait_forms(wait: dict[str, Any], expected: float) -> None:
     clock = FakeClock()
-    output({"S": {"Type": "Wait", **wait, "End": True}}, {"s": 12, "t": "2020-01-01T00:00:00Z"}, clock=clock)
+    output(
+        {"S": {"Type": "Wait", **wait, "Next": "E"}, "E": {"Type": "Pass", "End": True}},
+        {"s": 12, "t": "2020-01-01T00:00:00Z"},
+        clock=clock,
+    )
     assert clock.slept == [expected]
 
 

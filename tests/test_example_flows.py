@@ -137,7 +137,7 @@ def test_compute_then_transfer_ships_what_the_function_made(collections: dict[st
     output = run["details"]["output"]
     assert output["constants"]["work_path"] == "/~/work/11111111-2222-4333-8444-555555555555/"
     assert output["bundle"]["details"]["result"] == ["/~/work/11111111-2222-4333-8444-555555555555/bundle.tar"]
-    assert output["constants"]["started_by"].endswith("(00000000-0000-4000-8000-00000000c0de)")
+    assert output["constants"]["started_by"].endswith("(urn:globus:auth:identity:00000000-0000-4000-8000-00000000c0de)")
     with tarfile.open(collections[DESTINATION] / "bundles" / "bundle.tar") as archive:
         assert sorted(archive.getnames()) == ["a.txt", "b.txt"]
     assert not (collections[SOURCE] / "work" / "11111111-2222-4333-8444-555555555555").exists()

@@ -91,7 +91,10 @@ def test_a_timer_skips_a_tick_while_its_run_is_active_and_stops_at_its_end(site:
     app = ClientApp("t", client_id=emulator.client_id, client_secret=emulator.secret)
     flow = FlowsClient(app=app).create_flow(
         "waits",
-        {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 1, "End": True}}},
+        {
+            "StartAt": "Hold",
+            "States": {"Hold": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Pass", "End": True}},
+        },
         {},
     )
     app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})

@@ -6,7 +6,15 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
+from palxfel_globus.cli.options import (
+    RealTimeOption,
+    StateOption,
+    command_group,
+    engine_clock,
+    faults_option,
+    interval_option,
+    state_dir,
+)
 from palxfel_globus.cli.output import console, print_json, problem, say, warn
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.jsonfile import read_json_file
@@ -143,6 +151,14 @@ def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
     return mapping
 
 
+def _directories(values: Optional[list[str]], option: str) -> dict[str, Path]:
+    directories = {key: Path(value) for key, value in _mapping(values or [], option, "DIR").items()}
+    for key, directory in directories.items():
+        if not directory.is_dir():
+            raise PalxfelError(f"{option} {key}={directory}: the directory does not exist.")
+    return directories
+
+
 def _web_inputs(values: list[str]) -> list[Any]:
     answers: list[Any] = []
     for value in values:
@@ -181,6 +197,10 @@ def simulate(
     collection: Annotated[
         Optional[list[str]], typer.Option("--collection", help="UUID=DIR: a local directory as a collection.")
     ] = None,
+    guest_collection: Annotated[
+        Optional[list[str]],
+        typer.Option("--guest-collection", help="UUID=DIR: a local directory as a guest collection (access rules)."),
+    ] = None,
     function: Annotated[
         Optional[list[str]], typer.Option("--function", help="UUID=FILE.py:NAME: a Compute function.")
     ] = None,
@@ -198,6 +218,7 @@ def simulate(
         typer.Option("--max-states", min=1, max=10_000_000, help="End a run FAILED after this many states."),
     ] = 10_000,
     real_time: RealTimeOption = False,
+    state: StateOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run document(s) as JSON.")] = False,
 ) -> None:
     """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
@@ -214,12 +235,14 @@ def simulate(
     if not isinstance(body, dict):
         raise PalxfelError(f"The input file {input_file} must hold a JSON object.")
     faults, seconds = faults_option(fault, flow), interval_option(interval)
-    directories = {key: Path(value) for key, value in _mapping(collection or [], "--collection", "DIR").items()}
-    for key, directory in directories.items():
-        if not directory.is_dir():
-            raise PalxfelError(f"--collection {key}={directory}: the directory does not exist.")
+    directories = _directories(collection, "--collection")
+    guests = _directories(guest_collection, "--guest-collection")
+    for key in directories.keys() & guests.keys():
+        raise PalxfelError(f"{key} is given as a --collection and a --guest-collection; a collection has one type.")
     engine = Engine(
-        collections=directories,
+        collections={**directories, **guests},
+        guest_collections=guests,
+        state_dir=state_dir(state),
         functions=_functions(function or []),
         faults=faults,
         web_inputs=_web_inputs(web_input or []),

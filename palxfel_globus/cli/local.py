@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.local_state import register as register_state_commands
 from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
 from palxfel_globus.cli.output import console
 from palxfel_globus.cli.serve import serve
@@ -101,3 +102,4 @@ def run(
 
 
 app.command("serve")(serve)
+register_state_commands(app)

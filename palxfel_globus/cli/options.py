@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
@@ -59,3 +60,23 @@ def engine_clock(real_time: bool) -> Any:
     from palxfel_globus.engine import Clock, VirtualClock
 
     return Clock() if real_time else VirtualClock()
+
+
+StateOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--state",
+        help="Where the local Search indexes and guest-collection access rules are kept between runs "
+        "(default: $XDG_STATE_HOME/palxfel-globus/local).",
+    ),
+]
+
+
+def state_dir(option: Optional[Path]) -> Path:
+    """``--state``, else the default; a file there is one sentence, not a traceback later."""
+    from palxfel_globus.engine.providers.local_state import default_state_dir
+
+    directory = option or default_state_dir()
+    if directory.exists() and not directory.is_dir():
+        raise PalxfelError(f"--state {directory} is a file; give a directory for the local services' state.")
+    return directory

@@ -67,3 +67,32 @@ def error(message: str) -> None:
 
 def problem(message: str) -> None:
     sys.stderr.write(f"Problem: {message}\n")
+
+
+def display(
+    rows: list[dict[str, Any]],
+    fields: list[tuple[str, Any]],
+    *,
+    json_output: bool,
+    empty: str,
+    title: Optional[str] = None,
+) -> None:
+    """Rows as JSON (as they are) for scripts, or as a table of ``fields`` for people: each field is
+    (header, key) or (header, function of the row). One place decides how a listing looks."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if json_output:
+        print_json(rows)
+        return
+    if not rows:
+        say(empty)
+        return
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for header, _field in fields:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        cells = [field(row) if callable(field) else row.get(field) for _header, field in fields]
+        table.add_row(*(Text("" if cell is None else str(cell)) for cell in cells))
+    console.print(table)

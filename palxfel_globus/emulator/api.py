@@ -12,9 +12,9 @@ from palxfel_globus.jsonfile import parse_json
 class ApiError(Exception):
     """An error answer: the service's HTTP status, its error code and a sentence."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
+    def __init__(self, status: int, code: str, text: str, **extra: Any) -> None:
+        super().__init__(text)
+        self.status, self.code, self.message, self.extra = status, code, text, extra
 
 
 def not_found(what: str, key: str) -> ApiError:

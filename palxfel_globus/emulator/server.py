@@ -245,7 +245,7 @@ class Emulator:
 
 def _collection_names(config: Any) -> dict[str, str]:
     """A display name per [local] collection, after what it is in the config."""
-    names = {key.lower(): f"local collection {key[:8]}" for key in config.local.collections}
+    names = {key.lower(): f"local collection {key[:8]}" for key in config.local.all_collections()}
     for number, route in enumerate(config.routes, 1):
         names[route.collection.lower()] = f"backup for {route.match} (route #{number}, local)"
     if config.daq.collection:

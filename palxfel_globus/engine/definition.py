@@ -165,7 +165,8 @@ def _validate_state(name: str, state: Any, states: dict[str, Any]) -> Iterator[F
     if kind == "Choice":
         yield from _validate_choice(name, state, states)
     elif kind != "Fail":
-        yield from _validate_transition(name, state, states, allow_end=kind != "ExpressionEval")
+        # ExpressionEval and Wait have Next only (the Flows API types; docs: authoring-flows/wait_state)
+        yield from _validate_transition(name, state, states, allow_end=kind not in ("ExpressionEval", "Wait"))
     if kind == "Action":
         yield from _validate_action(name, state)
     if kind == "Wait" and sum(key in state for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")) != 1:

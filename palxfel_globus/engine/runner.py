@@ -28,7 +28,9 @@ from palxfel_globus.engine.expressions import evaluate
 from palxfel_globus.engine.faults import Faults
 from palxfel_globus.engine.providers.base import ActionContext, ActionResult, Collections, ProviderError, new_id
 from palxfel_globus.engine.providers.compute import ComputeProvider, FunctionRef
+from palxfel_globus.engine.providers.local_state import LocalState
 from palxfel_globus.engine.providers.registry import build_registry, lookup
+from palxfel_globus.engine.providers.search import SearchProvider
 from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
@@ -77,14 +79,22 @@ class Engine:
         username: str = "local-user@localhost",
         on_event: Optional[Callable[[dict[str, Any], dict[str, Any]], None]] = None,
         max_states: int = DEFAULT_MAX_STATES,
+        guest_collections: Iterable[str] = (),
+        state_dir: Optional[Path] = None,
     ) -> None:
         self.max_states = max_states
-        self.collections = Collections({key.lower(): Path(value) for key, value in (collections or {}).items()})
+        self.state = LocalState(state_dir)
+        self.collections = Collections(
+            {key.lower(): Path(value) for key, value in (collections or {}).items()},
+            {key.lower() for key in guest_collections},
+            self.state,
+        )
         self.compute = ComputeProvider(
             {key.lower(): value for key, value in (functions or {}).items()},
             {key.lower(): value for key, value in (endpoint_workers or {}).items()},
         )
-        self.registry = build_registry(TransferProvider(self.collections), self.compute)
+        self.transfer = TransferProvider(self.collections)
+        self.registry = build_registry(self.transfer, self.compute, SearchProvider(self.state))
         self.faults = faults or Faults()
         self.web_inputs = list(web_inputs)
         self.clock = clock or VirtualClock()
@@ -135,7 +145,7 @@ class Engine:
             "run_id": run_id,
             "username": self.username,
             "email": self.username,
-            "user_id": LOCAL_USER_ID,
+            "user_id": f"urn:globus:auth:identity:{LOCAL_USER_ID}",  # a URN, as the Run Context page shows
             "identities": [f"urn:globus:auth:identity:{LOCAL_USER_ID}"],
             "token_info": {"exp": int(now) + 172800, "iat": int(now), "nbf": int(now)},
         }
@@ -224,8 +234,16 @@ class Engine:
 
     @staticmethod
     def _catcher(state: dict[str, Any], error: FlowError) -> Optional[dict[str, Any]]:
+        """The first Catch naming the error, or ``States.ALL``. As in the States Language the flow
+        language is built on, ``States.Runtime`` always fails the run and ``States.ALL`` does not
+        catch ``States.DataLimitExceeded`` (UNVERIFIED for Globus: the Handling Exceptions page
+        names only the action errors; a run failing with States.Runtime is globus-cli issue #1254)."""
+        if error.name == "States.Runtime":
+            return None
         for catcher in state.get("Catch", []):
-            if error.name in catcher["ErrorEquals"] or "States.ALL" in catcher["ErrorEquals"]:
+            if error.name in catcher["ErrorEquals"]:
+                return catcher
+            if "States.ALL" in catcher["ErrorEquals"] and error.name != "States.DataLimitExceeded":
                 return catcher
         return None
 
@@ -252,12 +270,20 @@ class Engine:
         for key, value in template.items():
             if key.endswith(".$"):
                 steps = jsonpath.parse(value)
-                if steps and steps[0] == "_context":
-                    result[key[:-2]] = jsonpath.lookup(run.context, steps[1:])
-                else:
-                    result[key[:-2]] = jsonpath.lookup(source, steps)
+                try:
+                    if steps and steps[0] == "_context":
+                        result[key[:-2]] = jsonpath.lookup(run.context, steps[1:])
+                    else:
+                        result[key[:-2]] = jsonpath.lookup(source, steps)
+                except JsonPathError:  # the service's words (globus-cli issue #1254)
+                    raise JsonPathError(
+                        f"The path '{value}' specified for the field '{key}' could not be found in the state input."
+                    ) from None
             elif key.endswith(".="):
-                result[key[:-2]] = evaluate(value, source if isinstance(source, dict) else {}, run.context)
+                try:
+                    result[key[:-2]] = evaluate(value, source if isinstance(source, dict) else {}, run.context)
+                except ExpressionError as exc:
+                    raise ExpressionError(f"The expression for the field '{key}' failed: {exc}") from None
             else:
                 result[key] = self._template(value, run, source)
         return result
@@ -378,12 +404,16 @@ class Engine:
             provider = lookup(self.registry, url)
         except ProviderError as exc:
             raise FlowError("ActionUnableToRun", str(exc)) from None
-        with self._evaluating("ActionUnableToRun", "Parameters: "):
+        # a failed .$ path or .= expression fails the run with States.Runtime, as the service does
+        # (globus-cli issue #1254: "The path '$.x' specified for the field 'subject.$' could not be found")
+        with self._evaluating():
             body = (
                 self._path(run, state["InputPath"])
                 if "InputPath" in state
                 else self._template(state["Parameters"], run, run.state)
             )
+        if isinstance(body, dict):  # which parameters Flows keeps out of logs; not the provider's business
+            body = {key: value for key, value in body.items() if key != "__Private_Parameters"}
         wait = state.get("WaitTime", LEGACY_WAIT_TIME)
         started = self.clock.now()
         deadline = started + wait

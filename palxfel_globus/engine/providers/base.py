@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 from palxfel_globus.engine.clock import Clock
 from palxfel_globus.engine.faults import Faults
+from palxfel_globus.engine.providers.local_state import LocalState
 
 
 class ProviderError(Exception):
@@ -63,11 +64,31 @@ def require(body: dict[str, Any], *keys: str) -> list[Any]:
     return values
 
 
+def check_parameters(
+    body: dict[str, Any], provider: str, allowed: set[str], renamed: Optional[dict[str, str]] = None
+) -> None:
+    """Refuse a parameter the action provider does not define, as its input schema does, naming a
+    documented rename (a flow written for the old spelling fails in Globus too)."""
+    for key in body:
+        if renamed and key in renamed:
+            raise ProviderError(f"{provider} has no parameter {key!r}: it was renamed {renamed[key]!r}")
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ProviderError(f"{provider} has no parameter {key!r} (it takes {known})")
+
+
 @dataclass
 class Collections:
-    """Collection UUID -> local directory; ``/`` and ``/~/`` of a collection are that directory."""
+    """Collection UUID -> local directory; ``/`` and ``/~/`` of a collection are that directory.
+    ``guests`` are guest collections (collection_info says so; they hold access rules), the rest
+    mapped collections; ``state`` keeps the access rules."""
 
     directories: dict[str, Path] = field(default_factory=dict)
+    guests: set[str] = field(default_factory=set)
+    state: LocalState = field(default_factory=LocalState)
+
+    def is_guest(self, collection_id: Any) -> bool:
+        return str(collection_id).lower() in self.guests
 
     def root(self, collection_id: Any) -> Path:
         try:

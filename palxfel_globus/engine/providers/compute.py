@@ -30,6 +30,7 @@ from palxfel_globus.engine.providers.base import (
     ActionResult,
     LogEntry,
     ProviderError,
+    check_parameters,
     new_id,
     require,
 )
@@ -168,19 +169,37 @@ class ComputeProvider:
             ) from None
 
     def v3(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        endpoint, tasks = require(body, "endpoint_id|endpoint", "tasks")
+        # docs: Compute AP v3 renamed endpoint/function to endpoint_id/function_id, with no aliases
+        check_parameters(
+            body,
+            "Compute v3",
+            {"endpoint_id", "tasks", "task_group_id", "user_endpoint_config", "resource_specification"},
+            {"endpoint": "endpoint_id", "function": "tasks[].function_id", "kwargs": "tasks[].kwargs"},
+        )
+        endpoint, tasks = require(body, "endpoint_id", "tasks")
         if not isinstance(tasks, list) or not tasks:
             raise ProviderError("tasks must be a non-empty list of {function_id, args, kwargs}")
         calls = []
         for number, task in enumerate(tasks):
             if not isinstance(task, dict):
                 raise ProviderError(f"tasks[{number}] must be an object")
-            (function_id,) = require(task, "function_id|function")
+            check_parameters(task, f"tasks[{number}]", {"function_id", "args", "kwargs"}, {"function": "function_id"})
+            (function_id,) = require(task, "function_id")
             calls.append((self._reference(function_id), list(task.get("args") or []), dict(task.get("kwargs") or {})))
         return self._run(str(endpoint).lower(), calls, context, body.get("task_group_id"))
 
     def v2(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        endpoint, function_id = require(body, "endpoint|endpoint_id", "function|function_id")
+        allowed = {
+            "endpoint",
+            "function",
+            "args",
+            "kwargs",
+            "payload",
+            "user_endpoint_config",
+            "resource_specification",
+        }
+        check_parameters(body, "Compute v2", allowed, {"endpoint_id": "endpoint", "function_id": "function"})
+        endpoint, function_id = require(body, "endpoint", "function")
         kwargs = body.get("kwargs", body.get("payload")) or {}
         if not isinstance(kwargs, dict):
             raise ProviderError("kwargs (or payload) must be an object")

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from palxfel_globus.engine.providers import misc
 from palxfel_globus.engine.providers.base import Provider, ProviderError
 from palxfel_globus.engine.providers.compute import ComputeProvider
+from palxfel_globus.engine.providers.search import SearchProvider
 from palxfel_globus.engine.providers.transfer import TransferProvider
 
 RETIRED_TRANSFER_HOST = "actions.globus.org/transfer/"
@@ -18,7 +19,9 @@ def url_key(url: str) -> str:
     return (parsed.netloc.lower() + parsed.path).rstrip("/")
 
 
-def build_registry(transfer: TransferProvider, compute: ComputeProvider) -> dict[str, Provider]:
+def build_registry(transfer: TransferProvider, compute: ComputeProvider, search: SearchProvider) -> dict[str, Provider]:
+    """Every Globus-hosted action provider on the documentation's list
+    (docs.globus.org/api/flows/hosted-action-providers/), by URL."""
     registry: dict[str, Provider] = {
         f"transfer.actions.globus.org/{operation}": getattr(transfer, operation)
         for operation in ("transfer", "ls", "stat", "mkdir", "delete", "collection_info", "manage_permission")
@@ -30,6 +33,10 @@ def build_registry(transfer: TransferProvider, compute: ComputeProvider) -> dict
             "compute.actions.globus.org/v3": compute.v3,
             "actions.globus.org/hello_world": misc.hello_world,
             "actions.globus.org/notification/notify": misc.notify,
+            "actions.globus.org/expression_eval": misc.expression_eval,
+            "actions.globus.org/datacite/mint/basic_auth": misc.datacite_mint,
+            "actions.globus.org/search/ingest": search.ingest,
+            "actions.globus.org/search/delete": search.delete,
         }
     )
     return registry
@@ -45,5 +52,6 @@ def lookup(registry: dict[str, Provider], url: Optional[str]) -> Provider:
         operation = key[len(RETIRED_TRANSFER_HOST) :]
         raise ProviderError(f"{url} was retired on 2025-01-22; use https://transfer.actions.globus.org/{operation}")
     raise ProviderError(
-        f"no local action provider for {url}; this engine provides Transfer, Compute, hello_world and notification"
+        f"no local action provider for {url}; this engine provides Transfer, Compute, Search ingest and delete, "
+        "hello_world, notification, expression_eval and DataCite mint"
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import fcntl
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -30,9 +31,11 @@ from palxfel_globus.engine.providers.base import (
     ActionResult,
     Collections,
     ProviderError,
+    check_parameters,
     new_id,
     require,
 )
+from palxfel_globus.engine.providers.local_state import LocalState
 
 SYNC_LEVELS = {
     None: None,
@@ -49,6 +52,24 @@ CHUNK = 8 * 1024 * 1024
 COPY_WORKERS = 4
 PARTIAL_PREFIX = ".palxfel-part-"  # short and fixed: a 250-byte file name still leaves room for it
 SOURCE_ERRORS = (errno.EACCES, errno.EPERM, errno.ENOENT)  # what skip_source_errors skips, as Transfer's
+QUOTA_ERRORS = (errno.ENOSPC, errno.EDQUOT)
+NOTIFY = ("notify_on_succeeded", "notify_on_failed", "notify_on_inactive")
+# docs.globus.org/api/transfer/action-providers/transfer (and task_submit for what each means)
+TRANSFER_PARAMETERS = {
+    "source_endpoint", "destination_endpoint", "DATA", "label", "deadline", "sync_level", "verify_checksum",
+    "preserve_timestamp", "encrypt_data", "skip_source_errors", "fail_on_quota_errors", "delete_destination_extra",
+    "store_base_path_info", "filter_rules", "source_local_user", "destination_local_user", *NOTIFY,
+}  # fmt: skip
+ITEM_PARAMETERS = {"source_path", "destination_path", "recursive", "external_checksum", "checksum_algorithm"}
+# the documented breaking rename when the providers moved to transfer.actions.globus.org (.../migration)
+RENAMED = {
+    "source_endpoint_id": "source_endpoint",
+    "destination_endpoint_id": "destination_endpoint",
+    "transfer_items": "DATA",
+}
+CHECKSUMS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512", "ADLER32": "adler32"}
+RULE_PERMISSIONS = ("r", "rw")
+PRINCIPAL_TYPES = ("identity", "group", "all_authenticated_users", "anonymous")
 
 
 class TaskFailure(Exception):
@@ -106,11 +127,11 @@ class TransferProvider:
 
     # transfer -----------------------------------------------------------------
     def transfer(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        source_id, destination_id, items = require(
-            body, "source_endpoint|source_endpoint_id", "destination_endpoint|destination_endpoint_id", "DATA"
-        )
+        check_parameters(body, "the Transfer action provider", TRANSFER_PARAMETERS, RENAMED)
+        source_id, destination_id, items = require(body, "source_endpoint", "destination_endpoint", "DATA")
         if not isinstance(items, list) or not items:
             raise ProviderError("DATA must be a non-empty list of items")
+        rules = _filter_rules(body.get("filter_rules"))
         if body.get("sync_level") not in SYNC_LEVELS:
             raise ProviderError(f"sync_level {body.get('sync_level')!r} is not exists, size, mtime or checksum")
         sync_level = SYNC_LEVELS[body.get("sync_level")]
@@ -130,6 +151,12 @@ class TransferProvider:
             "preserve_timestamp": bool(body.get("preserve_timestamp", False)),
             "delete_destination_extra": bool(body.get("delete_destination_extra", False)),
             "skip_source_errors": bool(body.get("skip_source_errors", False)),
+            "encrypt_data": bool(body.get("encrypt_data", False)),  # recorded: a local copy crosses no network
+            "fail_on_quota_errors": bool(body.get("fail_on_quota_errors", False)),
+            "store_base_path_info": bool(body.get("store_base_path_info", False)),
+            "filter_rules": body.get("filter_rules"),
+            **{key: bool(body.get(key, key != "notify_on_succeeded")) for key in NOTIFY},
+            "DATA_TYPE": "task",
             "subtasks_skipped_errors": 0,
             "request_time": _iso(started),
             "files": 0,
@@ -142,7 +169,7 @@ class TransferProvider:
         }
         delivered: list[tuple[str, Path]] = []
         try:
-            pairs = self._plan(source_id, destination_id, items, document)
+            pairs = self._plan(source_id, destination_id, items, document, rules)
             self._copy_all(pairs, sync_level, verify, document, delivered, context, deadline)
         except TaskFailure as failure:
             document.update(
@@ -153,14 +180,25 @@ class TransferProvider:
         else:
             document.update(status="SUCCEEDED", nice_status=None, fatal_error=None)
         document["completion_time"] = _iso(context.clock.now())
+        document["is_ok"] = document["status"] == "SUCCEEDED"
+        if document["notify_on_" + document["status"].lower()]:
+            context.record("notification", {"task_id": task_id, "status": document["status"], "by": "Transfer"})
         document["damaged_by_fault_injection"] = context.faults.damage(context.state_name, delivered) or None
         return ActionResult(document["status"], document, body.get("label"))
 
-    def _plan(self, source_id: Any, destination_id: Any, items: list[Any], document: dict[str, Any]) -> list[FilePair]:
+    def _plan(
+        self,
+        source_id: Any,
+        destination_id: Any,
+        items: list[Any],
+        document: dict[str, Any],
+        rules: list[tuple[str, Optional[str], str]],
+    ) -> list[FilePair]:
         pairs: list[FilePair] = []
         for number, item in enumerate(items):
             if not isinstance(item, dict):
                 raise ProviderError(f"DATA[{number}] must be an object with source_path and destination_path")
+            check_parameters(item, f"DATA[{number}]", ITEM_PARAMETERS)
             source_path, destination_path = require(item, "source_path", "destination_path")
             source = self.collections.resolve(source_id, source_path)
             destination = self.collections.resolve(destination_id, destination_path)
@@ -170,23 +208,30 @@ class TransferProvider:
             if source.is_dir():
                 if recursive is False:
                     raise ProviderError(f"DATA[{number}]: {source_path} is a directory; set recursive to true")
-                pairs.extend(self._plan_directory(source, destination, destination_path, document))
+                pairs.extend(self._plan_directory(source, destination, destination_path, document, rules))
                 if document["delete_destination_extra"]:
                     self._delete_extra(source, destination, document)
             else:
                 if recursive is True:
                     raise TaskFailure("NOT_A_DIRECTORY", f"{source_path} is a file but the item is recursive")
+                _check_external(source, source_path, item)
                 pairs.append(FilePair(source, destination, destination_path, source.stat().st_size))
         document["files"] = len(pairs)
         return pairs
 
     def _plan_directory(
-        self, source: Path, destination: Path, destination_path: str, document: dict[str, Any]
+        self,
+        source: Path,
+        destination: Path,
+        destination_path: str,
+        document: dict[str, Any],
+        rules: list[tuple[str, Optional[str], str]],
     ) -> list[FilePair]:
         pairs = []
         base = destination_path.rstrip("/")
         for directory, subdirectories, files in os.walk(source):
-            subdirectories.sort()
+            subdirectories[:] = sorted(name for name in subdirectories if _included(rules, name, "dir"))
+            files = [name for name in files if _included(rules, name, "file")]
             relative = Path(directory).relative_to(source)
             document["directories"] += 1
             for name in sorted(files):
@@ -282,7 +327,12 @@ class TransferProvider:
 
     # the other operations ------------------------------------------------------
     def ls(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        collection, path = require(body, "endpoint_id|endpoint", "path")
+        check_parameters(
+            body,
+            "Transfer ls",
+            {"endpoint_id", "path", "show_hidden", "limit", "offset", "orderby", "filter", "local_user"},
+        )
+        collection, path = require(body, "endpoint_id", "path")
         local = self.collections.resolve(collection, path)
         if not local.is_dir():
             return ActionResult(
@@ -312,14 +362,16 @@ class TransferProvider:
         """A missing path is SUCCEEDED with ``details.code == "NotFound"``, as the official move example
         reads it (``'code' not in DestinationStat.details or ... != 'NotFound'``); UNVERIFIED whether the
         service marks that status FAILED."""
-        collection, path = require(body, "endpoint_id|endpoint", "path")
+        check_parameters(body, "Transfer stat", {"endpoint_id", "path", "local_user"})
+        collection, path = require(body, "endpoint_id", "path")
         local = self.collections.resolve(collection, path)
         if not local.exists():
             return ActionResult("SUCCEEDED", {"code": "NotFound", "path": path, "message": f"{path} does not exist"})
         return ActionResult("SUCCEEDED", dict(_entry(local), path=path))
 
     def mkdir(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        collection, path = require(body, "endpoint_id|endpoint", "path")
+        check_parameters(body, "Transfer mkdir", {"endpoint_id", "path", "local_user"})
+        collection, path = require(body, "endpoint_id", "path")
         local = self.collections.resolve(collection, path)
         if local.exists():
             return ActionResult(
@@ -333,7 +385,18 @@ class TransferProvider:
         return ActionResult("SUCCEEDED", {"code": "DirectoryCreated", "path": path})
 
     def delete(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        collection, items = require(body, "endpoint|endpoint_id", "DATA")
+        allowed = {
+            "endpoint",
+            "DATA",
+            "recursive",
+            "ignore_missing",
+            "interpret_globs",
+            "label",
+            "deadline",
+            "local_user",
+        }
+        check_parameters(body, "Transfer delete", allowed | set(NOTIFY), {"endpoint_id": "endpoint"})
+        collection, items = require(body, "endpoint", "DATA")
         recursive = bool(body.get("recursive", False))
         ignore_missing = bool(body.get("ignore_missing", False))
         document: dict[str, Any] = {"task_id": new_id(), "type": "DELETE", "files_deleted": 0, "fatal_error": None}
@@ -360,25 +423,144 @@ class TransferProvider:
         return ActionResult("SUCCEEDED", document, body.get("label"))
 
     def collection_info(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        (collection,) = require(body, "endpoint_id|endpoint")
+        """Transfer's collection document, as the action provider returns it: ``entity_type`` says
+        guest or mapped ([local] guest_collections / --guest-collection)."""
+        check_parameters(body, "Transfer collection_info", {"endpoint_id"})
+        (collection,) = require(body, "endpoint_id")
         root = self.collections.root(collection)
+        guest = self.collections.is_guest(collection)
         return ActionResult(
             "SUCCEEDED",
             {
+                "DATA_TYPE": "endpoint",
                 "id": str(collection),
-                "display_name": f"local: {root}",
-                "entity_type": "GCSv5_mapped_collection",
+                "display_name": f"local {'guest' if guest else 'mapped'} collection: {root}",
+                "entity_type": "GCSv5_guest_collection" if guest else "GCSv5_mapped_collection",
                 "local_path": str(root),
             },
         )
 
     def manage_permission(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        """Recorded, not enforced: a local directory has no Globus ACLs."""
-        (collection,) = require(body, "endpoint_id|endpoint")
+        """Access rules on a guest collection: CREATE, UPDATE (permissions) and DELETE by ``access_id``,
+        kept with the collection in the engine's local state (the rules are recorded, not enforced: a
+        local directory has no Globus ACLs). docs.globus.org/api/transfer/action-providers/manage-permission"""
+        allowed = {"endpoint_id", "operation", "path", "permissions", "principal_type", "principal", "access_id"}
+        check_parameters(body, "Transfer manage_permission", allowed | {"notify_email", "notify_message"})
+        collection, operation = require(body, "endpoint_id", "operation")
         self.collections.root(collection)
-        access_id = body.get("access_id") or new_id()
-        context.record("permission", dict(body, access_id=access_id))
-        return ActionResult("SUCCEEDED", {"access_id": access_id, "code": "Recorded", **body})
+        if not self.collections.is_guest(collection):
+            return _rule_failure(
+                "PermissionDenied", f"{collection} is a mapped collection; access rules live on guest collections"
+            )
+        with self.collections.state.changing("access_rules", str(collection)) as stored:
+            rules = stored.setdefault("rules", {})
+            if operation == "CREATE":
+                return self._create_rule(collection, body, rules, context)
+            (access_id,) = require(body, "access_id")
+            if access_id not in rules:
+                return _rule_failure("AccessRuleNotFound", f"no access rule {access_id} on {collection}")
+            if operation == "DELETE":
+                del rules[access_id]
+                return ActionResult("SUCCEEDED", _rule_result(access_id, "Deleted", "Access rule deleted successfully"))
+            if operation == "UPDATE":
+                (permissions,) = require(body, "permissions")
+                if permissions not in RULE_PERMISSIONS:
+                    raise ProviderError(f"permissions {permissions!r} is not r or rw")
+                rules[access_id]["permissions"] = permissions
+                return ActionResult("SUCCEEDED", _rule_result(access_id, "Updated", "Access rule updated successfully"))
+        raise ProviderError(f"operation {operation!r} is not CREATE, UPDATE or DELETE")
+
+    def _create_rule(
+        self, collection: Any, body: dict[str, Any], rules: dict[str, Any], context: ActionContext
+    ) -> ActionResult:
+        path, permissions, principal_type = require(body, "path", "permissions", "principal_type")
+        principal = body.get("principal", "")
+        if permissions not in RULE_PERMISSIONS:
+            raise ProviderError(f"permissions {permissions!r} is not r or rw")
+        if principal_type not in PRINCIPAL_TYPES:
+            raise ProviderError(f"principal_type {principal_type!r} is not one of {', '.join(PRINCIPAL_TYPES)}")
+        if principal_type in ("identity", "group") and not principal:
+            raise ProviderError(f"a principal_type of {principal_type} needs the principal's UUID")
+        if not isinstance(path, str) or not path.endswith("/"):
+            raise ProviderError(f"path {path!r} must name a directory and end with '/', as Transfer requires")
+        self.collections.resolve(collection, path)
+        for rule in rules.values():
+            if (rule["path"], rule["principal_type"], rule["principal"]) == (path, principal_type, principal):
+                return _rule_failure("Exists", f"a rule for {principal or principal_type} on {path} already exists")
+        access_id = new_id()
+        rules[access_id] = {
+            "DATA_TYPE": "access",
+            "id": access_id,
+            "path": path,
+            "permissions": permissions,
+            "principal_type": principal_type,
+            "principal": principal,
+            "role_id": None,
+            "create_time": _iso(context.clock.now()),
+            "run_id": context.run_id,
+        }
+        context.record("permission", dict(rules[access_id], collection=str(collection)))
+        return ActionResult("SUCCEEDED", _rule_result(access_id, "Created", "Access rule created successfully."))
+
+
+def access_rules(state: LocalState, collection: Any) -> list[dict[str, Any]]:
+    """The rules kept for a guest collection, oldest first."""
+    rules = state.read("access_rules", str(collection)).get("rules") or {}
+    return sorted(rules.values(), key=lambda rule: (rule["create_time"], rule["id"]))
+
+
+def _rule_result(access_id: str, code: str, message: str) -> dict[str, Any]:
+    return {"DATA_TYPE": "access_create_result", "access_id": access_id, "code": code, "message": message}
+
+
+def _rule_failure(code: str, message: str) -> ActionResult:
+    return ActionResult("FAILED", {"code": code, "message": message})
+
+
+def _filter_rules(value: Any) -> list[tuple[str, Optional[str], str]]:
+    """Transfer's ``filter_rules``: [{method: include|exclude, type?: file|dir, name: glob}], checked in
+    order against each name in a recursive item; the first that matches decides, none means include."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProviderError("filter_rules must be a list of {method, type, name}")
+    rules = []
+    for number, rule in enumerate(value):
+        if not isinstance(rule, dict):
+            raise ProviderError(f"filter_rules[{number}] must be an object")
+        check_parameters(rule, f"filter_rules[{number}]", {"DATA_TYPE", "method", "type", "name"})
+        method, name = require(rule, "method", "name")
+        if method not in ("include", "exclude") or rule.get("type") not in (None, "file", "dir"):
+            raise ProviderError(f"filter_rules[{number}]: method is include or exclude, type is file or dir")
+        rules.append((method, rule.get("type"), str(name)))
+    return rules
+
+
+def _included(rules: list[tuple[str, Optional[str], str]], name: str, kind: str) -> bool:
+    for method, rule_kind, pattern in rules:
+        if rule_kind in (None, kind) and fnmatch.fnmatchcase(name, pattern):
+            return method == "include"
+    return True
+
+
+def _check_external(source: Path, source_path: str, item: dict[str, Any]) -> None:
+    """An item's ``external_checksum`` (``checksum_algorithm``, default MD5) must match the file, or
+    the task fails as Transfer's checksum verification does."""
+    import zlib
+
+    expected = item.get("external_checksum")
+    if expected is None:
+        return
+    algorithm = str(item.get("checksum_algorithm") or "MD5").upper()
+    if algorithm not in CHECKSUMS:
+        raise ProviderError(f"checksum_algorithm {algorithm!r} is not one of {', '.join(CHECKSUMS)}")
+    data = source.read_bytes()
+    if algorithm == "ADLER32":
+        actual = format(zlib.adler32(data), "08x")
+    else:
+        actual = hashlib.new(CHECKSUMS[algorithm], data).hexdigest()
+    if actual != str(expected).lower():
+        raise TaskFailure("VERIFY_CHECKSUM", f"{source_path}: its {algorithm} is {actual}, not the external {expected}")
 
 
 def _entry(path: Path) -> dict[str, Any]:
@@ -467,6 +649,8 @@ def _copy_file(pair: FilePair, verify: bool, preserve: bool) -> int:
     except PermissionError as exc:
         raise TaskFailure("PERMISSION_DENIED", f"cannot write {pair.destination_path}: {exc.strerror}") from None
     except OSError as exc:
+        if exc.errno in QUOTA_ERRORS:  # Transfer fails at once with fail_on_quota_errors, else at its deadline
+            raise TaskFailure("QUOTA_EXCEEDED", f"cannot write {pair.destination_path}: {exc.strerror}") from None
         raise TaskFailure("ENDPOINT_ERROR", f"{pair.destination_path}: {exc.strerror or exc}") from None
     finally:
         os.close(source_fd)

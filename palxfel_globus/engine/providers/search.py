@@ -1,0 +1,128 @@
+"""Globus Search ingest and delete (actions.globus.org/search/ingest, /search/delete) over a local
+index, and the query a person (or 'catalog search') runs against it.
+
+The parameters are the action providers' (docs.globus.org/api/flows/hosted-action-providers/
+ap-search-ingest and ap-search-delete): ingest takes ``search_index``, ``subject``,
+``visible_to``, ``content`` and an optional entry ``id``; delete takes ``search_index`` and
+``delete_by`` (``subject``, ``entry`` or ``query``). As in Globus Search, an entry is keyed by
+(subject, id), so ingesting the same subject again replaces its entry instead of adding one.
+The index is one document in the engine's local state, named by the index UUID.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from palxfel_globus.engine.clock import iso
+from palxfel_globus.engine.providers.base import ActionContext, ActionResult, ProviderError, check_parameters, require
+from palxfel_globus.engine.providers.local_state import LocalState
+
+INDEX = "search"
+PUBLIC = "public"
+
+
+def _index_id(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ProviderError(f"search_index {value!r} is not an index UUID") from None
+
+
+def _task(context: ActionContext, index_id: str, kind: str, count: int) -> dict[str, Any]:
+    """What the action's details show: Search's task document for the (already finished) task."""
+    now = iso(context.clock.now())
+    return {
+        "task_id": str(uuid.uuid4()),
+        "state": "SUCCESS",
+        "task_type": kind,
+        "index_id": index_id,
+        "creation_date": now,
+        "completion_date": now,
+        "message": f"{count} {'entry' if count == 1 else 'entries'} {'ingested' if kind == 'INGEST' else 'deleted'}",
+    }
+
+
+class SearchProvider:
+    def __init__(self, state: LocalState) -> None:
+        self.state = state
+
+    def ingest(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
+        check_parameters(body, "Search ingest", {"search_index", "subject", "visible_to", "content", "id"})
+        index_id, subject, visible_to, content = require(body, "search_index", "subject", "visible_to", "content")
+        index_id = _index_id(index_id)
+        if not isinstance(subject, str) or not subject:
+            raise ProviderError("subject must be a non-empty string")
+        if not isinstance(visible_to, list) or not visible_to or not all(isinstance(p, str) for p in visible_to):
+            raise ProviderError('visible_to must be a non-empty list of principal URNs or "public"')
+        if not isinstance(content, dict):
+            raise ProviderError("content must be a JSON object")
+        entry_id = body.get("id")
+        with self.state.changing(INDEX, index_id) as index:
+            entries = index.setdefault("entries", {})
+            entries[f"{subject}\n{entry_id or ''}"] = {
+                "subject": subject,
+                "id": entry_id,
+                "visible_to": visible_to,
+                "content": content,
+                "ingested_at": iso(context.clock.now()),
+                "run_id": context.run_id,
+            }
+        return ActionResult("SUCCEEDED", _task(context, index_id, "INGEST", 1))
+
+    def delete(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
+        allowed = {"search_index", "delete_by", "subject", "entry_id", "q", "filters", "query_template", "advanced"}
+        check_parameters(body, "Search delete", allowed)
+        index_id, delete_by = require(body, "search_index", "delete_by")
+        index_id = _index_id(index_id)
+        with self.state.changing(INDEX, index_id) as index:
+            entries = index.setdefault("entries", {})
+            if delete_by == "subject":
+                (subject,) = require(body, "subject")
+                doomed = [key for key, entry in entries.items() if entry["subject"] == subject]
+            elif delete_by == "entry":
+                (subject,) = require(body, "subject")
+                doomed = [f"{subject}\n{body.get('entry_id') or ''}"]
+            elif delete_by == "query":
+                (text,) = require(body, "q")
+                doomed = [key for key, entry in entries.items() if _matches(entry, str(text), {})]
+            else:
+                raise ProviderError(f"delete_by {delete_by!r} is not subject, entry or query")
+            removed = sum(1 for key in doomed if entries.pop(key, None) is not None)
+        return ActionResult("SUCCEEDED", _task(context, index_id, "DELETE_BY_" + delete_by.upper(), removed))
+
+
+def search(
+    state: LocalState, index_id: str, text: str = "", where: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Entries of a local index whose content holds every word of ``text`` and whose ``where``
+    fields are equal, in subject order; each as Search returns a subject: subject and content."""
+    index = state.read(INDEX, _index_id(index_id)).get("entries") or {}
+    found = [entry for entry in index.values() if _matches(entry, text, where or {})]
+    return [
+        {
+            "subject": entry["subject"],
+            "id": entry.get("id"),
+            "visible_to": entry["visible_to"],
+            "content": entry["content"],
+        }
+        for entry in sorted(found, key=lambda entry: (entry["subject"], entry.get("id") or ""))
+    ]
+
+
+def _matches(entry: dict[str, Any], text: str, where: dict[str, str]) -> bool:
+    content = entry.get("content") or {}
+    if any(str(content.get(field)) != value for field, value in where.items()):
+        return False
+    if text.strip() in ("", "*"):
+        return True
+    haystack = " ".join([entry.get("subject", ""), *_strings(content)]).lower()
+    return all(word in haystack for word in text.lower().split())
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return [str(value)]
