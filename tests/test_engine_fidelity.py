@@ -596,3 +596,32 @@ def test_search_delete_by_subject_and_an_unknown_url_keeps_its_sentence(site: di
         assert search(engine.state, INDEX) == []
         unknown = engine.run(one_action("https://actions.example.org/nothing", {}), {})
     assert unknown["details"]["failure"]["cause"].startswith("no local action provider for https://actions.example.org")
+
+
+# INACTIVE and ENDED -------------------------------------------------------------------------------------------------
+def test_simulate_leaves_an_unanswered_run_inactive_then_resumes_or_cancels_it(
+    site: dict[str, Path], tmp_path: Path, cli: Any
+) -> None:
+    (tmp_path / "flow.json").write_text(json.dumps(APPROVE_THEN_TRANSFER))
+    (tmp_path / "input.json").write_text(
+        json.dumps({"source": {"id": SOURCE, "path": "/run7/"}, "destination": {"id": WORK, "path": "/run7/"}})
+    )
+    common = [str(tmp_path / "flow.json"), "--collection", f"{SOURCE}={site['source']}"]
+    common += ["--collection", f"{WORK}={site['work']}", "--state", str(site["state"])]
+    runs = []
+    for _ in range(2):
+        code, out, _err = cli("flow", "simulate", *common, "--input", str(tmp_path / "input.json"), "--json")
+        runs.append(json.loads(out))
+        assert code == 1 and runs[-1]["status"] == "INACTIVE"
+    code, out, _err = cli("flow", "simulate", *common, "--resume", runs[0]["run_id"], "--web-input", "approve")
+    assert code == 0 and "SUCCEEDED" in out and (site["work"] / "run7" / "shot0.h5").exists()
+    code, out, _err = cli("flow", "simulate", *common, "--cancel", runs[1]["run_id"], "--json")
+    assert code == 1 and json.loads(out)["status"] == "ENDED"
+    code, _out, err = cli("flow", "simulate", *common, "--cancel", runs[1]["run_id"])
+    assert code == 2 and err.startswith(f"Error: No INACTIVE run {runs[1]['run_id']} is kept in ")
+
+
+def test_the_timer_skips_every_tick_while_a_run_waits_inactive() -> None:
+    with Engine() as engine:
+        report = run_timer(engine, APPROVE_THEN_TRANSFER, lambda tick: {"source": {"path": "/x"}}, interval=60, ticks=3)
+    assert [run["status"] for run in report.runs] == ["INACTIVE"] and report.skipped_ticks == [1, 2]

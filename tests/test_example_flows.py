@@ -145,7 +145,7 @@ def test_compute_then_transfer_ships_what_the_function_made(collections: dict[st
 
 @pytest.mark.parametrize(
     ("answers", "status", "copied"),
-    [(["approve"], "SUCCEEDED", True), (["deny"], "FAILED", False), ([], "FAILED", False)],
+    [(["approve"], "SUCCEEDED", True), (["deny"], "FAILED", False), ([], "INACTIVE", False)],
 )
 def test_approval_waits_for_a_person(
     collections: dict[str, Path], answers: list[str], status: str, copied: bool
@@ -160,3 +160,31 @@ def test_approval_waits_for_a_person(
     assert (collections[DESTINATION] / "approved" / "scan.h5").exists() == copied
     if status == "FAILED":
         assert run["details"]["failure"] == {"state_name": "Denied", "error": "NotApproved", "cause": "/data/scan.h5"}
+
+
+def test_an_unanswered_approval_waits_inactive_until_resumed_or_cancelled_or_expires(
+    collections: dict[str, Path], tmp_path: Path
+) -> None:
+    """INACTIVE is a run waiting for a person: it resumes with an answer (even from another engine
+    on the same state, as a later 'flow simulate --resume' is), or is cancelled and ENDED."""
+    definition, body = flow("approval")
+    (collections[SOURCE] / "data").mkdir()
+    (collections[SOURCE] / "data" / "scan.h5").write_text("x")
+    (collections[DESTINATION] / "approved").mkdir()
+    state = tmp_path / "state"
+    with Engine(collections=collections, state_dir=state) as engine:
+        waiting = [engine.run(definition, body) for _ in range(2)]
+    assert [run["status"] for run in waiting] == ["INACTIVE", "INACTIVE"]
+    assert waiting[0]["details"]["blocking_web_input_id"] and waiting[0]["completion_time"] is None
+    with Engine(collections=collections, state_dir=state) as engine:
+        assert sorted(engine.inactive_runs()) == sorted(run["run_id"] for run in waiting)
+        resumed = engine.resume(waiting[0]["run_id"], "approve")
+        ended = engine.cancel(waiting[1]["run_id"])
+        assert engine.inactive_runs() == []
+    assert resumed["status"] == "SUCCEEDED" and (collections[DESTINATION] / "approved" / "scan.h5").exists()
+    assert [entry["code"] for entry in resumed["log"]].count("FlowStarted") == 1, "one run, one log"
+    assert "FlowResumed" in [entry["code"] for entry in resumed["log"]]
+    assert ended["status"] == "ENDED" and ended["details"]["code"] == "FlowCanceled"
+    with Engine(collections=collections, expire_web_inputs=True) as engine:
+        expired = engine.run(definition, body)
+    assert expired["status"] == "FAILED" and expired["details"]["failure"]["state_name"] == "Denied"

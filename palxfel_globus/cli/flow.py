@@ -22,7 +22,7 @@ from palxfel_globus.jsonfile import read_json_file
 app = command_group("Check and run Globus flow definitions on the local engine.")
 
 DefinitionArgument = Annotated[Path, typer.Argument(metavar="DEFINITION.json", help="A flow definition file.")]
-STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow"}
+STATUS_STYLES = {"SUCCEEDED": "green", "FAILED": "bold red", "INACTIVE": "yellow", "ENDED": "magenta"}
 
 
 def _in_flow_order(definition: dict[str, Any]) -> list[str]:
@@ -219,12 +219,30 @@ def simulate(
     ] = 10_000,
     real_time: RealTimeOption = False,
     state: StateOption = None,
+    resume: Annotated[
+        Optional[str],
+        typer.Option(
+            "--resume", metavar="RUN_ID", help="Go on with an INACTIVE run; the first --web-input answers it."
+        ),
+    ] = None,
+    cancel: Annotated[
+        Optional[str], typer.Option("--cancel", metavar="RUN_ID", help="End an INACTIVE run (status ENDED).")
+    ] = None,
+    expire_web_inputs: Annotated[
+        bool,
+        typer.Option(
+            "--expire-web-inputs",
+            help="A web input with no answer expires at once (Flows.WebInputExpired) instead of leaving the run "
+            "INACTIVE, to test the flow's expiry path.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the run document(s) as JSON.")] = False,
 ) -> None:
-    """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not, 2 on bad input."""
+    """Run a flow on the local engine; exit 0 if it SUCCEEDED, 1 if not (INACTIVE: waiting for a
+    --web-input answer, resume it with --resume), 2 on bad input."""
     from palxfel_globus.engine import DefinitionError, Engine, load_definition
     from palxfel_globus.engine.definition import checked
-    from palxfel_globus.engine.timer import run_timer
+    from palxfel_globus.engine.timer import TimerReport, run_timer
 
     flow = load_definition(definition)
     try:
@@ -239,34 +257,65 @@ def simulate(
     guests = _directories(guest_collection, "--guest-collection")
     for key in directories.keys() & guests.keys():
         raise PalxfelError(f"{key} is given as a --collection and a --guest-collection; a collection has one type.")
+    if resume and cancel:
+        raise PalxfelError("Give either --resume or --cancel, not both.")
+    answers = _web_inputs(web_input or [])
+    if resume and not answers:
+        raise PalxfelError(f"--resume {resume} needs the answer: add --web-input ANSWER.")
     engine = Engine(
         collections={**directories, **guests},
         guest_collections=guests,
         state_dir=state_dir(state),
         functions=_functions(function or []),
         faults=faults,
-        web_inputs=_web_inputs(web_input or []),
+        web_inputs=answers[1:] if resume else answers,
         on_event=None if json_output else _progress,
         max_states=max_states,
         clock=engine_clock(real_time),
+        expire_web_inputs=expire_web_inputs,
     )
     with engine:
-        report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)
+        if resume or cancel:
+            run_id = str(resume or cancel)
+            _check_inactive(engine, run_id, flow, definition)
+            report = TimerReport(runs=[engine.resume(run_id, answers[0]) if resume else engine.cancel(run_id)])
+        else:
+            report = run_timer(engine, flow, lambda _tick: body, interval=seconds, ticks=ticks)
     for tick in report.skipped_ticks:
         warn(f"tick {tick} was skipped: the previous run was still going (as a Globus Timer does).")
     for tick in report.crashed_ticks:
         warn(f"tick {tick} stopped at an injected crash.")
     runs = report.runs
     if json_output:
-        print_json(runs if ticks > 1 else runs[0])
+        print_json(runs[0] if len(runs) == 1 and ticks == 1 else runs)
     else:
         for run in runs:
-            style = STATUS_STYLES.get(run["status"], "")
-            console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
-            if run["status"] != "SUCCEEDED":
-                say(f"  {run['details'].get('description', run['details'].get('code'))}")
+            _report(run, definition)
     if report.crashed_ticks or any(run["status"] != "SUCCEEDED" for run in runs):
         raise typer.Exit(1)
+
+
+def _check_inactive(engine: Any, run_id: str, flow: dict[str, Any], definition: Path) -> None:
+    try:
+        kept = engine.inactive(run_id)
+    except KeyError:
+        raise PalxfelError(
+            f"No INACTIVE run {run_id} is kept in {engine.state.directory}; it ended, or ran with another --state."
+        ) from None
+    if kept["definition"] != flow:
+        raise PalxfelError(f"Run {run_id} was started from another definition than {definition}.")
+
+
+def _report(run: dict[str, Any], definition: Path) -> None:
+    style = STATUS_STYLES.get(run["status"], "")
+    console.print(f"Run {run['run_id']}: [{style}]{run['status']}[/]", highlight=False)
+    if run["status"] != "SUCCEEDED":
+        say(f"  {run['details'].get('description', run['details'].get('code'))}")
+    if run["status"] == "INACTIVE":
+        say(
+            f"  Answer it: palxfel-globus flow simulate {definition} --resume {run['run_id']} --web-input ANSWER "
+            f"(with the same --collection, --function and --state), or end it with --cancel {run['run_id']}."
+        )
 
 
 @app.command("run")

@@ -34,6 +34,7 @@ from palxfel_globus.engine.providers.search import SearchProvider
 from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
+INACTIVE_RUNS = "inactive_runs"  # the local state's kind for runs waiting on a person
 DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
@@ -62,6 +63,16 @@ class _Run:
         self.peak_state_bytes = 0
         self.started = 0.0
         self.cancelled: Callable[[], bool] = lambda: False
+        self.position = definition["StartAt"]  # the state to run next (where an INACTIVE run resumes)
+        self.answers: list[Any] = []  # web-input answers for this run only (given when it resumes)
+
+
+class _WaitingForPerson(Exception):
+    """An AwaitWebInput with no answer: the run stops INACTIVE at this state, resumable."""
+
+    def __init__(self, web_input_id: Any) -> None:
+        super().__init__(web_input_id)
+        self.web_input_id = web_input_id
 
 
 class Engine:
@@ -81,8 +92,10 @@ class Engine:
         max_states: int = DEFAULT_MAX_STATES,
         guest_collections: Iterable[str] = (),
         state_dir: Optional[Path] = None,
+        expire_web_inputs: bool = False,
     ) -> None:
         self.max_states = max_states
+        self.expire_web_inputs = expire_web_inputs
         self.state = LocalState(state_dir)
         self.collections = Collections(
             {key.lower(): Path(value) for key, value in (collections or {}).items()},
@@ -130,12 +143,14 @@ class Engine:
         max_states: Optional[int] = None,
         cancelled: Optional[Callable[[], bool]] = None,
     ) -> dict[str, Any]:
-        """Run to the end; returns the run document (status SUCCEEDED or FAILED) with its log
-        and, beyond the service's fields, ``peak_state_bytes``.
+        """Run until it ends or waits for a person; returns the run document with its log and, beyond
+        the service's fields, ``peak_state_bytes``.
 
-        A web input with no answer left expires at once (``Flows.WebInputExpired``), so a
-        local run never waits INACTIVE for a person. ``cancelled`` is asked before each state: when it
-        says yes the run ends there with status ENDED, as a cancelled run does in the service."""
+        The status is SUCCEEDED, FAILED, ENDED (``cancelled`` is asked before each state and said
+        yes, as a cancelled run ends in the service) or INACTIVE: an AwaitWebInput had no answer
+        (``web_inputs``), so the run waits, kept in the engine's local state, until ``resume``
+        gives one or ``cancel`` ends it. With ``expire_web_inputs`` an unanswered web input
+        expires at once instead (``Flows.WebInputExpired``), to test a flow's expiry path."""
         checked(definition)
         run_id = run_id or str(uuid.uuid4())
         flow_id = flow_id or "00000000-0000-4000-8000-00000000f10e"
@@ -151,8 +166,6 @@ class Engine:
         }
         run = _Run(definition, body, context)
         run.started = now
-        if cancelled is not None:
-            run.cancelled = cancelled
         document = {
             "run_id": run_id,
             "flow_id": flow_id,
@@ -166,19 +179,82 @@ class Engine:
             "start_time": iso(now),
         }
         self._event(run, "FlowStarted", "The Flow Instance started execution", {"input": run.state})
+        return self._go(run, document, max_states, cancelled)
+
+    def resume(
+        self,
+        run_id: str,
+        answer: Any,
+        *,
+        max_states: Optional[int] = None,
+        cancelled: Optional[Callable[[], bool]] = None,
+    ) -> dict[str, Any]:
+        """Go on with an INACTIVE run, ``answer`` answering the web input it waits for."""
+        run, document = self._inactive(run_id)
+        run.answers = [answer]
+        self._event(run, "FlowResumed", "The Flow Instance resumed execution", {"state_name": run.position})
+        return self._go(run, document, max_states, cancelled)
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """End an INACTIVE run: status ENDED, as the service's cancel leaves it."""
+        run, document = self._inactive(run_id)
+        return self._go(run, document, None, lambda: True)
+
+    def inactive_runs(self) -> list[str]:
+        return self.state.keys(INACTIVE_RUNS)
+
+    def inactive(self, run_id: str) -> dict[str, Any]:
+        """What is kept of an INACTIVE run (its definition, state, position and log); KeyError if none."""
+        saved = self.state.read(INACTIVE_RUNS, run_id)
+        if not saved:
+            raise KeyError(run_id)
+        return saved
+
+    def _inactive(self, run_id: str) -> tuple[_Run, dict[str, Any]]:
+        saved = self.inactive(run_id)
+        run = _Run(saved["definition"], saved["state"], saved["context"])
+        run.log, run.started, run.position = saved["log"], saved["started"], saved["position"]
+        run.peak_state_bytes = saved["document"].get("peak_state_bytes", 0)
+        return run, saved["document"]
+
+    def _go(
+        self,
+        run: _Run,
+        document: dict[str, Any],
+        max_states: Optional[int],
+        cancelled: Optional[Callable[[], bool]],
+    ) -> dict[str, Any]:
+        """Run ``run`` from its position to an end or a wait; record or forget it as INACTIVE."""
+        if cancelled is not None:
+            run.cancelled = cancelled
         status, details = self._loop(run, self.max_states if max_states is None else max_states)
-        document.update(
-            status=status, display_status=status, completion_time=iso(self.clock.now()), details=details, log=run.log
-        )
+        document.update(status=status, display_status=status, details=details, log=run.log)
+        document["completion_time"] = None if status == "INACTIVE" else iso(self.clock.now())
         document["peak_state_bytes"] = run.peak_state_bytes  # local only: the largest run state, against the 200 KB cap
+        run_id = run.context["run_id"]
+        if status != "INACTIVE":
+            self.state.remove(INACTIVE_RUNS, run_id)
+            return document
+        with self.state.changing(INACTIVE_RUNS, run_id) as saved:
+            saved.clear()
+            saved.update(
+                definition=run.definition,
+                state=run.state,
+                context=run.context,
+                position=run.position,
+                log=run.log,
+                started=run.started,
+                document={key: value for key, value in document.items() if key != "log"},
+            )
         return document
 
     # the loop ----------------------------------------------------------------
     def _loop(self, run: _Run, max_states: int) -> tuple[str, dict[str, Any]]:
         states = run.definition["States"]
-        name = run.definition["StartAt"]
+        name = run.position
         executed = 0
         while True:
+            run.position = name
             executed += 1
             if executed > max_states:
                 bound = f"the run reached its limit of {max_states} states (--max-states); a loop that never ends?"
@@ -193,7 +269,13 @@ class Engine:
             self.faults.maybe_crash(name)
             self._event(run, f"{kind}Started", f"State {name} of type {kind} started", {"state_name": name})
             try:
-                new_state, following = getattr(self, "_" + kind)(name, state, run)
+                try:
+                    new_state, following = getattr(self, "_" + kind)(name, state, run)
+                except _WaitingForPerson as waiting:
+                    description = f"The run waits at state {name} for an answer to web input {waiting.web_input_id}"
+                    self._event(run, "FlowInactive", description, {"state_name": name})
+                    details = {"code": "WaitingForWebInput", "description": description, "state_name": name}
+                    return "INACTIVE", dict(details, blocking_web_input_id=waiting.web_input_id)
                 size = len(json.dumps(new_state))
                 run.peak_state_bytes = max(run.peak_state_bytes, size)
                 if size > MAX_RUN_STATE_BYTES:
@@ -368,7 +450,7 @@ class Engine:
             return any(self._rule(inner, run) for inner in rule["Or"])
         if "Not" in rule:
             return not self._rule(rule["Not"], run)
-        operator_name = next(key for key in rule if key != "Variable")
+        operator_name = next(key for key in rule if key not in ("Variable", "Next"))
         marker = object()
         steps = jsonpath.parse(rule["Variable"])
         base = run.context if steps and steps[0] == "_context" else run.state
@@ -468,13 +550,13 @@ class Engine:
         with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
         with self._lock:
-            answer = self.web_inputs.pop(0) if self.web_inputs else None
+            source = run.answers or self.web_inputs
+            answer = source.pop(0) if source else None
         web_input_id = parameters.get("web_input_id")
+        if answer is None and self.expire_web_inputs:
+            raise FlowError("Flows.WebInputExpired", f"web input {web_input_id} expired with no answer")
         if answer is None:
-            raise FlowError(
-                "Flows.WebInputExpired",
-                f"no answer was given for web input {web_input_id} (answers come from --web-input)",
-            )
+            raise _WaitingForPerson(web_input_id)
         value = {
             "web_input_id": web_input_id,
             "response": answer,

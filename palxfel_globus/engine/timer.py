@@ -5,7 +5,8 @@ skipped while the previous run is still going; ``allow_overlap`` starts it anywa
 test what a manual run overlapping a timer run does. On the engine's simulated clock the
 ticks run one after another and the clock jumps to each due time, so a day of ticks
 takes as long as its runs; a tick that fell due while the previous run went on (in
-simulated time) is skipped, as the service skips it.
+simulated time) is skipped, as the service skips it. A run left INACTIVE (waiting for a
+person) is still in progress, so every later tick is skipped until it ends.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ class _Ticker:
     report: TimerReport
     on_run: Optional[Callable[[int, dict[str, Any]], None]]
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def waiting(self) -> bool:
+        """A run of this timer is INACTIVE: still in progress for the service."""
+        with self.lock:
+            return any(run["status"] == "INACTIVE" for run in self.report.runs)
 
     def run(self, tick: int) -> None:
         try:
@@ -90,7 +96,7 @@ def _simulated(
     start, busy_until, tick = engine.clock.now(), None, 0
     while (ticks is None or tick < ticks) and not stop.is_set():
         due = start + tick * interval
-        if busy_until is not None and due < busy_until:
+        if (busy_until is not None and due < busy_until) or ticker.waiting():
             skip(tick)
         else:
             engine.clock.sleep(due - engine.clock.now())
@@ -120,7 +126,7 @@ def _threaded(
     while ticks is None or tick < ticks:
         if stop.wait(max(0.0, start + tick * interval - time.monotonic())):
             break
-        if not allow_overlap and any(thread.is_alive() for thread in threads):
+        if not allow_overlap and (any(thread.is_alive() for thread in threads) or ticker.waiting()):
             skip(tick)
         else:
             thread = threading.Thread(target=guarded, args=(tick,), name=f"timer-tick-{tick}")

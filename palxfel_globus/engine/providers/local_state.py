@@ -53,6 +53,13 @@ class LocalState:
                 return sorted(key for stored_kind, key in self._memory if stored_kind == kind)
             return sorted(path.stem for path in (self.directory / kind).glob("*.json"))
 
+    def remove(self, kind: str, key: str) -> None:
+        with self._lock:
+            if self.directory is None:
+                self._memory.pop((kind, key.lower()), None)
+            else:
+                self._path(kind, key).unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def changing(self, kind: str, key: str) -> Iterator[dict[str, Any]]:
         """Read, let the caller change, write back; nothing is written if the caller raises."""
@@ -66,5 +73,5 @@ class LocalState:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=1, sort_keys=True)
+                json.dump(document, stream, indent=1)
             os.replace(temporary, path)
