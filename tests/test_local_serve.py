@@ -4,6 +4,7 @@ its own from the package registry) against the same server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,18 +32,26 @@ def site(tmp_path: Path) -> Any:
     return site
 
 
-@pytest.fixture
-def emulator(site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+@contextlib.contextmanager
+def serving(config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The emulator on a free loopback port, and this process's globus-sdk pointed at it as env.sh would."""
     from palxfel_globus.emulator.server import Emulator
 
-    server = Emulator(load_config(site.config_path), tmp_path / "state")
+    server = Emulator(load_config(config_path), tmp_path / "state")
     server.start()
     for name, value in server.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def emulator(site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        yield server
 
 
 def wait_for_runs(server: Any, count: int) -> list[dict[str, Any]]:
@@ -110,6 +119,49 @@ def test_a_timer_skips_a_tick_while_its_run_is_active_and_stops_at_its_end(site:
     job = timers.get_job(job_id)
     assert (job["n_runs"], job["status"], job["activity"]) == (2, "inactive", None)
     assert len(emulator.store.all("run")) == 2
+
+
+GUEST = "cccccccc-0000-4000-8000-00000000000c"
+
+
+def test_a_guest_collection_s_access_rules_set_by_a_run_are_listed_by_the_transfer_api(
+    site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a flow's manage_permission did, 'globus endpoint permission list' (the same Transfer call) shows."""
+    from globus_sdk import ClientApp, FlowsClient, SpecificFlowClient, TransferClient
+
+    (tmp_path / "guest" / "shared").mkdir(parents=True)
+    text = site.config_path.read_text()
+    site.config_path.write_text(
+        text.replace("[local]\n", f'[local]\nguest_collections = {{ "{GUEST}" = "{tmp_path / "guest"}" }}\n')
+    )
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
+        share = {
+            "Type": "Action",
+            "ActionUrl": "https://transfer.actions.globus.org/manage_permission",
+            "Parameters": {
+                "endpoint_id": GUEST,
+                "operation": "CREATE",
+                "path": "/shared/",
+                "permissions": "r",
+                "principal_type": "group",
+                "principal": GUEST,
+            },
+            "ResultPath": "$.shared",
+            "ExceptionOnActionFailure": True,
+            "End": True,
+        }
+        flow = FlowsClient(app=app).create_flow("share", {"StartAt": "Share", "States": {"Share": share}}, {})
+        app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})
+        SpecificFlowClient(flow["id"], app=app).run_flow({})
+        (run,) = wait_for_runs(server, 1)
+        transfer = TransferClient(app=app)
+        rules = transfer.endpoint_acl_list(GUEST)["DATA"]
+        assert run["status"] == "SUCCEEDED" and transfer.get_endpoint(GUEST)["entity_type"] == "GCSv5_guest_collection"
+        assert [(rule["id"], rule["path"], rule["principal_type"]) for rule in rules] == [
+            (run["details"]["output"]["shared"]["details"]["access_id"], "/shared/", "group")
+        ]
 
 
 def test_the_timers_api_refuses_a_field_the_flow_start_document_does_not_define(site: Any, emulator: Any) -> None:

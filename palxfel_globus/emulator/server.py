@@ -54,6 +54,8 @@ class Emulator:
         }
         self.engine = Engine(
             collections=self.collections,
+            guest_collections=set(config.local.guest_collections),
+            state_dir=state_dir / "local-services",  # Search indexes, access rules, runs waiting for a person
             endpoint_workers=config.local.endpoints,
             username=f"{self.client_id}@{auth.IDENTITY_DOMAIN}",
             on_event=lambda entry, context: self.store.add_log_entry(context["run_id"], entry),

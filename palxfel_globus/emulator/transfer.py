@@ -1,7 +1,9 @@
-"""The Transfer API's collection lookups and directory listings over the config's [local]
-directories, which is what ``collections search``, ``doctor`` and deploy's mapped-collection
-check ask. Every collection is a GCSv5 mapped collection (as a facility's storage is), so deploy
-asks for the data_access consents it would in Globus."""
+"""The Transfer API's collection lookups, directory listings and access-rule lists over the
+config's [local] directories, which is what ``collections search``, ``doctor``, deploy's
+mapped-collection check and ``globus endpoint permission list`` ask. A collection is a GCSv5
+mapped collection (as a facility's storage is, so deploy asks for the data_access consents it
+would in Globus) unless [local] guest_collections names it; a guest collection's access rules
+are the ones the engine's manage_permission keeps."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ def _collection(emulator: Any, collection_id: str) -> dict[str, Any]:
     key = collection_id.lower()
     if key not in names:
         raise not_found("collection", collection_id)
+    guest = emulator.engine.collections.is_guest(key)
     return {
         "DATA_TYPE": "endpoint",
         "id": key,
         "display_name": names[key],
         "canonical_name": f"local#{key[:8]}",
-        "entity_type": "GCSv5_mapped_collection",
+        "entity_type": "GCSv5_guest_collection" if guest else "GCSv5_mapped_collection",
         "gcs_version": "5.4.0",
         "owner_string": f"{emulator.client_id}@clients.auth.globus.org",
         "owner_id": emulator.client_id,
@@ -79,8 +82,24 @@ def operation_ls(emulator: Any, request: Any, collection_id: str) -> dict[str, A
     return {"DATA_TYPE": "file_list", "DATA": entries, "path": path, "endpoint": collection_id, "length": len(entries)}
 
 
+def access_list(emulator: Any, request: Any, collection_id: str) -> dict[str, Any]:
+    from palxfel_globus.engine.providers.transfer import access_rules
+
+    collection = _collection(emulator, collection_id)
+    if collection["entity_type"] != "GCSv5_guest_collection":
+        raise ApiError(
+            400, "ClientError.BadRequest", f"{collection_id} is not a guest collection; it has no access rules."
+        )
+    rules = [
+        {key: rule[key] for key in ("DATA_TYPE", "id", "path", "permissions", "principal", "principal_type", "role_id")}
+        for rule in access_rules(emulator.engine.state, collection_id.lower())
+    ]
+    return {"DATA_TYPE": "access_list", "endpoint": collection_id, "DATA": rules, "length": len(rules)}
+
+
 ROUTES = [
     Route("transfer", "/v0.10/endpoint/<collection_id>", ("GET",), get_endpoint),
     Route("transfer", "/v0.10/endpoint_search", ("GET",), endpoint_search),
     Route("transfer", "/v0.10/operation/endpoint/<collection_id>/ls", ("GET",), operation_ls),
+    Route("transfer", "/v0.10/endpoint/<collection_id>/access_list", ("GET",), access_list),
 ]

@@ -457,10 +457,8 @@ class Engine:
         value = jsonpath.lookup(base, steps[1:] if base is run.context else steps, marker)
         if operator_name == "IsPresent":
             return (value is not marker) == rule["IsPresent"]
-        if value is marker:
-            raise FlowError(
-                "States.Runtime", f"the Choice variable {rule['Variable']} does not exist; test it with IsPresent first"
-            )
+        if value is marker:  # no match, as globus-flows-examples' approved_publishing relies on (not ASL's failure)
+            return False
         operand = rule[operator_name]
         if operator_name.endswith("Path"):
             try:

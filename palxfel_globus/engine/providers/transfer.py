@@ -58,9 +58,17 @@ NOTIFY = ("notify_on_succeeded", "notify_on_failed", "notify_on_inactive")
 TRANSFER_PARAMETERS = {
     "source_endpoint", "destination_endpoint", "DATA", "label", "deadline", "sync_level", "verify_checksum",
     "preserve_timestamp", "encrypt_data", "skip_source_errors", "fail_on_quota_errors", "delete_destination_extra",
-    "store_base_path_info", "filter_rules", "source_local_user", "destination_local_user", *NOTIFY,
+    "store_base_path_info", "filter_rules", "source_local_user", "destination_local_user", "DATA_TYPE", *NOTIFY,
 }  # fmt: skip
-ITEM_PARAMETERS = {"source_path", "destination_path", "recursive", "external_checksum", "checksum_algorithm"}
+# DATA_TYPE ("transfer_item") as the official transfer_share example writes it
+ITEM_PARAMETERS = {
+    "DATA_TYPE",
+    "source_path",
+    "destination_path",
+    "recursive",
+    "external_checksum",
+    "checksum_algorithm",
+}
 # the documented breaking rename when the providers moved to transfer.actions.globus.org (.../migration)
 RENAMED = {
     "source_endpoint_id": "source_endpoint",
@@ -481,9 +489,11 @@ class TransferProvider:
             raise ProviderError(f"principal_type {principal_type!r} is not one of {', '.join(PRINCIPAL_TYPES)}")
         if principal_type in ("identity", "group") and not principal:
             raise ProviderError(f"a principal_type of {principal_type} needs the principal's UUID")
-        if not isinstance(path, str) or not path.endswith("/"):
-            raise ProviderError(f"path {path!r} must name a directory and end with '/', as Transfer requires")
-        self.collections.resolve(collection, path)
+        local = self.collections.resolve(collection, path)
+        if not path.endswith("/"):  # Transfer's rules are on directories; the official transfer_share
+            if local.exists() and not local.is_dir():  # example passes one without the slash
+                raise ProviderError(f"path {path!r} is a file; an access rule is on a directory")
+            path += "/"
         for rule in rules.values():
             if (rule["path"], rule["principal_type"], rule["principal"]) == (path, principal_type, principal):
                 return _rule_failure("Exists", f"a rule for {principal or principal_type} on {path} already exists")
