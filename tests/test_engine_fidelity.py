@@ -625,3 +625,25 @@ def test_the_timer_skips_every_tick_while_a_run_waits_inactive() -> None:
     with Engine() as engine:
         report = run_timer(engine, APPROVE_THEN_TRANSFER, lambda tick: {"source": {"path": "/x"}}, interval=60, ticks=3)
     assert [run["status"] for run in report.runs] == ["INACTIVE"] and report.skipped_ticks == [1, 2]
+
+
+def test_wait_for_user_selection_takes_the_answer_or_times_out_at_wait_time() -> None:
+    url = "https://actions.globus.org/weboption/wait_for_option"
+    options = {"options": [{"name": "go", "url_suffix": "go-1"}, {"name": "stop", "url_suffix": "stop-1"}]}
+    with Engine(web_inputs=["stop-1"]) as engine:
+        chosen = engine.run(one_action(url, options, WaitTime=3600), {})
+        unanswered = engine.run(one_action(url, options, WaitTime=3600), {})
+    assert chosen["details"]["output"]["a"]["details"] == {"name": "stop", "url_suffix": "stop-1"}
+    assert unanswered["details"]["failure"]["error"] == "ActionTimeout"
+    waited = moment(log_entry(unanswered, "FlowFailed")) - moment(log_entry(unanswered, "ActionStarted"))
+    assert waited > datetime.timedelta(hours=1)
+
+
+def test_a_manage_permission_path_without_its_slash_names_the_directory(site: dict[str, Path]) -> None:
+    from palxfel_globus.engine.providers.transfer import access_rules
+
+    rule = {"endpoint_id": GUEST, "operation": "CREATE", "path": "/~/shared", "permissions": "r"}
+    (site["guest"] / "shared").mkdir()
+    with engine_for(site) as engine:
+        run = engine.run(one_action(TRANSFER + "manage_permission", dict(rule, principal_type="anonymous")), {})
+        assert run["status"] == "SUCCEEDED" and [r["path"] for r in access_rules(engine.state, GUEST)] == ["/~/shared/"]

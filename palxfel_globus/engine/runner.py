@@ -497,7 +497,9 @@ class Engine:
         wait = state.get("WaitTime", LEGACY_WAIT_TIME)
         started = self.clock.now()
         deadline = started + wait
-        context = ActionContext(run.context["run_id"], name, self.faults, deadline, self._record, self.clock)
+        context = ActionContext(
+            run.context["run_id"], name, self.faults, deadline, self._record, self.clock, lambda: self._answer(run)
+        )
         if self.faults.take_failure(name):
             result = ActionResult("FAILED", {"code": "InjectedFault", "description": f"fault injected into {name}"})
         else:
@@ -533,6 +535,12 @@ class Engine:
             )
         return self._put(run.state, state.get("ResultPath", "$"), status), self._next(state)
 
+    def _answer(self, run: _Run) -> Any:
+        """The next answer a person gave (--web-input): this run's own first, then the engine's."""
+        with self._lock:
+            source = run.answers or self.web_inputs
+            return source.pop(0) if source else None
+
     def _record(self, kind: str, record: dict[str, Any]) -> None:
         with self._lock:
             self.records.append((kind, record))
@@ -547,9 +555,7 @@ class Engine:
     def _AwaitWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
         with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
-        with self._lock:
-            source = run.answers or self.web_inputs
-            answer = source.pop(0) if source else None
+        answer = self._answer(run)
         web_input_id = parameters.get("web_input_id")
         if answer is None and self.expire_web_inputs:
             raise FlowError("Flows.WebInputExpired", f"web input {web_input_id} expired with no answer")

@@ -24,6 +24,7 @@ class ActionContext:
     deadline: Optional[float]  # clock time by which the action must finish (WaitTime)
     record: Callable[[str, dict[str, Any]], None]  # side records: notifications, permissions
     clock: Clock = field(default_factory=Clock)  # the engine's: a provider that takes time sleeps on it
+    answer: Callable[[], Any] = lambda: None  # the next --web-input answer, None when there is none
 
 
 @dataclass

@@ -82,3 +82,24 @@ def datacite_mint(body: dict[str, Any], context: ActionContext) -> ActionResult:
     minted = {"id": doi, "type": "dois", "attributes": {**attributes, "doi": doi, "state": state}}
     context.record("datacite", {"doi": doi, "as_test": bool(body.get("as_test", False)), "attributes": attributes})
     return ActionResult("SUCCEEDED", {"data": minted, "recorded": "not sent to DataCite"})
+
+
+def wait_for_option(body: dict[str, Any], context: ActionContext) -> ActionResult:
+    """actions.globus.org/weboption/wait_for_option: the action waits until a person selects one of
+    ``options`` (by its ``name`` or ``url_suffix``); here the selection is the next --web-input
+    answer. With none, the action stays ACTIVE as the service's would, so the engine's clock moves to
+    the state's WaitTime and the state ends in ActionTimeout."""
+    check_parameters(body, "wait_for_option", {"options", "landing_page"})
+    (options,) = require(body, "options")
+    if not isinstance(options, list) or not options or not all(isinstance(o, dict) for o in options):
+        raise ProviderError("options must be a non-empty list of {name, url_suffix, ...}")
+    answer = context.answer()
+    if answer is None:
+        if context.deadline is not None:
+            context.clock.sleep(context.deadline - context.clock.now() + 1)
+        raise TimeoutError("no option was selected (answers come from --web-input) before the WaitTime passed")
+    for option in options:
+        if answer in (option.get("name"), option.get("url_suffix")):
+            return ActionResult("SUCCEEDED", {"name": option.get("name"), "url_suffix": option.get("url_suffix")})
+    names = ", ".join(str(option.get("name")) for option in options)
+    raise ProviderError(f"the answer {answer!r} is not one of the options ({names})")

@@ -34,6 +34,7 @@ def build_registry(transfer: TransferProvider, compute: ComputeProvider, search:
             "actions.globus.org/hello_world": misc.hello_world,
             "actions.globus.org/notification/notify": misc.notify,
             "actions.globus.org/expression_eval": misc.expression_eval,
+            "actions.globus.org/weboption/wait_for_option": misc.wait_for_option,
             "actions.globus.org/datacite/mint/basic_auth": misc.datacite_mint,
             "actions.globus.org/search/ingest": search.ingest,
             "actions.globus.org/search/delete": search.delete,
@@ -53,5 +54,5 @@ def lookup(registry: dict[str, Provider], url: Optional[str]) -> Provider:
         raise ProviderError(f"{url} was retired on 2025-01-22; use https://transfer.actions.globus.org/{operation}")
     raise ProviderError(
         f"no local action provider for {url}; this engine provides Transfer, Compute, Search ingest and delete, "
-        "hello_world, notification, expression_eval and DataCite mint"
+        "hello_world, notification, wait_for_option, expression_eval and DataCite mint"
     )
