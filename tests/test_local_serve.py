@@ -164,6 +164,56 @@ def test_a_guest_collection_s_access_rules_set_by_a_run_are_listed_by_the_transf
         ]
 
 
+ASK = {
+    "StartAt": "Ask",
+    "States": {
+        "Ask": {
+            "Type": "CreateWebInput",
+            "Parameters": {
+                "InputType": "Selection",
+                "Context": {"Title": "Ship it?"},
+                "Options": [{"Value": "yes", "Label": "Yes"}, {"Value": "no", "Label": "No"}],
+            },
+            "ResultPath": "$.asked",
+            "Next": "Await",
+        },
+        "Await": {
+            "Type": "AwaitWebInput",
+            "Parameters": {"web_input_id.$": "$.asked.web_input_id"},
+            "ResultPath": "$.answer",
+            "Next": "Done",
+        },
+        "Done": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_a_run_waits_inactive_for_its_web_input_and_goes_on_when_a_person_answers_it(site: Any, emulator: Any) -> None:
+    from globus_sdk import ClientApp, FlowsClient, GlobusAPIError, SpecificFlowClient
+
+    app = ClientApp("t", client_id=emulator.client_id, client_secret=emulator.secret)
+    flows = FlowsClient(app=app)
+    flow = flows.create_flow("ask", ASK, {})
+    app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})
+    started = [SpecificFlowClient(flow["id"], app=app).run_flow({}) for _ in range(2)]
+    assert emulator.runs.wait_until(
+        lambda: all(flows.get_run(run["run_id"])["status"] == "INACTIVE" for run in started), RUN_TIMEOUT
+    )
+    waiting = flows.get_run(started[0]["run_id"])
+    web_input = flows.get_web_input(waiting["details"]["blocking_web_input_id"])
+    assert (web_input["status"], [option["label"] for option in web_input["options"]]) == ("open", ["Yes", "No"])
+    assert len(flows.list_web_inputs(filter_states="open")["web_input_summaries"]) == 2
+    with pytest.raises(GlobusAPIError) as refused:
+        flows.respond_to_web_input(web_input["id"], value="yes")  # the option's id, not its Value
+    assert refused.value.http_status == 422
+    flows.respond_to_web_input(web_input["id"], value=web_input["options"][0]["option_id"])
+    wait_for_runs(emulator, 1)
+    done = flows.get_run(started[0]["run_id"])
+    assert done["status"] == "SUCCEEDED" and done["details"]["output"]["answer"]["response"] == "yes"
+    assert flows.get_web_input(web_input["id"])["status"] == "closed"
+    assert flows.cancel_run(started[1]["run_id"])["status"] == "ENDED"
+
+
 def test_the_timers_api_refuses_a_field_the_flow_start_document_does_not_define(site: Any, emulator: Any) -> None:
     from globus_sdk import ClientApp, FlowsClient, FlowTimer, GlobusAPIError, RecurringTimerSchedule, TimersClient
 

@@ -1,16 +1,18 @@
 """Runs of flows on the local engine, one thread each, with their documents and logs in the store.
 
-A run's document is written when it starts (ACTIVE) and when it ends; its log entries as they
-happen, so ``runs logs`` and ``runs watch`` see a run in progress. A run that was ACTIVE when
-the emulator stopped cannot go on (its worker processes went with it): on the next start it is
-marked FAILED with a description that says so, never left ACTIVE forever nor dropped."""
+A run's document is written when it starts (ACTIVE) and when it ends or waits; its log entries
+as they happen, so ``runs logs`` and ``runs watch`` see a run in progress. A run waiting for a
+person (INACTIVE, at an AwaitWebInput) goes on in a new thread when the web input is answered,
+and a cancel ends it ENDED. A run that was ACTIVE when the emulator stopped cannot go on (its
+worker processes went with it): on the next start it is marked FAILED with a description that
+says so, never left ACTIVE forever nor dropped; an INACTIVE one still waits, as the engine kept it."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from palxfel_globus.emulator.api import ApiError, not_found
 from palxfel_globus.engine.runner import iso
@@ -42,7 +44,7 @@ class Runs:
         """Mark the runs a stopped emulator left ACTIVE; returns their ids."""
         marked = []
         for run in self.store.all("run"):
-            if run["status"] in ("ACTIVE", "INACTIVE"):
+            if run["status"] == "ACTIVE":
                 ended = _failed(INTERRUPTED)
                 self.store.put("run", run["run_id"], {**run, **ended})
                 self.store.add_log_entry(
@@ -78,38 +80,61 @@ class Runs:
             "details": {"code": "FlowStarting", "description": "The Flow is starting execution"},
         }
         self.store.put("run", run_id, document)
-        thread = threading.Thread(
-            target=self._execute, args=(document, flow["definition"], request.get("body") or {}), daemon=True
-        )
-        with self._lock:
-            self._threads[run_id] = thread
-        thread.start()
-        return document
 
-    def _execute(self, document: dict[str, Any], definition: dict[str, Any], body: dict[str, Any]) -> None:
-        run_id = document["run_id"]
-        try:
-            result = self.engine.run(
-                definition,
-                body,
+        def first_run(cancelled: Callable[[], bool]) -> dict[str, Any]:
+            return self.engine.run(
+                flow["definition"],
+                request.get("body") or {},
                 label=document["label"],
                 tags=document["tags"],
                 flow_id=document["flow_id"],
                 flow_title=document["flow_title"],
                 run_id=run_id,
-                cancelled=lambda: run_id in self._cancelled,
+                cancelled=cancelled,
             )
+
+        self._go(document, first_run)
+        return document
+
+    def _go(self, document: dict[str, Any], step: Callable[[Callable[[], bool]], dict[str, Any]]) -> None:
+        """Run ``step`` (the engine's run or resume of this run) in a thread of its own."""
+        run_id = document["run_id"]
+        thread = threading.Thread(target=self._execute, args=(document, step), daemon=True)
+        with self._lock:
+            self._threads[run_id] = thread
+        thread.start()
+
+    def _execute(self, document: dict[str, Any], step: Callable[[Callable[[], bool]], dict[str, Any]]) -> None:
+        run_id = document["run_id"]
+        try:
+            result = step(lambda: run_id in self._cancelled)
             ended = {key: result[key] for key in ("status", "display_status", "completion_time", "details")}
         except Exception as exc:  # a crash of the engine is the run's failure, never a silent ACTIVE run
             ended = _failed(f"The local engine failed: {type(exc).__name__}: {exc}")
+        self._settle(run_id, document, ended)
+
+    def _settle(self, run_id: str, document: dict[str, Any], ended: dict[str, Any]) -> None:
         current = self.store.get("run", run_id) or document
         self.store.put("run", run_id, {**current, **ended})
         with self._lock:
             self._threads.pop(run_id, None)
             self._cancelled.discard(run_id)
         with self._ended:
-            self.ended_count += 1
+            if ended["status"] in ENDED_STATUSES:
+                self.ended_count += 1
             self._ended.notify_all()
+
+    def answer(self, run_id: str, value: Any) -> None:
+        """Go on with an INACTIVE run: ``value`` answers the web input it waits for."""
+        run = self.get(run_id)
+        going = {"status": "ACTIVE", "display_status": "ACTIVE", "details": {"code": "FlowResumed"}}
+        self.store.put("run", run_id, {**run, **going})
+        self._go(run, lambda cancelled: self.engine.resume(run_id, value, cancelled=cancelled))
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Until ``condition`` holds after a run settled (ended or waits); False if ``timeout`` passed first."""
+        with self._ended:
+            return self._ended.wait_for(condition, timeout)
 
     def wait_for_ended(self, count: int, timeout: float) -> bool:
         """Until ``count`` runs started by this emulator have ended; False if ``timeout`` passed first."""
@@ -126,6 +151,11 @@ class Runs:
         run = self.get(run_id)
         if run["status"] in ENDED_STATUSES:
             return run
+        if run["status"] == "INACTIVE":  # nothing runs it: end it now
+            result = self.engine.cancel(run_id)
+            ended = {key: result[key] for key in ("status", "display_status", "completion_time", "details")}
+            self._settle(run_id, run, ended)
+            return self.get(run_id)
         with self._lock:
             self._cancelled.add(run_id)
         return run

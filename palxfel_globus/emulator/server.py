@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from palxfel_globus.emulator import auth, compute, flows, timers, transfer
+from palxfel_globus.emulator import auth, compute, flows, timers, transfer, web_inputs
 from palxfel_globus.emulator.api import ApiError, Route, error_document, json_object
 from palxfel_globus.emulator.runs import Runs
 from palxfel_globus.emulator.store import Store
@@ -29,7 +29,14 @@ from palxfel_globus.emulator.timers import Scheduler
 from palxfel_globus.errors import PalxfelError
 
 HOST = "127.0.0.1"
-ROUTES: list[Route] = [*auth.ROUTES, *flows.ROUTES, *timers.ROUTES, *compute.ROUTES, *transfer.ROUTES]
+ROUTES: list[Route] = [
+    *auth.ROUTES,
+    *flows.ROUTES,
+    *web_inputs.ROUTES,
+    *timers.ROUTES,
+    *compute.ROUTES,
+    *transfer.ROUTES,
+]
 # globus-sdk's service names, as in GLOBUS_SDK_SERVICE_URL_<NAME>; search answers 404 (not emulated)
 SERVICE_NAMES = ("auth", "flows", "timer", "transfer", "compute", "search")
 

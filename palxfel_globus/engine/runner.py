@@ -35,6 +35,7 @@ from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
 INACTIVE_RUNS = "inactive_runs"  # the local state's kind for runs waiting on a person
+WEB_INPUTS = "web_inputs"  # ... and for the web inputs runs opened
 DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
@@ -109,7 +110,7 @@ class Engine:
         self.transfer = TransferProvider(self.collections)
         self.registry = build_registry(self.transfer, self.compute, SearchProvider(self.state))
         self.faults = faults or Faults()
-        self.web_inputs = list(web_inputs)
+        self.answers = list(web_inputs)  # --web-input answers, first come first served
         self.clock = clock or VirtualClock()
         self.username = username
         self.on_event = on_event
@@ -538,7 +539,7 @@ class Engine:
     def _answer(self, run: _Run) -> Any:
         """The next answer a person gave (--web-input): this run's own first, then the engine's."""
         with self._lock:
-            source = run.answers or self.web_inputs
+            source = run.answers or self.answers
             return source.pop(0) if source else None
 
     def _record(self, kind: str, record: dict[str, Any]) -> None:
@@ -546,10 +547,36 @@ class Engine:
             self.records.append((kind, record))
 
     def _CreateWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
+        """Opens a web input, kept in the local state as the service keeps it: its options get ids
+        (a person answers with an option's id, the run sees the option's Value)."""
         with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
         self._record("web_input", parameters)
-        value = {"web_input_id": new_id(), "status": "ACTIVE", **parameters}
+        web_input_id = new_id()
+        options = parameters.get("Options") if isinstance(parameters.get("Options"), list) else []
+        context = parameters.get("Context") if isinstance(parameters.get("Context"), dict) else {}
+        with self.state.changing(WEB_INPUTS, web_input_id) as kept:
+            kept.update(
+                id=web_input_id,
+                status="open",
+                input_type=str(parameters.get("InputType", "Selection")).lower(),
+                title=context.get("Title"),
+                context=context,
+                options=[
+                    {
+                        "option_id": str(uuid.uuid5(uuid.UUID(web_input_id), str(number))),
+                        "value": option.get("Value") if isinstance(option, dict) else option,
+                        "label": option.get("Label") if isinstance(option, dict) else None,
+                        "description": option.get("Description") if isinstance(option, dict) else None,
+                    }
+                    for number, option in enumerate(options)
+                ],
+                respondent_urns=parameters.get("RespondentUrns") or [],
+                run={"id": run.context["run_id"], "flow_id": run.context["flow_id"]},
+                created_timestamp=iso(self.clock.now()),
+                closed_timestamp=None,
+            )
+        value = {"web_input_id": web_input_id, "status": "ACTIVE", **parameters}
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
 
     def _AwaitWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
@@ -558,9 +585,11 @@ class Engine:
         answer = self._answer(run)
         web_input_id = parameters.get("web_input_id")
         if answer is None and self.expire_web_inputs:
+            self._close_web_input(web_input_id)
             raise FlowError("Flows.WebInputExpired", f"web input {web_input_id} expired with no answer")
         if answer is None:
             raise _WaitingForPerson(web_input_id)
+        self._close_web_input(web_input_id)
         value = {
             "web_input_id": web_input_id,
             "response": answer,
@@ -568,6 +597,22 @@ class Engine:
             "responded_at": iso(self.clock.now()),
         }
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
+
+    def _close_web_input(self, web_input_id: Any) -> None:
+        if not isinstance(web_input_id, str) or not self.state.read(WEB_INPUTS, web_input_id):
+            return
+        with self.state.changing(WEB_INPUTS, web_input_id) as kept:
+            kept.update(status="closed", closed_timestamp=iso(self.clock.now()))
+
+    def web_input(self, web_input_id: str) -> dict[str, Any]:
+        """A web input a run opened (its options with ids, open or closed); KeyError if none."""
+        kept = self.state.read(WEB_INPUTS, web_input_id)
+        if not kept:
+            raise KeyError(web_input_id)
+        return kept
+
+    def web_inputs(self) -> list[dict[str, Any]]:
+        return [self.state.read(WEB_INPUTS, key) for key in self.state.keys(WEB_INPUTS)]
 
 
 def _failure_text(details: Any) -> str:
