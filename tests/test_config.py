@@ -384,3 +384,22 @@ def test_any_value_for_any_key_is_loaded_or_refused_in_sentences(
         assert error.problems and all("\n" not in problem and problem.endswith(".") for problem in error.problems)
     except PalxfelError as error:
         assert "\n" not in str(error) and "Traceback" not in str(error)
+
+
+def test_local_guest_collections_and_state_are_read_and_a_collection_has_one_type(tmp_path: Path, root: Path) -> None:
+    guest = "cccccccc-0000-4000-8000-00000000000c"
+    text = good_config(root).replace(
+        "endpoints = {",
+        f'guest_collections = {{ "{guest}" = "/srv/guest" }}\nstate = "/var/lib/palxfel-local"\nendpoints = {{',
+    )
+    config = load_config(write_config(tmp_path, text))
+    assert config.local.guest_collections == {guest: Path("/srv/guest")}
+    assert config.local.state == Path("/var/lib/palxfel-local")
+    assert config.local.all_collections()[guest] == Path("/srv/guest")
+    clash = good_config(root).replace(
+        "endpoints = {", f'guest_collections = {{ "{UE_COLLECTION}" = "/x" }}\nendpoints = {{'
+    )
+    (problem,) = config_problems(tmp_path, clash)
+    assert problem.endswith(
+        f"[local].guest_collections.{UE_COLLECTION}: is also in [local].collections; a collection has one type."
+    )

@@ -169,7 +169,8 @@ class ComputeProvider:
             ) from None
 
     def v3(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        # docs: Compute AP v3 renamed endpoint/function to endpoint_id/function_id, with no aliases
+        # v3 renamed endpoint/function to endpoint_id/function_id, no aliases (Flows docs: Hosted Action
+        # Providers, "Compute AP"; globus-compute docs/actionprovider.rst)
         check_parameters(
             body,
             "Compute v3",
