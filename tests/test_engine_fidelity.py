@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support import ask_states
 
 from palxfel_globus.engine import Engine, FunctionRef
 from palxfel_globus.engine.timer import run_timer
@@ -241,27 +242,7 @@ def test_access_rules_are_updated_and_deleted_by_id_and_listed_for_a_person(site
 APPROVE_THEN_TRANSFER = {
     "StartAt": "Ask",
     "States": {
-        "Ask": {
-            "Type": "CreateWebInput",
-            "Parameters": {
-                "InputType": "Selection",
-                "Context": {"Title.=": "'Copy ' + source.path + '?'"},
-                "Options": [{"Value": "approve", "Label": "Approve"}, {"Value": "deny", "Label": "Deny"}],
-            },
-            "ResultPath": "$.asked",
-            "Next": "Wait",
-        },
-        "Wait": {
-            "Type": "AwaitWebInput",
-            "Parameters": {"web_input_id.$": "$.asked.web_input_id"},
-            "ResultPath": "$.answer",
-            "Next": "Decide",
-        },
-        "Decide": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.answer.response", "StringEquals": "approve", "Next": "Copy"}],
-            "Default": "Denied",
-        },
+        **ask_states(["approve", "deny"], "approve", "Copy", "Denied", title="'Copy ' + source.path + '?'"),
         "Denied": {"Type": "Pass", "Result": "not copied", "ResultPath": "$.outcome", "End": True},
         "Copy": action(
             TRANSFER + "transfer",
@@ -302,23 +283,7 @@ COMPUTE_APPROVE_PUBLISH = {
             "$.described",
             "Ask",
         ),
-        "Ask": {
-            "Type": "CreateWebInput",
-            "Parameters": {"InputType": "Selection", "Options": [{"Value": "publish"}, {"Value": "skip"}]},
-            "ResultPath": "$.asked",
-            "Next": "Wait",
-        },
-        "Wait": {
-            "Type": "AwaitWebInput",
-            "Parameters": {"web_input_id.$": "$.asked.web_input_id"},
-            "ResultPath": "$.answer",
-            "Next": "Decide",
-        },
-        "Decide": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.answer.response", "StringEquals": "publish", "Next": "Publish"}],
-            "Default": "Skipped",
-        },
+        **ask_states(["publish", "skip"], "publish", "Publish", "Skipped"),
         "Skipped": {"Type": "Pass", "End": True},
         "Publish": action(
             "https://actions.globus.org/search/ingest",

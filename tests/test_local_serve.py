@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from tests_support import subscribed
+from tests_support import ask_states, subscribed
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import check_site, make_site
@@ -167,22 +167,7 @@ def test_a_guest_collection_s_access_rules_set_by_a_run_are_listed_by_the_transf
 ASK = {
     "StartAt": "Ask",
     "States": {
-        "Ask": {
-            "Type": "CreateWebInput",
-            "Parameters": {
-                "InputType": "Selection",
-                "Context": {"Title": "Ship it?"},
-                "Options": [{"Value": "yes", "Label": "Yes"}, {"Value": "no", "Label": "No"}],
-            },
-            "ResultPath": "$.asked",
-            "Next": "Await",
-        },
-        "Await": {
-            "Type": "AwaitWebInput",
-            "Parameters": {"web_input_id.$": "$.asked.web_input_id"},
-            "ResultPath": "$.answer",
-            "Next": "Done",
-        },
+        **ask_states(["yes", "no"], "yes", "Done", "Done", title="Ship it?"),
         "Done": {"Type": "Pass", "End": True},
     },
 }

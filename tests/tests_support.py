@@ -79,3 +79,30 @@ class AtTerminal(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+def ask_states(options: list[str], yes: str, then: str, otherwise: str, title: str = "Go on?") -> dict[str, Any]:
+    """Ask, Wait, Decide: a selection web input, its answer, and a branch on the first option."""
+    return {
+        "Ask": {
+            "Type": "CreateWebInput",
+            "Parameters": {
+                "InputType": "Selection",
+                "Context": {"Title.=" if "'" in title else "Title": title},
+                "Options": [{"Value": option, "Label": option.capitalize()} for option in options],
+            },
+            "ResultPath": "$.asked",
+            "Next": "Wait",
+        },
+        "Wait": {
+            "Type": "AwaitWebInput",
+            "Parameters": {"web_input_id.$": "$.asked.web_input_id"},
+            "ResultPath": "$.answer",
+            "Next": "Decide",
+        },
+        "Decide": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.answer.response", "StringEquals": yes, "Next": then}],
+            "Default": otherwise,
+        },
+    }
