@@ -422,3 +422,45 @@ def iso_time(timestamp):
     import datetime
 
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# What a person must hear about once: a scan that became blocked or quarantined. ``<state>_at`` is
+# when it entered that state, and ``told`` names the state and time a person was told of, so
+# the same state is told once and a scan that leaves it and comes back is told again.
+NEWS_COMMANDS = {
+    "blocked": "fix the cause on the DAQ; the scan is then pending again and ships by itself",
+    "quarantined": "palxfel-globus scans retry {scan}   (once the cause is fixed)",
+}
+
+
+def news_of(record, scan_id):
+    """{scan, state, since, reason, command} when nobody has been told of the scan's state yet, else None."""
+    state = (record or {}).get("state")
+    if state not in NEWS_COMMANDS:
+        return None
+    since = record.get(state + "_at")
+    if record.get("told") == f"{state} {since}":
+        return None
+    return {
+        "scan": scan_id,
+        "state": state,
+        "since": since,
+        "reason": record.get("reason") or record.get("last_error") or "no reason recorded",
+        "command": NEWS_COMMANDS[state].format(scan=scan_id),
+    }
+
+
+def mark_told(ledger, news):
+    """Note that a person was told of each item's state; a scan that changed state since is left as it is
+    (its new state is news of its own). Returns how many records were marked."""
+    marked = 0
+    for item in news or []:
+        experiment, _, scan = str(item.get("scan")).partition("/")
+        record, problem = read_record(ledger, experiment, scan)
+        if problem or not record or record.get("state") != item.get("state"):
+            continue
+        if record.get(item["state"] + "_at") != item.get("since"):
+            continue
+        write_record(ledger, dict(record, told=f"{item['state']} {item['since']}"))
+        marked += 1
+    return marked

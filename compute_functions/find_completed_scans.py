@@ -31,6 +31,7 @@ from _ledger import (
     current_claim,
     iso_time,
     mark_shipped_index,
+    news_of,
     read_finished,
     read_generation,
     read_record,
@@ -58,12 +59,15 @@ def _eligible(record, now):
 
 
 def _set_blocked(ledger, experiment, scan, record, reason, now):
-    """Record why a complete scan cannot ship as it is; rewritten only when the reason changes."""
+    """Record why a complete scan cannot ship as it is; rewritten only when the reason changes, and
+    ``blocked_at`` kept while it stays blocked (a new reason is not a new state). Returns the record."""
     if record is not None and record.get("state") == "blocked" and record.get("reason") == reason:
-        return
+        return record
     record = dict(record or {"experiment": experiment, "scan": scan, "attempts": 0})
-    record.update(state="blocked", reason=reason, blocked_at=iso_time(now), updated_at=iso_time(now))
+    since = record.get("blocked_at") if record.get("state") == "blocked" else iso_time(now)
+    record.update(state="blocked", reason=reason, blocked_at=since, updated_at=iso_time(now))
     write_record(ledger, record)
+    return record
 
 
 def _unblock(ledger, record, now):
@@ -107,8 +111,10 @@ def find_completed_scans(config, run_id, now=None):
 
     Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
     lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, blocked: [{scan, reason}],
-    problems}. One experiment or scan that cannot be read never stops the others: it is a problem
-    (a warning in the run's summary) or, for a complete scan that cannot ship as it is, ``blocked``. A single
+    news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
+    been told of; the flow e-mails them and marks them told), problems}. One experiment or scan that
+    cannot be read never stops the others: it is a problem (a warning in the run's summary) or, for a
+    complete scan that cannot ship as it is, ``blocked``. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
     manifest ships beside the scan only when the ledger is inside the DAQ collection.
     """
@@ -123,7 +129,7 @@ def find_completed_scans(config, run_id, now=None):
     quiet = config.get("quiet_seconds", 0)
     max_scans = config["max_scans"]
     max_bytes = config["max_bytes"]
-    claimed, problems, unrouted, blocked = [], [], [], []
+    claimed, problems, unrouted, blocked, news = [], [], [], [], []
     total_bytes = 0
     more = False
     generation = read_generation(ledger)
@@ -164,6 +170,7 @@ def find_completed_scans(config, run_id, now=None):
                     mark_shipped_index(ledger, name, scan)
                     continue
                 if not _eligible(record, now):
+                    _tell(news, news_of(record, f"{name}/{scan}"))  # a quarantined scan nobody heard of yet
                     continue
                 lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
                 if lease is not None and lease["active"]:
@@ -179,9 +186,10 @@ def find_completed_scans(config, run_id, now=None):
                     if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
                         continue
                 except ScanError as exc:
-                    _set_blocked(ledger, name, scan, record, str(exc), now)
+                    record = _set_blocked(ledger, name, scan, record, str(exc), now)
                     if len(blocked) < MAX_PROBLEMS:
                         blocked.append({"scan": f"{name}/{scan}", "reason": str(exc)})
+                    _tell(news, news_of(record, f"{name}/{scan}"))
                     continue
                 size = sum(entry[2] for entry in files)
                 if claimed and total_bytes + size > max_bytes:
@@ -239,6 +247,12 @@ def find_completed_scans(config, run_id, now=None):
         "more": more,
         "unrouted": unrouted[:MAX_PROBLEMS],
         "blocked": blocked,
+        "news": news,
         "problems": problems,
         "notes": tick_notes(blocked, problems),
     }
+
+
+def _tell(news, item):
+    if item is not None and len(news) < MAX_PROBLEMS:
+        news.append(item)

@@ -18,6 +18,8 @@ from _ledger import (
     current_claim,
     iso_time,
     mark_shipped_index,
+    mark_told,
+    news_of,
     read_manifest,
     read_record,
     release_claim,
@@ -132,7 +134,15 @@ def _failure_reason(outcome, verification, ledger_digest):
 
 
 def record_outcome(
-    config, run_id, outcomes=None, found=None, groups_done=None, error=None, manifest_problems=None, now=None
+    config,
+    run_id,
+    outcomes=None,
+    found=None,
+    groups_done=None,
+    error=None,
+    manifest_problems=None,
+    now=None,
+    told=None,
 ):
     """Record one run's result for every scan it claimed.
 
@@ -142,25 +152,29 @@ def record_outcome(
     build_manifest could not hash). With only an ``error`` (the run's discovery itself failed), every
     claim the run still holds is given back. Returns {ok, shipped: [id], failed: [{scan, attempts,
     retry_after, reason}], quarantined: [{scan, attempts, reason}], blocked: [{scan, reason}],
-    skipped: [{scan, reason}], summary}.
+    skipped: [{scan, reason}], news: [{scan, state, since, reason, command}] (scans this run blocked or
+    quarantined), summary}. With ``told`` (news items a person was just e-mailed) it only notes that
+    they were told, so each state is told once, and returns {told: count}.
     """
     import time
 
     now = time.time() if now is None else now
     ledger = config["ledger"]
+    if told is not None:
+        return {"told": mark_told(ledger, told)}
     if error is not None:  # the flow's own words for a failure, of whatever shape and size it came in
         error = str(error)
         error = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
     if outcomes is None and found is None and error is not None:
         released = release_run_claims(ledger, run_id, now)
         summary = f"{len(released)} claim{'' if len(released) == 1 else 's'} given back; {error}"
-        nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped")}
+        nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped", "news")}
         return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
-    shipped, failed, quarantined, blocked, skipped = [], [], [], [], []
+    shipped, failed, quarantined, blocked, skipped, news = [], [], [], [], [], []
     for outcome in outcomes:
         try:
             experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
@@ -206,12 +220,12 @@ def record_outcome(
             continue
         reason = _failure_reason(outcome, verification, ledger_digest)
         if outcome.get("blocked"):
-            record.update(
-                state="blocked", reason=reason, run_id=run_id, blocked_at=iso_time(now), updated_at=iso_time(now)
-            )
+            since = record.get("blocked_at") if record.get("state") == "blocked" else iso_time(now)
+            record.update(state="blocked", reason=reason, run_id=run_id, blocked_at=since, updated_at=iso_time(now))
             write_record(ledger, record)
             release_claim(ledger, experiment, scan, run_id, now)
             blocked.append({"scan": scan_id, "reason": reason})
+            news.append(news_of(record, scan_id))
             continue
         attempts = int(record.get("attempts") or 0) + 1
         record.update(
@@ -222,8 +236,9 @@ def record_outcome(
             updated_at=iso_time(now),
         )
         if attempts >= config["max_attempts"]:
-            record.update(state="quarantined", retry_after=None)
+            record.update(state="quarantined", retry_after=None, quarantined_at=iso_time(now))
             quarantined.append({"scan": scan_id, "attempts": attempts, "reason": reason})
+            news.append(news_of(record, scan_id))
         else:
             delay = min(MAX_BACKOFF_SECONDS, config["backoff_seconds"] * 2 ** (attempts - 1))
             record.update(state="failed", retry_after=now + delay)
@@ -240,6 +255,7 @@ def record_outcome(
         "quarantined": quarantined,
         "blocked": blocked,
         "skipped": skipped,
+        "news": [item for item in news if item is not None],
         "summary": _summary(shipped, failed, quarantined, skipped)
         + tick_notes(blocked + (found.get("blocked") or []), found.get("problems") or []),
     }

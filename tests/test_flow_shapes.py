@@ -89,51 +89,99 @@ def site(tmp_path: Path) -> DemoSite:
     return make_site(tmp_path / "site", scans=3, total_bytes=3000)
 
 
-def notified(site: DemoSite, faults: Faults) -> dict[str, Any]:
+def with_notify(site: DemoSite, quarantine_at_once: bool = False) -> None:
     with open(site.config_path, "a", encoding="utf-8") as handle:
         handle.write('\n[notify]\nemail = ["dm@example.org", "ops@example.org"]\n')
+    if quarantine_at_once:
+        quarantine_at_first_failure(site)
+
+
+def quarantine_at_first_failure(site: DemoSite) -> None:
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(text.replace("max_attempts = 3\n", "max_attempts = 1\n"), encoding="utf-8")
+
+
+def notified(site: DemoSite, faults: Faults, runs: int = 1) -> list[dict[str, Any]]:
+    """``runs`` runs of scan_backup on the local engine; each run's document, with the e-mails it sent."""
     config = load_config(site.config_path)
     definition, _schema = load_flow("scan_backup")
+    done = []
     with local_engine(config, faults=faults) as engine:
-        return engine.run(definition, flow_input(config, LOCAL_FUNCTION_IDS))
+        for _ in range(runs):
+            run = engine.run(definition, flow_input(config, LOCAL_FUNCTION_IDS))
+            run["mail"] = [record for kind, record in engine.records if kind == "notification"]
+            engine.records.clear()
+            done.append(run)
+    return done
 
 
-def test_a_run_that_ships_nothing_e_mails_the_configured_people_naming_the_scans_and_the_reason(
-    site: DemoSite,
-) -> None:
-    run = notified(site, Faults(fail={"TransferScans": -1}))
-    assert run["status"] == "FAILED"
-    assert run["details"]["failure"]["error"] == "ScansNotShipped", "the e-mail does not change the run's outcome"
-    mail = run["details"]["output"]["told"]["details"]
+def test_quarantined_scans_are_e_mailed_once_with_their_reason_and_the_command_to_run(site: DemoSite) -> None:
+    """Issue 12: people hear of a scan when it needs them (quarantined, blocked), once per state, not of
+    every failed attempt: max_attempts = 1 quarantines at the first failure."""
+    with_notify(site, quarantine_at_once=True)
+    first, second = notified(site, Faults(fail={"TransferScans": -1}), runs=2)
+    assert first["status"] == "FAILED" and first["details"]["failure"]["error"] == "ScansNotShipped"
+    (mail,) = first["mail"]
     assert mail["destination"] == ["dm@example.org", "ops@example.org"]
-    assert mail["subject"] == f"palxfel-globus: ScansNotShipped in run {run['run_id']}"
-    assert (
-        "0 shipped, 3 failed; ue_251023_FXL/251023_alignment_00001_DIR: the Transfer action ended FAILED"
-        in (mail["body"])
-    )
-    assert "'palxfel-globus scans list'" in mail["body"] and f"runs show {run['run_id']}" in mail["body"]
-    assert [entry["details"].get("state_name") for entry in run["log"]].count("TellPeople") == 2, "one e-mail"
+    assert mail["subject"] == "palxfel-globus: 3 scan(s) need a person"
+    scan = "ue_251023_FXL/251023_alignment_00001_DIR"
+    assert f"{scan} is quarantined (since " in mail["body"] and "the Transfer action ended FAILED" in mail["body"]
+    assert f"To do: palxfel-globus scans retry {scan}" in mail["body"] and first["run_id"] in mail["body"]
+    assert second["mail"] == [], "told once: the ledger remembers"
 
 
-def test_an_e_mail_that_cannot_be_sent_leaves_the_run_s_own_failure(site: DemoSite) -> None:
-    run = notified(site, Faults(fail={"TransferScans": -1, "TellPeople": -1}))
+def test_a_failed_attempt_that_will_be_retried_sends_nothing(site: DemoSite) -> None:
+    with_notify(site)
+    (run,) = notified(site, Faults(fail={"TransferScans": -1}))
+    assert run["details"]["failure"]["error"] == "ScansNotShipped" and run["mail"] == []
+
+
+def test_an_e_mail_that_cannot_be_sent_leaves_the_run_s_own_failure_and_is_sent_next_run(site: DemoSite) -> None:
+    with_notify(site, quarantine_at_once=True)
+    (run,) = notified(site, Faults(fail={"TransferScans": -1, "TellAboutScans": -1}))
     assert run["status"] == "FAILED" and run["details"]["failure"]["error"] == "ScansNotShipped"
-    assert run["details"]["failure"]["cause"].startswith("0 shipped, 3 failed")
+    assert run["details"]["failure"]["cause"].startswith("0 shipped, 3 quarantined")
+    (later,) = notified(site, Faults())
+    assert len(later["mail"]) == 1 and "3 scan(s) need a person" in later["mail"][0]["subject"]
+
+
+def test_a_blocked_scan_is_e_mailed_once_and_ships_when_its_cause_is_gone(site: DemoSite) -> None:
+    """Issue 12's blocked scan: the state, the reason, the summary line, the e-mail once, and pending
+    again (then shipped) when the link is removed."""
+    from palxfel_globus.functions import load as load_function
+
+    with_notify(site)
+    scan = next(scan for scan in site.scans if scan.kind == "complete")
+    (scan.path / "ScanInfo" / "alias.h5").symlink_to("/etc/hostname")
+    first, second = notified(site, Faults(), runs=2)
+    scan_id = f"{scan.experiment}/{scan.name}"
+    assert (
+        first["status"] == "SUCCEEDED"
+        and f"1 blocked: {scan_id}: ScanInfo/alias.h5" in (first["details"]["output"]["summary"]["message"])
+    )
+    (mail,) = first["mail"]
+    assert f"{scan_id} is blocked (since " in mail["body"] and "ships by itself" in mail["body"]
+    assert second["mail"] == [], "once per scan and state"
+    config = load_config(site.config_path).function_config()
+    states = {row["scan"]: row for row in load_function("list_scans")(config=config)["scans"]}
+    assert states[scan.name]["state"] == "blocked" and "leaves the DAQ root" in states[scan.name]["reason"]
+    (scan.path / "ScanInfo" / "alias.h5").unlink()
+    (third,) = notified(site, Faults())
+    assert scan_id in third["details"]["output"]["recorded"]["outcome"]["shipped"] and third["mail"] == []
 
 
 def test_a_good_night_sends_nothing(site: DemoSite) -> None:
-    run = notified(site, Faults())
-    assert run["status"] == "SUCCEEDED"
-    assert "TellPeople" not in json.dumps(run["log"])
+    with_notify(site)
+    (run,) = notified(site, Faults())
+    assert run["status"] == "SUCCEEDED" and run["mail"] == []
+    assert "TellAboutScans" not in json.dumps(run["log"])
 
 
-def test_without_notify_a_failed_run_sends_nothing_and_reports_the_same(site: DemoSite) -> None:
-    config = load_config(site.config_path)
-    definition, _schema = load_flow("scan_backup")
-    with local_engine(config, faults=Faults(fail={"TransferScans": -1})) as engine:
-        run = engine.run(definition, flow_input(config, LOCAL_FUNCTION_IDS))
-    assert run["details"]["failure"]["error"] == "ScansNotShipped"
-    assert "TellPeople" not in json.dumps(run["log"])
+def test_without_notify_nobody_is_e_mailed_and_the_run_reports_the_same(site: DemoSite) -> None:
+    quarantine_at_first_failure(site)
+    (run,) = notified(site, Faults(fail={"TransferScans": -1}))
+    assert run["details"]["failure"]["error"] == "ScansNotShipped" and run["mail"] == []
+    assert "TellAboutScans" not in json.dumps(run["log"])
 
 
 def test_find_gives_the_run_s_transfer_deadline(site: DemoSite) -> None:

@@ -103,6 +103,7 @@ def test_shipped_needs_a_passing_verification_of_the_ledgers_own_manifest(daq: D
         "quarantined": [],
         "blocked": [],
         "skipped": [],
+        "news": [],
         "summary": "1 shipped",
     }
     shipped = record(daq)
