@@ -200,7 +200,26 @@ def test_status_shows_the_timer_the_last_runs_and_the_ledger(config: Any, cli: C
     assert report["flow_expires"] is None, "a subscribed flow does not expire"
     assert report["timer"]["job_id"] == Deployment.load(deployment_path(config)).timer["id"]
     assert 0 < len(report["runs"]) <= 5
-    assert report["ledger"] == {"pending": 3}
+    assert report["ledger"] == {"pending": 3} and report["need_a_person"] == []
+
+
+def test_status_names_the_scans_that_need_a_person_and_why(config: Any, cli: Cli) -> None:
+    """Issue 12: a blocked scan's one-sentence reason shows in status, not only in 'scans list'."""
+    scan = next(path for path in config.daq.root.glob("*/rawData/*") if path.is_dir())
+    (scan / "ScanInfo").mkdir(exist_ok=True)
+    (scan / "ScanInfo" / "alias.h5").symlink_to("/etc/hostname")
+    load_response(TimersClient.get_job)
+    load_response(FlowsClient.list_runs)
+    answer_flow(Deployment.load(deployment_path(config)).flow["id"], subscription_id=SUBSCRIPTION)
+    code, out, _ = cli("status", "--config", str(config.source), "--json")
+    (row,) = json.loads(out)["need_a_person"]
+    assert (
+        code == 0 and (row["scan"], row["state"]) == (scan.name, "blocked") and "leaves the DAQ root" in row["reason"]
+    )
+    code, out, _ = cli("status", "--config", str(config.source))
+    text = " ".join(out.split())
+    assert f"{row['experiment']}/{scan.name} blocked: ScanInfo/alias.h5 leaves the DAQ root" in text
+    assert "ships by itself once its cause is fixed" in text
 
 
 def test_status_away_from_the_daq_host_says_what_each_run_did(config: Any, cli: Cli) -> None:

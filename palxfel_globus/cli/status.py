@@ -6,6 +6,13 @@ from typing import Any
 from palxfel_globus.cli.output import console, print_json, warn, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
+NEED_A_PERSON = ("blocked", "quarantined")
+NEED_A_PERSON_HINT = (
+    "a blocked scan ships by itself once its cause is fixed; 'palxfel-globus scans retry EXPERIMENT/SCAN' "
+    "tries a quarantined one again"
+)
+SHOWN = 10
+
 
 def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """What a person checks in the morning: is the timer running, did the last runs succeed, what is waiting."""
@@ -19,7 +26,14 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from palxfel_globus.globus.errors import globus_errors
 
     loaded, deployment, flow_id = deployed(config, "flow")
-    report: dict[str, Any] = {"flow_id": flow_id, "flow_expires": None, "timer": None, "runs": [], "ledger": None}
+    report: dict[str, Any] = {
+        "flow_id": flow_id,
+        "flow_expires": None,
+        "timer": None,
+        "runs": [],
+        "ledger": None,
+        "need_a_person": [],
+    }
     current = session(loaded)
     with globus_errors():
         report["flow_expires"] = flow_expiry(current.clients.flows.get_flow(flow_id))
@@ -30,6 +44,11 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         try:
             scans = call("list_scans", config=loaded.function_config())["scans"]
             report["ledger"] = dict(Counter(row["state"] for row in scans))
+            report["need_a_person"] = [
+                {key: row[key] for key in ("experiment", "scan", "state", "reason")}
+                for row in scans
+                if row["state"] in NEED_A_PERSON
+            ]
         except PalxfelError as exc:
             warn(f"the ledger is not readable from here ({exc}); run 'status' on the DAQ host for scan counts.")
     if json_output:
@@ -48,5 +67,11 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         )
     else:
         table.add_row("scans", "counted on the DAQ host only ('palxfel-globus status' there)")
+    for row in report["need_a_person"][:SHOWN]:
+        table.add_row("", Text(f"{row['experiment']}/{row['scan']} {row['state']}: {row['reason']}", style="red"))
+    if len(report["need_a_person"]) > SHOWN:
+        table.add_row("", Text(f"… and {len(report['need_a_person']) - SHOWN} more: palxfel-globus scans list"))
+    if report["need_a_person"]:
+        table.add_row("", Text(NEED_A_PERSON_HINT))
     console.print(table)
     runs_table(report["runs"])
