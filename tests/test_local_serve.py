@@ -88,6 +88,9 @@ def test_deploy_then_the_timer_ships_every_complete_scan_and_the_commands_see_it
     assert checks_by_name["DAQ allowed functions"]["ok"] and checks_by_name["flow"]["ok"]
     assert not checks_by_name["timer"]["ok"] and checks_by_name["timer"]["fix"] == "palxfel-globus timer resume"
 
+    code, out, _ = cli("runs", "cancel", run["run_id"], *config)
+    assert code == 0 and out.strip() == f"Run {run['run_id']} had already SUCCEEDED; there was nothing to cancel."
+
     code, out, err = cli("destroy", "--yes", *config)
     assert code == 0, err
     assert emulator.store.all("timer") == [] and emulator.store.all("flow") == []

@@ -139,7 +139,19 @@ def cancel(run_id: RunArgument, config: ConfigOption = None, json_output: JsonOp
     loaded, _deployment, _flow_id = deployed(config, "flow")
     with globus_errors():
         answer = session(loaded).clients.flows.cancel_run(run_id)
-    done(answer, json_output, f"Run {run_id} cancelled; its scans are tried again once their claims expire.")
+    done(answer, json_output, _cancel_sentence(run_id, answer.get("status")))
+
+
+def _cancel_sentence(run_id: str, status: Any) -> str:
+    """What the cancel did, by the status the service answered with (a run that SUCCEEDED stays so)."""
+    if status == "SUCCEEDED":
+        return f"Run {run_id} had already SUCCEEDED; there was nothing to cancel."
+    if status in ("ACTIVE", "INACTIVE"):
+        return (
+            f"Run {run_id} is being cancelled: it ends before its next state; its scans are tried again once "
+            "their claims expire."
+        )
+    return f"Run {run_id} is {status or 'cancelled'}; its scans are tried again once their claims expire."
 
 
 @app.command("watch")
