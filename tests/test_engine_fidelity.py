@@ -612,3 +612,48 @@ def test_a_manage_permission_path_without_its_slash_names_the_directory(site: di
     with engine_for(site) as engine:
         run = engine.run(one_action(TRANSFER + "manage_permission", dict(rule, principal_type="anonymous")), {})
         assert run["status"] == "SUCCEEDED" and [r["path"] for r in access_rules(engine.state, GUEST)] == ["/~/shared/"]
+
+
+def test_transfer_takes_its_documented_task_options(site: dict[str, Path]) -> None:
+    import hashlib
+
+    (site["source"] / "run7" / "skip").mkdir()
+    (site["source"] / "run7" / "skip" / "x.h5").write_bytes(b"skipped dir")
+    (site["source"] / "run7" / "notes.txt").write_text("not an h5")
+    md5 = hashlib.md5(b"x" * 100).hexdigest()
+
+    def transfer(engine: Engine, data: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+        parameters = {"source_endpoint": SOURCE, "destination_endpoint": WORK, "DATA": data, **options}
+        state = action(TRANSFER + "transfer", parameters, "$.t", ExceptionOnActionFailure=False)
+        return engine.run({"StartAt": "T", "States": {"T": state}}, {})["details"]["output"]["t"]
+
+    with engine_for(site) as engine:
+        filtered = transfer(
+            engine,
+            [{"DATA_TYPE": "transfer_item", "source_path": "/run7/", "destination_path": "/filtered/"}],
+            filter_rules=[
+                {"method": "exclude", "type": "dir", "name": "skip"},
+                {"method": "include", "type": "file", "name": "*.h5"},
+                {"method": "exclude", "name": "*"},
+            ],
+            encrypt_data=True,
+            store_base_path_info=True,
+            fail_on_quota_errors=True,
+            deadline="2099-01-01T00:00:00+00:00",
+        )
+        item = {"source_path": "/run7/shot0.h5", "destination_path": "/one.h5", "checksum_algorithm": "MD5"}
+        good = transfer(engine, [dict(item, external_checksum=md5)])
+        bad = transfer(
+            engine,
+            [{"source_path": "/run7/shot0.h5", "destination_path": "/two.h5", "external_checksum": "0" * 32}],
+            notify_on_failed=True,
+        )
+        told = [record for kind, record in engine.records if kind == "transfer_notice"]
+    assert sorted(path.name for path in (site["work"] / "filtered").iterdir()) == ["shot0.h5", "shot1.h5", "shot2.h5"]
+    details = filtered["details"]
+    assert (details["encrypt_data"], details["store_base_path_info"], details["fail_on_quota_errors"]) == (True,) * 3
+    assert good["status"] == "SUCCEEDED" and (site["work"] / "one.h5").exists()
+    assert bad["status"] == "FAILED" and bad["details"]["fatal_error"]["code"] == "VERIFY_CHECKSUM"
+    assert not (site["work"] / "two.h5").exists() and told == [
+        {"task_id": bad["details"]["task_id"], "status": "FAILED"}
+    ]

@@ -190,7 +190,8 @@ class TransferProvider:
         document["completion_time"] = _iso(context.clock.now())
         document["is_ok"] = document["status"] == "SUCCEEDED"
         if document["notify_on_" + document["status"].lower()]:
-            context.record("notification", {"task_id": task_id, "status": document["status"], "by": "Transfer"})
+            # Transfer e-mails the task's owner itself; recorded apart from the flow's own e-mails
+            context.record("transfer_notice", {"task_id": task_id, "status": document["status"]})
         document["damaged_by_fault_injection"] = context.faults.damage(context.state_name, delivered) or None
         return ActionResult(document["status"], document, body.get("label"))
 
