@@ -202,6 +202,31 @@ def test_a_run_waits_inactive_for_its_web_input_and_goes_on_when_a_person_answer
     assert flows.cancel_run(started[1]["run_id"])["status"] == "ENDED"
 
 
+def test_a_run_waiting_for_a_person_still_waits_after_a_restart(
+    site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from globus_sdk import ClientApp, FlowsClient, SpecificFlowClient
+
+    def clients(server: Any) -> tuple[Any, Any]:
+        app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
+        return app, FlowsClient(app=app)
+
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        app, flows = clients(server)
+        flow = flows.create_flow("ask", ASK, {})
+        app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})
+        run = SpecificFlowClient(flow["id"], app=app).run_flow({})
+        assert server.runs.wait_until(lambda: flows.get_run(run["run_id"])["status"] == "INACTIVE", RUN_TIMEOUT)
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        _app, flows = clients(server)
+        waiting = flows.get_run(run["run_id"])
+        assert waiting["status"] == "INACTIVE"
+        web_input = flows.get_web_input(waiting["details"]["blocking_web_input_id"])
+        flows.respond_to_web_input(web_input["id"], value=web_input["options"][1]["option_id"])
+        wait_for_runs(server, 1)
+        assert flows.get_run(run["run_id"])["details"]["output"]["answer"]["response"] == "no"
+
+
 def test_the_timers_api_refuses_a_field_the_flow_start_document_does_not_define(site: Any, emulator: Any) -> None:
     from globus_sdk import ClientApp, FlowsClient, FlowTimer, GlobusAPIError, RecurringTimerSchedule, TimersClient
 

@@ -44,7 +44,7 @@ class Runs:
         """Mark the runs a stopped emulator left ACTIVE; returns their ids."""
         marked = []
         for run in self.store.all("run"):
-            if run["status"] == "ACTIVE":
+            if run["status"] == "ACTIVE" or (run["status"] == "INACTIVE" and not self._kept(run["run_id"])):
                 ended = _failed(INTERRUPTED)
                 self.store.put("run", run["run_id"], {**run, **ended})
                 self.store.add_log_entry(
@@ -123,6 +123,14 @@ class Runs:
             if ended["status"] in ENDED_STATUSES:
                 self.ended_count += 1
             self._ended.notify_all()
+
+    def _kept(self, run_id: str) -> bool:
+        """Whether the engine still holds this INACTIVE run (its state directory may have been removed)."""
+        try:
+            self.engine.inactive(run_id)
+        except KeyError:
+            return False
+        return True
 
     def answer(self, run_id: str, value: Any) -> None:
         """Go on with an INACTIVE run: ``value`` answers the web input it waits for."""

@@ -103,13 +103,14 @@ class Emulator:
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop serving and scheduling; active runs are cancelled between states and get ``grace``
-        seconds to end (one that does not is marked at the next start)."""
+        seconds to end (one that does not is marked at the next start). A run waiting for a person
+        (INACTIVE) is kept as it is: it waits across a restart, as it would in the service."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         self.scheduler.stop()
         for run in self.store.all("run"):
-            if self.runs.is_active(run["run_id"]):
+            if run["status"] == "ACTIVE":
                 self.runs.cancel(run["run_id"])
         self.runs.wait(grace)
         self.engine.close()
