@@ -6,7 +6,9 @@ goes to the first matching ``Catch`` or fails the run. The run document and its 
 shaped like the service's (globus-flows.md 2). Where sources disagree the documented
 decisions apply: ``ExceptionOnActionFailure`` defaults to false, a Pass with
 ``InputPath`` and ``ResultPath`` keeps the source key (ASL), the run state is capped at
-200 KB.
+200 KB. Time is the engine's clock (simulated unless told otherwise, see clock.py); a run
+that waits for a person stops INACTIVE and is kept in the engine's local state until it is
+resumed with an answer or cancelled.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from palxfel_globus.engine import jsonpath
+from palxfel_globus.engine import jsonpath, web_inputs
 from palxfel_globus.engine.clock import Clock, VirtualClock, iso
 from palxfel_globus.engine.definition import MAX_RUN_SECONDS, checked, parse_timestamp
 from palxfel_globus.engine.errors import ExpressionError, FlowError, JsonPathError
@@ -35,7 +37,6 @@ from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
 INACTIVE_RUNS = "inactive_runs"  # the local state's kind for runs waiting on a person
-WEB_INPUTS = "web_inputs"  # ... and for the web inputs runs opened
 DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
@@ -547,35 +548,10 @@ class Engine:
             self.records.append((kind, record))
 
     def _CreateWebInput(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
-        """Opens a web input, kept in the local state as the service keeps it: its options get ids
-        (a person answers with an option's id, the run sees the option's Value)."""
         with self._evaluating():
             parameters = self._template(state.get("Parameters", {}), run, run.state)
         self._record("web_input", parameters)
-        web_input_id = new_id()
-        options = parameters.get("Options") if isinstance(parameters.get("Options"), list) else []
-        context = parameters.get("Context") if isinstance(parameters.get("Context"), dict) else {}
-        with self.state.changing(WEB_INPUTS, web_input_id) as kept:
-            kept.update(
-                id=web_input_id,
-                status="open",
-                input_type=str(parameters.get("InputType", "Selection")).lower(),
-                title=context.get("Title"),
-                context=context,
-                options=[
-                    {
-                        "option_id": str(uuid.uuid5(uuid.UUID(web_input_id), str(number))),
-                        "value": option.get("Value") if isinstance(option, dict) else option,
-                        "label": option.get("Label") if isinstance(option, dict) else None,
-                        "description": option.get("Description") if isinstance(option, dict) else None,
-                    }
-                    for number, option in enumerate(options)
-                ],
-                respondent_urns=parameters.get("RespondentUrns") or [],
-                run={"id": run.context["run_id"], "flow_id": run.context["flow_id"]},
-                created_timestamp=iso(self.clock.now()),
-                closed_timestamp=None,
-            )
+        web_input_id = web_inputs.open_web_input(self.state, parameters, run.context, iso(self.clock.now()))
         value = {"web_input_id": web_input_id, "status": "ACTIVE", **parameters}
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
 
@@ -584,12 +560,11 @@ class Engine:
             parameters = self._template(state.get("Parameters", {}), run, run.state)
         answer = self._answer(run)
         web_input_id = parameters.get("web_input_id")
-        if answer is None and self.expire_web_inputs:
-            self._close_web_input(web_input_id)
-            raise FlowError("Flows.WebInputExpired", f"web input {web_input_id} expired with no answer")
-        if answer is None:
+        if answer is None and not self.expire_web_inputs:
             raise _WaitingForPerson(web_input_id)
-        self._close_web_input(web_input_id)
+        web_inputs.close_web_input(self.state, web_input_id, iso(self.clock.now()))
+        if answer is None:
+            raise FlowError("Flows.WebInputExpired", f"web input {web_input_id} expired with no answer")
         value = {
             "web_input_id": web_input_id,
             "response": answer,
@@ -598,21 +573,12 @@ class Engine:
         }
         return self._put(run.state, state.get("ResultPath", "$"), value), self._next(state)
 
-    def _close_web_input(self, web_input_id: Any) -> None:
-        if not isinstance(web_input_id, str) or not self.state.read(WEB_INPUTS, web_input_id):
-            return
-        with self.state.changing(WEB_INPUTS, web_input_id) as kept:
-            kept.update(status="closed", closed_timestamp=iso(self.clock.now()))
-
     def web_input(self, web_input_id: str) -> dict[str, Any]:
         """A web input a run opened (its options with ids, open or closed); KeyError if none."""
-        kept = self.state.read(WEB_INPUTS, web_input_id)
-        if not kept:
-            raise KeyError(web_input_id)
-        return kept
+        return web_inputs.web_input(self.state, web_input_id)
 
     def web_inputs(self) -> list[dict[str, Any]]:
-        return [self.state.read(WEB_INPUTS, key) for key in self.state.keys(WEB_INPUTS)]
+        return web_inputs.web_inputs(self.state)
 
 
 def _failure_text(details: Any) -> str:
