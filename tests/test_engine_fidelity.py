@@ -648,12 +648,14 @@ def test_transfer_takes_its_documented_task_options(site: dict[str, Path]) -> No
             [{"source_path": "/run7/shot0.h5", "destination_path": "/two.h5", "external_checksum": "0" * 32}],
             notify_on_failed=True,
         )
-        told = [record for kind, record in engine.records if kind == "transfer_notice"]
+        quiet = transfer(engine, [dict(item, destination_path="/three.h5")], notify_on_succeeded=False)
+        told = [record for kind, record in engine.records if kind == "transfer_notice" and record["status"] == "FAILED"]
     assert sorted(path.name for path in (site["work"] / "filtered").iterdir()) == ["shot0.h5", "shot1.h5", "shot2.h5"]
     details = filtered["details"]
     assert (details["encrypt_data"], details["store_base_path_info"], details["fail_on_quota_errors"]) == (True,) * 3
     assert good["status"] == "SUCCEEDED" and (site["work"] / "one.h5").exists()
     assert bad["status"] == "FAILED" and bad["details"]["fatal_error"]["code"] == "VERIFY_CHECKSUM"
+    assert quiet["details"]["task_id"] not in json.dumps(engine.records)
     assert not (site["work"] / "two.h5").exists() and told == [
         {"task_id": bad["details"]["task_id"], "status": "FAILED"}
     ]

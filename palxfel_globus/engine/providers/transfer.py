@@ -163,7 +163,7 @@ class TransferProvider:
             "fail_on_quota_errors": bool(body.get("fail_on_quota_errors", False)),
             "store_base_path_info": bool(body.get("store_base_path_info", False)),
             "filter_rules": body.get("filter_rules"),
-            **{key: bool(body.get(key, key != "notify_on_succeeded")) for key in NOTIFY},
+            **{key: bool(body.get(key, True)) for key in NOTIFY},  # Transfer's task defaults: all true
             "DATA_TYPE": "task",
             "subtasks_skipped_errors": 0,
             "request_time": _iso(started),
