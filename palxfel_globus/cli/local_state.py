@@ -24,8 +24,10 @@ def _uuid(value: str, what: str) -> str:
 
 
 def search(
-    index: Annotated[str, typer.Argument(help="The Search index UUID a flow ingested into.")],
-    text: Annotated[str, typer.Argument(help="Words every entry shown holds (default: all entries).")] = "",
+    index: Annotated[str, typer.Argument(metavar="INDEX", help="The Search index UUID a flow ingested into.")],
+    text: Annotated[
+        str, typer.Argument(metavar="WORDS", help="Words every entry shown holds (default: all entries).")
+    ] = "",
     state: StateOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
 ) -> None:
@@ -43,7 +45,7 @@ def search(
 
 
 def access_rules(
-    collection: Annotated[str, typer.Argument(help="The guest collection UUID.")],
+    collection: Annotated[str, typer.Argument(metavar="COLLECTION", help="The guest collection UUID.")],
     state: StateOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the rules as JSON.")] = False,
 ) -> None:
