@@ -31,6 +31,19 @@ def test_local_run_json_prints_one_summary_per_tick(
     ]
 
 
+def test_local_run_ticks_on_simulated_time(config_path: Path) -> None:
+    """With --ticks the hour between ticks passes at once on the engine's clock (issue 11)."""
+    from palxfel_globus.backup import run_ticks
+    from palxfel_globus.config import load_config
+    from palxfel_globus.engine import VirtualClock
+
+    clock = VirtualClock()
+    before = clock.now()
+    summaries = run_ticks(load_config(config_path), ticks=3, interval=3600, engine_options={"clock": clock})
+    assert [summary.status for summary in summaries] == ["SUCCEEDED"] * 3
+    assert 2 * 3600 <= clock.now() - before < 3 * 3600
+
+
 def one_tick_with_fault(
     cli: Callable[..., tuple[int, str, str]], config_path: Path, fault: str
 ) -> tuple[int, str, str]:
