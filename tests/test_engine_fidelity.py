@@ -659,3 +659,21 @@ def test_transfer_takes_its_documented_task_options(site: dict[str, Path]) -> No
     assert not (site["work"] / "two.h5").exists() and told == [
         {"task_id": bad["details"]["task_id"], "status": "FAILED"}
     ]
+
+
+def test_a_flow_creates_a_guest_collection_then_shares_from_it_in_a_later_run(site: dict[str, Path]) -> None:
+    from palxfel_globus.engine.providers.transfer import access_rules
+
+    create = {"mapped_collection_id": WORK, "collection_base_path": "/~/shared/", "display_name": "run 7 for users"}
+    (site["work"] / "shared").mkdir()
+    with engine_for(site) as engine:
+        made = engine.run(one_action(TRANSFER + "gcsv5/create_guest_collection", create), {})
+    guest = made["details"]["output"]["a"]["details"]["id"]
+    rule = {"endpoint_id": guest, "operation": "CREATE", "path": "/", "permissions": "r", "principal_type": "anonymous"}
+    with engine_for(site) as engine:  # a later run, on the same state
+        info = engine.run(one_action(TRANSFER + "collection_info", {"endpoint_id": guest}), {})
+        shared = engine.run(one_action(TRANSFER + "manage_permission", rule), {})
+        assert [r["path"] for r in access_rules(engine.state, guest)] == ["/"]
+    assert info["details"]["output"]["a"]["details"]["entity_type"] == "GCSv5_guest_collection"
+    assert info["details"]["output"]["a"]["details"]["local_path"] == str(site["work"] / "shared")
+    assert shared["status"] == "SUCCEEDED"

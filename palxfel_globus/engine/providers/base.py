@@ -78,6 +78,9 @@ def check_parameters(
             raise ProviderError(f"{provider} has no parameter {key!r} (it takes {known})")
 
 
+CREATED_GUESTS = "guest_collections"  # the local state's kind for guest collections flows created
+
+
 @dataclass
 class Collections:
     """Collection UUID -> local directory; ``/`` and ``/~/`` of a collection are that directory.
@@ -90,6 +93,20 @@ class Collections:
 
     def is_guest(self, collection_id: Any) -> bool:
         return str(collection_id).lower() in self.guests
+
+    def __post_init__(self) -> None:
+        """Guest collections a flow created (create_guest_collection) are collections from then on."""
+        for key in self.state.keys(CREATED_GUESTS):
+            created = self.state.read(CREATED_GUESTS, key)
+            if created.get("local_path"):
+                self.directories.setdefault(key, Path(created["local_path"]))
+                self.guests.add(key)
+
+    def add_guest(self, collection_id: str, directory: Path, document: dict[str, Any]) -> None:
+        with self.state.changing(CREATED_GUESTS, collection_id) as kept:
+            kept.update(document, local_path=str(directory))
+        self.directories[collection_id] = directory
+        self.guests.add(collection_id)
 
     def root(self, collection_id: Any) -> Path:
         try:

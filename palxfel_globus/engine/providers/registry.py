@@ -26,6 +26,7 @@ def build_registry(transfer: TransferProvider, compute: ComputeProvider, search:
         f"transfer.actions.globus.org/{operation}": getattr(transfer, operation)
         for operation in ("transfer", "ls", "stat", "mkdir", "delete", "collection_info", "manage_permission")
     }
+    registry["transfer.actions.globus.org/gcsv5/create_guest_collection"] = transfer.create_guest_collection
     registry.update(
         {
             "compute.actions.globus.org": compute.v2,

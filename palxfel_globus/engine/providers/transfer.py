@@ -449,6 +449,34 @@ class TransferProvider:
             },
         )
 
+    def create_guest_collection(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
+        """gcsv5/create_guest_collection: a guest collection on ``collection_base_path`` of a mapped
+        collection, a collection (a guest one) for every later action and run on this engine's state.
+        docs.globus.org/api/transfer/action-providers/create-guest-collection-gcsv5"""
+        allowed = {"mapped_collection_id", "collection_base_path", "display_name"}
+        check_parameters(body, "Transfer create_guest_collection", allowed)
+        mapped, base_path, display_name = require(body, "mapped_collection_id", "collection_base_path", "display_name")
+        if self.collections.is_guest(mapped):
+            raise ProviderError(f"{mapped} is a guest collection; a guest collection is made on a mapped one")
+        directory = self.collections.resolve(mapped, base_path)
+        if not directory.is_dir():
+            return ActionResult(
+                "FAILED", {"code": "NotFound", "message": f"{base_path} is not a directory on {mapped}"}
+            )
+        collection_id = new_id()
+        document = {
+            "DATA_TYPE": "collection#1.9.0",
+            "id": collection_id,
+            "collection_type": "guest",
+            "display_name": str(display_name),
+            "mapped_collection_id": str(mapped).lower(),
+            "collection_base_path": base_path,
+            "created_at": _iso(context.clock.now())[:10],
+            "public": False,
+        }
+        self.collections.add_guest(collection_id, directory, document)
+        return ActionResult("SUCCEEDED", document)
+
     def manage_permission(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
         """Access rules on a guest collection: CREATE, UPDATE (permissions) and DELETE by ``access_id``,
         kept with the collection in the engine's local state (the rules are recorded, not enforced: a
