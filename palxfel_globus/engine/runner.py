@@ -18,6 +18,7 @@ import json
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -37,6 +38,7 @@ from palxfel_globus.engine.providers.transfer import TransferProvider
 
 MAX_RUN_STATE_BYTES = 200 * 1024
 INACTIVE_RUNS = "inactive_runs"  # the local state's kind for runs waiting on a person
+MAX_RECORDS = 10_000
 DEFAULT_MAX_STATES = 10_000  # a scan-backup run takes a few dozen; a loop that never ends stops here
 LEGACY_WAIT_TIME = 300
 LOCAL_USER_ID = "00000000-0000-4000-8000-00000000c0de"
@@ -115,7 +117,8 @@ class Engine:
         self.clock = clock or VirtualClock()
         self.username = username
         self.on_event = on_event
-        self.records: list[tuple[str, dict[str, Any]]] = []
+        # what providers noted (e-mails, rules, DOIs): the latest only, as an engine may serve for months
+        self.records: deque[tuple[str, dict[str, Any]]] = deque(maxlen=MAX_RECORDS)
         self._lock = threading.Lock()
 
     def __enter__(self) -> Engine:
