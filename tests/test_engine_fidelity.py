@@ -655,7 +655,7 @@ def test_transfer_takes_its_documented_task_options(site: dict[str, Path]) -> No
     assert (details["encrypt_data"], details["store_base_path_info"], details["fail_on_quota_errors"]) == (True,) * 3
     assert good["status"] == "SUCCEEDED" and (site["work"] / "one.h5").exists()
     assert bad["status"] == "FAILED" and bad["details"]["fatal_error"]["code"] == "VERIFY_CHECKSUM"
-    assert quiet["details"]["task_id"] not in json.dumps(engine.records)
+    assert quiet["details"]["task_id"] not in json.dumps(list(engine.records))
     assert not (site["work"] / "two.h5").exists() and told == [
         {"task_id": bad["details"]["task_id"], "status": "FAILED"}
     ]

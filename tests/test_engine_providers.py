@@ -228,7 +228,7 @@ def test_notification_is_recorded_with_its_variables_filled() -> None:
             },
             engine,
         )
-        assert engine.records == [
+        assert list(engine.records) == [
             ("notification", {"destination": "dm@pal.xfel", "subject": "Backup", "body": "Shipped 3 scans"})
         ]
 
