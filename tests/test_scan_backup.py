@@ -88,8 +88,9 @@ def test_overlapping_runs_never_ship_a_scan_twice(site: DemoSite) -> None:
         for run in runs
         for scan in (run["details"]["output"].get("recorded") or {}).get("outcome", {}).get("shipped", [])
     ]
-    assert all(run["status"] == "SUCCEEDED" for run in runs)
-    assert sorted(shipped) == sorted(complete_ids(site)), "every complete scan exactly once across the three runs"
+    failures = [run["details"] for run in runs if run["status"] != "SUCCEEDED"]
+    assert not failures, failures  # a failure once seen under a loaded machine: keep what it said
+    assert sorted(shipped) == sorted(complete_ids(site)), ("every complete scan exactly once", shipped)
 
 
 def test_a_crash_between_transfer_and_record_outcome_is_recovered_by_the_next_tick(site: DemoSite) -> None:
