@@ -98,26 +98,33 @@ def test_deploy_then_the_timer_ships_every_complete_scan_and_the_commands_see_it
 
 
 def test_a_timer_skips_a_tick_while_its_run_is_active_and_stops_at_its_end(site: Any, emulator: Any) -> None:
+    """A run that waits for a person is in progress, however long it waits: no timing is involved."""
     from globus_sdk import ClientApp, FlowsClient, FlowTimer, RecurringTimerSchedule, TimersClient
 
     app = ClientApp("t", client_id=emulator.client_id, client_secret=emulator.secret)
-    flow = FlowsClient(app=app).create_flow(
-        "waits",
-        {
-            "StartAt": "Hold",
-            "States": {"Hold": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Pass", "End": True}},
-        },
-        {},
-    )
+    flows = FlowsClient(app=app)
+    flow = flows.create_flow("asks", ASK, {})
     app.add_scope_requirements({flow["id"]: [f"https://auth.globus.org/scopes/{flow['id']}/x"]})
     timers = TimersClient(app=app)
     schedule = RecurringTimerSchedule(60, end={"condition": "iterations", "iterations": 2})
     timer = timers.create_timer(FlowTimer(flow_id=flow["id"], name="t", schedule=schedule, body={"body": {}}))
     job_id = timer["timer"]["job_id"]
-    emulator.scheduler.advance(60)  # the first run (at creation) is still waiting: this tick is skipped
+
+    def answer_the_waiting_run() -> None:
+        def waiting() -> list[dict[str, Any]]:
+            return [run for run in emulator.store.all("run") if run["status"] == "INACTIVE"]
+
+        assert emulator.runs.wait_until(lambda: len(waiting()) == 1, RUN_TIMEOUT)
+        web_input = flows.get_web_input(waiting()[0]["details"]["blocking_web_input_id"])
+        flows.respond_to_web_input(web_input["id"], value=web_input["options"][0]["option_id"])
+
+    assert emulator.runs.wait_until(lambda: len(emulator.store.all("run")) == 1, RUN_TIMEOUT)
+    emulator.scheduler.advance(60)  # the first run (at creation) waits for a person: this tick is skipped
+    answer_the_waiting_run()
     wait_for_runs(emulator, 1)
     assert timers.get_job(job_id)["results"]["data"][0]["status"] == 409
     emulator.scheduler.advance(60)
+    answer_the_waiting_run()
     wait_for_runs(emulator, 2)
     job = timers.get_job(job_id)
     assert (job["n_runs"], job["status"], job["activity"]) == (2, "inactive", None)
