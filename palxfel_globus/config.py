@@ -51,6 +51,16 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Share:
+    """Read (or read-write) access for ``principals`` to the backup of each experiment ``match`` names,
+    set by the flow as one access rule per experiment and principal on a guest-collection destination."""
+
+    match: str
+    principals: tuple[str, ...]
+    permissions: str = "r"
+
+
+@dataclass(frozen=True)
 class DaqSettings:
     root: Path
     collection: Optional[str]
@@ -111,6 +121,7 @@ class Config:
     local: LocalSettings = LocalSettings()
     globus: GlobusSettings = GlobusSettings()
     notify: NotifySettings = NotifySettings()
+    shares: tuple[Share, ...] = ()
     source: Optional[Path] = None
 
     def collections(self) -> list[str]:
@@ -142,6 +153,10 @@ class Config:
             "lease_seconds": self.limits.lease_seconds,
             "max_attempts": self.limits.max_attempts,
             "backoff_seconds": self.limits.backoff_seconds,
+            "shares": [
+                {"match": share.match, "principals": list(share.principals), "permissions": share.permissions}
+                for share in self.shares
+            ],
         }
 
 
@@ -325,7 +340,7 @@ DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "marker
 ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share")
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -377,6 +392,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         subscription_id=check.get(globus_table, "subscription_id", "[globus]", _uuid, None),
     )
     notify = _parse_notify(check, check.table(document, "notify", "[notify]"))
+    shares = _parse_shares(check, document.get("share", []))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -408,6 +424,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         local=local,
         globus=globus,
         notify=notify,
+        shares=shares,
         source=source,
     )
     if check_tree:
@@ -502,6 +519,33 @@ def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
             )
         routes.append(route)
     return tuple(routes)
+
+
+def _parse_shares(check: _Checker, value: Any) -> tuple[Share, ...]:
+    if not isinstance(value, list):
+        check.problem("[[share]]", "must be a list of tables ([[share]] with match and principals)")
+        return ()
+    shares = []
+    for number, table in enumerate(value, 1):
+        where = f"[[share]] #{number}"
+        if not isinstance(table, dict):
+            check.problem(where, "must be a table")
+            continue
+        check.known_keys(table, ("match", "principals", "permissions"), where)
+        match = check.get(table, "match", where, _glob, _REQUIRED)
+        principals = check.get(table, "principals", where, _principals, _REQUIRED)
+        permissions = check.get(table, "permissions", where, _permissions, "r")
+        if principals == ():
+            check.problem(where, "principals is empty: name who may read the data, or remove the share")
+        if match and principals and permissions:
+            shares.append(Share(match, principals, permissions))
+    return tuple(shares)
+
+
+def _permissions(value: Any) -> str:
+    if value not in ("r", "rw"):
+        raise ValueError(f'{value!r} is not "r" (read) or "rw" (read and write)')
+    return value
 
 
 def _parse_notify(check: _Checker, table: dict[str, Any]) -> NotifySettings:

@@ -26,6 +26,7 @@ FUNCTION_NAMES = (
     "build_manifest",
     "verify_scan",
     "record_outcome",
+    "share_rules",
     "list_scans",
     "manage_scan",
 )
@@ -80,11 +81,12 @@ def load(name: str) -> Callable[..., Any]:
     return _namespace(name)[name]
 
 
-def call(name: str, **kwargs: Any) -> Any:
-    """Run a function here; its refusals (``DaqError``) become a ``PalxfelError`` sentence."""
+def call(name: str, function: str = "", **kwargs: Any) -> Any:
+    """Run a function here (the entry ``name``, or another ``function`` of its bundle); its refusals
+    (``DaqError``) become a ``PalxfelError`` sentence."""
     namespace = _namespace(name)
     try:
-        return namespace[name](**kwargs)
+        return namespace[function or name](**kwargs)
     except namespace["DaqError"] as exc:
         raise PalxfelError(str(exc), exit_code=1) from exc  # the cause may carry more (ClaimedError.run_id)
 

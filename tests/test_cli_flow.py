@@ -169,9 +169,9 @@ def test_show_lists_the_states_in_the_order_a_run_meets_them(cli: Callable[..., 
     code, out, err = cli("flow", "show")
     assert (code, err) == (0, "")
     states = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and line[2:3].isupper()]
-    happy = ["FindCompletedScans", "KeepFindResult", "AnythingToShip", "NothingToShip", "ScanNews"]
-    failure = ["ReleaseFindClaims", "FindFailed", "AnyoneToTell", "TellPeople", "LedgerNotUpdated", "RecordFailure"]
-    assert states[:5] == happy and states[-7:] == [*failure, "RunFailed"]
+    happy = ["FindCompletedScans", "KeepFindResult", "AnythingToShip", "AnyShares", "PlanShares"]
+    failure = ["ReleaseFindClaims", "FindFailed", "AnyoneToTell", "TellPeople", "LedgerNotUpdated"]
+    assert states[:5] == happy and states[-8:] == [*failure, "SharingNotPlanned", "RecordFailure", "RunFailed"]
     assert sorted(states) == sorted(load_flow("scan_backup")[0]["States"]), "every state once"
 
 

@@ -102,6 +102,7 @@ def test_a_good_config_becomes_the_function_config(tmp_path: Path, root: Path) -
         "lease_seconds": 10 * 86400,
         "max_attempts": 5,
         "backoff_seconds": 3600,
+        "shares": [],
     }
     assert config.daq.compute_endpoint == DAQ_ENDPOINT, "UUIDs are normalised to lower case"
     assert config.timer_interval == 600

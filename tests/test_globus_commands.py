@@ -367,7 +367,10 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     # the DAQ endpoint still allows the ids an earlier deploy registered; route #2's was restarted since
     allowlist = load_response(ComputeClientV3.get_endpoint_allowlist).json
     for endpoint_id, allowed in (
-        (config.daq.compute_endpoint, ["find_completed_scans-id", "build_manifest-id", "old-record_outcome-id"]),
+        (
+            config.daq.compute_endpoint,
+            ["find_completed_scans-id", "build_manifest-id", "old-record_outcome-id", "share_rules-id"],
+        ),
         (config.routes[1].compute_endpoint, ["verify_scan-id"]),
     ):
         responses.add(

@@ -24,6 +24,7 @@ from palxfel_globus.cli import (
     local,
     runs,
     scans,
+    shares,
     status,
     timer,
     transfer,
@@ -45,6 +46,7 @@ app = typer.Typer(
 )
 app.command("init")(init.init)
 app.add_typer(scans.app, name="scans")
+app.add_typer(shares.app, name="shares")
 app.add_typer(flow.app, name="flow")
 app.add_typer(local.app, name="local")
 app.command("demo")(demo.demo)

@@ -1,0 +1,170 @@
+"""Compute function: the access rules the experiments' backups should carry, and what became of them.
+
+``[[share]]`` gives principals read (or read-write) access to the experiments it matches. For
+every experiment with a shipped scan, each matching principal gets one rule on
+``<base_path>/<experiment>/`` of the experiment's route destination (a guest collection), never
+one per scan. The ledger keeps the rules the flow made (``shares/<experiment>/rules.json``)
+with their ids, so a rule is made once, and a principal removed from the config has its rule
+deleted on the next run.
+
+Called on the DAQ endpoint twice in a run that has something to change: ``share_rules(config,
+run_id)`` plans (rules to create, rules to delete, at most ``MAX_CHANGES`` of each, the rest next
+run); ``share_rules(config, run_id, done=[...])`` records what the flow's manage_permission
+actions did. A destination that refused a rule (not a guest collection) is left alone for a day,
+with one sentence in the run each time it is planned.
+"""
+
+from _layout import join_collection_path, route_for
+from _ledger import atomic_write, encode_json, iso_time, ledger_path, read_json
+
+MAX_CHANGES = 20  # access-rule actions of each kind per run; a large first share takes a few runs
+REFUSED_RETRY_SECONDS = 86400
+RULES_FILE = "rules.json"
+
+
+def _principal(urn):
+    """``urn:globus:groups:id:U`` / ``urn:globus:auth:identity:U`` -> (principal_type, U) as Transfer takes them."""
+    kind = "group" if urn.startswith("urn:globus:groups:id:") else "identity"
+    return kind, urn.rsplit(":", 1)[1]
+
+
+def _experiments_shipped(ledger):
+    import os
+
+    try:
+        return sorted(name for name in os.listdir(os.path.join(ledger, "shipped")) if not name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def _read(ledger, experiment):
+    document, problem = read_json(ledger_path(ledger, "shares", experiment, RULES_FILE))
+    return document or {"experiment": experiment, "rules": [], "refused": {}}, problem
+
+
+def _wanted(experiment, shares):
+    import fnmatch
+
+    wanted = {}
+    for share in shares:
+        if fnmatch.fnmatchcase(experiment, share["match"]):
+            for urn in share["principals"]:
+                wanted[urn] = share["permissions"]
+    return wanted
+
+
+def _plan(config, ledger, now):
+    create, delete, notes, more = [], [], [], False
+    for experiment in _experiments_shipped(ledger):
+        route = route_for(experiment, config["routes"])
+        kept, problem = _read(ledger, experiment)
+        if problem:
+            notes.append(problem)
+            continue
+        wanted = _wanted(experiment, config.get("shares") or []) if route else {}
+        path = join_collection_path(route["base_path"], experiment) + "/" if route else None
+        current = {}
+        for rule in kept["rules"]:
+            if rule["collection"] == (route or {}).get("collection") and rule["path"] == path:
+                current[rule["principal"]] = rule
+            else:  # the route or its base path changed: the old rule no longer guards this backup
+                delete.append(dict(rule, experiment=experiment))
+        for urn, rule in current.items():
+            if wanted.get(urn) != rule["permissions"]:
+                delete.append(dict(rule, experiment=experiment))
+        refused_at = (kept.get("refused") or {}).get((route or {}).get("collection") or "")
+        for urn, permissions in wanted.items():
+            if urn in current and current[urn]["permissions"] == permissions:
+                continue
+            if refused_at is not None and now - refused_at["at"] < REFUSED_RETRY_SECONDS:
+                notes.append(refused_at["sentence"])
+                break
+            principal_type, principal = _principal(urn)
+            create.append(
+                {
+                    "experiment": experiment,
+                    "collection": route["collection"],
+                    "path": path,
+                    "urn": urn,
+                    "principal_type": principal_type,
+                    "principal": principal,
+                    "permissions": permissions,
+                }
+            )
+        if len(create) >= MAX_CHANGES or len(delete) >= MAX_CHANGES:
+            more = True
+            break
+    if more:
+        notes.append(f"more access rules to change than {MAX_CHANGES} a run: the rest follow next run")
+    return {"create": create[:MAX_CHANGES], "delete": delete[:MAX_CHANGES], "notes": list(dict.fromkeys(notes))}
+
+
+def _record(ledger, done, run_id, now):
+    made, removed, notes = 0, 0, []
+    by_experiment = {}
+    for item in done:
+        by_experiment.setdefault(item["rule"]["experiment"], []).append(item)
+    for experiment, items in sorted(by_experiment.items()):
+        kept, problem = _read(ledger, experiment)
+        if problem:
+            notes.append(problem)
+            continue
+        for item in items:
+            rule, ok = item["rule"], item.get("status") == "SUCCEEDED"
+            why = item.get("message") or item.get("code") or "no reason given"
+            if item["operation"] == "DELETE":
+                if ok or item.get("code") == "AccessRuleNotFound":
+                    kept["rules"] = [kept_rule for kept_rule in kept["rules"] if kept_rule.get("id") != rule.get("id")]
+                    removed += 1
+                else:
+                    notes.append(f"the access rule {rule.get('id')} on {rule['collection']} was not deleted: {why}")
+                continue
+            if ok or item.get("code") == "Exists":  # Exists: made before the ledger could say so
+                kept["rules"].append(
+                    {
+                        "principal": rule["urn"],
+                        "collection": rule["collection"],
+                        "path": rule["path"],
+                        "permissions": rule["permissions"],
+                        "id": item.get("access_id") if ok else None,
+                        "created_at": iso_time(now),
+                        "run_id": run_id,
+                    }
+                )
+                made += 1
+                continue
+            sentence = (
+                f"{rule['collection']} refused access rules ({why}); "
+                "[[share]] needs the route's destination to be a guest collection"
+            )
+            kept.setdefault("refused", {})[rule["collection"]] = {"at": now, "sentence": sentence}
+            notes.append(sentence)
+        atomic_write(ledger_path(ledger, "shares", experiment, RULES_FILE), encode_json(kept))
+    parts = [f"{made} access rule{'' if made == 1 else 's'} made"] if made else []
+    parts += [f"{removed} removed"] if removed else []
+    note = "; sharing: " + ", ".join(parts) if parts else ""
+    notes = list(dict.fromkeys(notes))
+    note += "".join(f"; {sentence}" for sentence in notes)
+    return {"made": made, "removed": removed, "notes": notes, "note": note}
+
+
+def share_rules(config, run_id, done=None, now=None):
+    """Without ``done``: {create: [{experiment, collection, path, urn, principal_type, principal, permissions}],
+    delete: [{experiment, collection, path, principal, permissions, id}], notes}. With ``done`` (the
+    flow's [{operation, rule, status, access_id, code, message}]): {made, removed, notes, note}."""
+    import time
+
+    now = time.time() if now is None else now
+    ledger = config["ledger"]
+    if done is not None:
+        return _record(ledger, done, run_id, now)
+    return _plan(config, ledger, now)
+
+
+def shares_kept(config):
+    """Every rule the ledger knows, for 'palxfel-globus shares list'."""
+    rules = []
+    for experiment in _experiments_shipped(config["ledger"]):
+        kept, _problem = _read(config["ledger"], experiment)
+        rules += [dict(rule, experiment=experiment) for rule in kept["rules"]]
+    return rules
