@@ -4,7 +4,6 @@ its own from the package registry) against the same server."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from tests_support import ask_states, subscribed
+from tests_support import ask_states, serving, subscribed
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import check_site, make_site
@@ -30,22 +29,6 @@ def site(tmp_path: Path) -> Any:
     site = make_site(tmp_path / "site", scans=6, total_bytes=60_000)
     subscribed(site.config_path)
     return site
-
-
-@contextlib.contextmanager
-def serving(config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The emulator on a free loopback port, and this process's globus-sdk pointed at it as env.sh would."""
-    from palxfel_globus.emulator.server import Emulator
-
-    server = Emulator(load_config(config_path), tmp_path / "state")
-    server.start()
-    for name, value in server.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

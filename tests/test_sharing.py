@@ -90,3 +90,19 @@ def test_a_destination_that_is_not_a_guest_collection_gets_one_sentence_and_the_
     later = tick(site)
     assert "needs the route's destination to be a guest collection" in later.message
     assert later.actions < summary.actions, "a refusing destination is not asked again for a day"
+
+
+def test_doctor_and_deploy_say_when_a_shared_destination_cannot_hold_access_rules(
+    site: DemoSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """Against 'local serve': the ue route lands on a mapped collection, so [[share]] would fail nightly."""
+    from tests_support import serving, subscribed
+
+    share(site, [GROUP], guest=False)
+    subscribed(site.config_path)
+    with serving(site.config_path, tmp_path, monkeypatch):
+        code, _out, err = cli("deploy", "--config", str(site.config_path))
+        assert code == 0 and "route #1 (ue_*) lands on" in err and "[[share]] needs a guest collection" in err
+        _code, out, _err = cli("doctor", "--config", str(site.config_path), "--json")
+        check = next(check for check in json.loads(out) if check["what"] == "route #1 sharing")
+        assert not check["ok"] and "cannot hold access rules" in check["detail"]

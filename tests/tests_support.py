@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
 
 # Characters seen in real PAL-XFEL names and some that are not: spaces, Korean, dots,
 # underscores, punctuation. Never "/" or NUL, which no directory name can hold.
@@ -106,3 +110,20 @@ def ask_states(options: list[str], yes: str, then: str, otherwise: str, title: s
             "Default": otherwise,
         },
     }
+
+
+@contextlib.contextmanager
+def serving(config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The emulator on a free loopback port, and this process's globus-sdk pointed at it as env.sh would."""
+    from palxfel_globus.config import load_config
+    from palxfel_globus.emulator.server import Emulator
+
+    server = Emulator(load_config(config_path), tmp_path / "state")
+    server.start()
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, say
+from palxfel_globus.cli.output import console, say, warn
 from palxfel_globus.errors import PalxfelError
 
 
@@ -121,6 +121,7 @@ def deploy(
 
     with globus_errors():
         ensure_login(current, "Deploying needs your Globus login")
+        _warn_of_unshareable_destinations(loaded, current)
         _print_plan("Deploying", steps)
         apply(
             steps,
@@ -134,6 +135,16 @@ def deploy(
     console.print(Text(f"Deployed; ids are in {deployment.path}."))
     registered = {step.target.split(" ", 1)[1] for step in steps if step.kind == "register"}
     _say_which_endpoints_to_restart(loaded, registered)
+
+
+def _warn_of_unshareable_destinations(config: Any, current: Any) -> None:
+    """A [[share]] on a route that lands on a mapped collection would fail every night: say so now."""
+    from palxfel_globus.globus.sharing import not_guest_problem, shared_routes
+
+    for number, route in shared_routes(config):
+        problem = not_guest_problem(number, route, current.transfer.get_endpoint(route.collection))
+        if problem:
+            warn(f"{problem}.")
 
 
 def _say_which_endpoints_to_restart(config: Any, registered: set[str]) -> None:

@@ -50,6 +50,7 @@ def _expect(condition: bool, ok: str, problem: str, fix: str = "") -> str:
 def run_checks(config: Any, current: Any) -> list[Check]:
     from palxfel_globus.globus.deployment import Deployment, Desired, deployment_path, plan
     from palxfel_globus.globus.endpoints import endpoint_roles, registered_ids
+    from palxfel_globus.globus.sharing import not_guest_problem, shared_routes
 
     checks = [Check("config", True, f"{config.source} is valid")]
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
@@ -94,6 +95,15 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             )
 
         checks.append(_probe(what, reachable, f"check {collection_id} in the web app"))
+    for number, route in shared_routes(config):
+
+        def guest(number: int = number, route: Any = route) -> str:
+            collection = current.transfer.get_endpoint(route.collection)
+            problem = not_guest_problem(number, route, collection)
+            ok = f"{collection['display_name']} is a guest collection: [[share]] can set access rules there"
+            return _expect(not problem, ok, problem, "use a guest collection as the route's collection")
+
+        checks.append(_probe(f"route #{number} sharing", guest, f"check {route.collection} in the web app"))
     for role in endpoint_roles(config):
 
         def online(endpoint_id: str = role.endpoint_id) -> str:
