@@ -16,7 +16,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.units import parse_duration, parse_size
@@ -493,17 +493,23 @@ def claim_hold_bound(routes: tuple[Route, ...]) -> tuple[int, str]:
     return sum(wait for _what, wait in waits), ", ".join(f"{what} {wait} s" for what, wait in waits)
 
 
+def _tables(check: _Checker, value: Any, name: str, keys: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each table of a ``[[name]]`` array with where it is ("[[route]] #2"), its unknown keys reported."""
+    for number, table in enumerate(value, 1):
+        where = f"[[{name}]] #{number}"
+        if not isinstance(table, dict):
+            check.problem(where, "must be a table")
+            continue
+        check.known_keys(table, keys, where)
+        yield where, table
+
+
 def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
     if not isinstance(value, list) or not value:
         check.problem("[[route]]", 'at least one route is required, e.g. match = "ue_*", collection, base_path')
         return ()
     routes = []
-    for number, table in enumerate(value, 1):
-        where = f"[[route]] #{number}"
-        if not isinstance(table, dict):
-            check.problem(where, "must be a table")
-            continue
-        check.known_keys(table, ROUTE_KEYS, where)
+    for where, table in _tables(check, value, "route", ROUTE_KEYS):
         route = Route(
             match=check.get(table, "match", where, _glob, _REQUIRED),
             collection=check.get(table, "collection", where, _uuid, _REQUIRED),
@@ -526,12 +532,7 @@ def _parse_shares(check: _Checker, value: Any) -> tuple[Share, ...]:
         check.problem("[[share]]", "must be a list of tables ([[share]] with match and principals)")
         return ()
     shares = []
-    for number, table in enumerate(value, 1):
-        where = f"[[share]] #{number}"
-        if not isinstance(table, dict):
-            check.problem(where, "must be a table")
-            continue
-        check.known_keys(table, ("match", "principals", "permissions"), where)
+    for where, table in _tables(check, value, "share", ("match", "principals", "permissions")):
         match = check.get(table, "match", where, _glob, _REQUIRED)
         principals = check.get(table, "principals", where, _principals, _REQUIRED)
         permissions = check.get(table, "permissions", where, _permissions, "r")
