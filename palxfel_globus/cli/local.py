@@ -20,7 +20,8 @@ STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red"}
 
 
 def tick_line(tick: int, summary: Any) -> str:
-    """One line per tick: what a person wants to know at a glance (rich markup)."""
+    """One line per tick: what a person wants to know at a glance (rich markup), and the run's own
+    summary under it when it says more than the counts (a problem, a note: notes follow a "; ")."""
     from rich.markup import escape
 
     from palxfel_globus.units import format_size
@@ -32,7 +33,7 @@ def tick_line(tick: int, summary: Any) -> str:
         f"moved {format_size(summary.bytes_transferred)} in {summary.transfer_tasks} transfer task(s), "
         f"{summary.actions} actions"
     )
-    if summary.status != "SUCCEEDED" or summary.blocked or summary.warnings:
+    if summary.status != "SUCCEEDED" or summary.blocked or summary.warnings or ";" in summary.message:
         line += f"\n  {escape(summary.message)}"
     return line
 

@@ -27,5 +27,10 @@ def list_shares(config: ConfigOption = None, json_output: JsonOption = False) ->
         shown,
         fields,
         json_output=json_output,
-        empty="No access rule is recorded: no [[share]] is set, or no shared experiment has shipped data yet.",
+        empty=(
+            "No access rule is recorded yet: the next run makes them, or the destination refused them "
+            "(the last run's summary says why)."
+            if loaded.shares
+            else "No access rule is recorded: the config has no [[share]]."
+        ),
     )

@@ -487,7 +487,7 @@ class TransferProvider:
         self.collections.root(collection)
         if not self.collections.is_guest(collection):
             return _rule_failure(
-                "PermissionDenied", f"{collection} is a mapped collection; access rules live on guest collections"
+                "PermissionDenied", "it is a mapped collection; access rules live on guest collections"
             )
         with self.collections.state.changing("access_rules", str(collection)) as stored:
             rules = stored.setdefault("rules", {})
