@@ -592,7 +592,8 @@ def _local_directories(check: _Checker, table: dict[str, Any], name: str) -> dic
     directories: dict[str, Path] = {}
     for key, value in check.table(table, name, f"[local].{name}").items():
         try:
-            directories[_uuid(key)] = _absolute_path(value)
+            collection = _uuid(key)  # the key's problem first, as it reads
+            directories[collection] = _absolute_path(value)
         except ValueError as exc:
             check.problem(f"[local].{name}.{key}", str(exc))
     return directories

@@ -677,3 +677,16 @@ def test_a_flow_creates_a_guest_collection_then_shares_from_it_in_a_later_run(si
     assert info["details"]["output"]["a"]["details"]["entity_type"] == "GCSv5_guest_collection"
     assert info["details"]["output"]["a"]["details"]["local_path"] == str(site["work"] / "shared")
     assert shared["status"] == "SUCCEEDED"
+
+
+def test_the_local_state_never_reads_or_writes_outside_its_directory(tmp_path: Path) -> None:
+    """Keys come from the command line (--resume RUN_ID) and URLs (/web_inputs/ID): only plain names count."""
+    from palxfel_globus.engine.providers.local_state import LocalState
+
+    (tmp_path / "secret.json").write_text('{"leaked": true}')
+    state = LocalState(tmp_path / "state")
+    assert state.read("inactive_runs", "../../secret") == {}
+    with pytest.raises(ValueError, match="not a plain name"):
+        with state.changing("web_inputs", "../escape") as document:
+            document["x"] = 1
+    assert not (tmp_path / "escape.json").exists()

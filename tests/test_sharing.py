@@ -106,3 +106,24 @@ def test_doctor_and_deploy_say_when_a_shared_destination_cannot_hold_access_rule
         _code, out, _err = cli("doctor", "--config", str(site.config_path), "--json")
         check = next(check for check in json.loads(out) if check["what"] == "route #1 sharing")
         assert not check["ok"] and "cannot hold access rules" in check["detail"]
+
+
+def test_through_local_serve_the_timer_s_run_sets_the_rules_transfer_lists(
+    site: DemoSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """End to end over HTTP: deploy, the timer's run shares, Transfer's access list and 'shares list' agree."""
+    from globus_sdk import ClientApp, TransferClient
+    from tests_support import serving, subscribed
+
+    ue = share(site, [GROUP, PERSON])
+    subscribed(site.config_path)
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        code, _out, err = cli("deploy", "--config", str(site.config_path))
+        assert code == 0 and "cannot hold access rules" not in err, err
+        assert server.runs.wait_for_ended(1, 120), "the timer's first run did not end"
+        (run,) = server.store.all("run")
+        assert run["status"] == "SUCCEEDED", run["details"]
+        app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
+        listed_by_transfer = {rule["id"] for rule in TransferClient(app=app).endpoint_acl_list(ue)["DATA"]}
+    code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
+    assert code == 0 and {rule["id"] for rule in json.loads(out)} == listed_by_transfer and len(listed_by_transfer) == 4

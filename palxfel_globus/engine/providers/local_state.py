@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Optional
+
+PLAIN_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]*")  # UUIDs, run and web input ids
 
 
 def default_state_dir() -> Path:
@@ -33,16 +36,23 @@ class LocalState:
         self._memory: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.RLock()
 
-    def _path(self, kind: str, key: str) -> Path:
+    def _path(self, kind: str, key: str) -> Optional[Path]:
+        """The key's file, or None for a key that is not a plain name (a run id from the command line,
+        a web input id from a URL): nothing outside the state directory is ever read or written."""
         assert self.directory is not None
+        if not PLAIN_KEY.fullmatch(key):
+            return None
         return self.directory / kind / f"{key.lower()}.json"
 
     def read(self, kind: str, key: str) -> dict[str, Any]:
         with self._lock:
             if self.directory is None:
                 return json.loads(json.dumps(self._memory.get((kind, key.lower()), {})))
+            path = self._path(kind, key)
+            if path is None:
+                return {}
             try:
-                document = json.loads(self._path(kind, key).read_text(encoding="utf-8"))
+                document = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 return {}
             return document if isinstance(document, dict) else {}
@@ -57,8 +67,8 @@ class LocalState:
         with self._lock:
             if self.directory is None:
                 self._memory.pop((kind, key.lower()), None)
-            else:
-                self._path(kind, key).unlink(missing_ok=True)
+            elif (path := self._path(kind, key)) is not None:
+                path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def changing(self, kind: str, key: str) -> Iterator[dict[str, Any]]:
@@ -70,6 +80,8 @@ class LocalState:
                 self._memory[(kind, key.lower())] = json.loads(json.dumps(document))
                 return
             path = self._path(kind, key)
+            if path is None:
+                raise ValueError(f"{key!r} is not a plain name for the local state")
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
