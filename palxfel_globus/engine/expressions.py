@@ -200,6 +200,13 @@ def weight(value: Any, limit: int = MAX_SIZE) -> int:
     return total
 
 
+def within_bound(size: int) -> int:
+    """``size`` when a value that large may be built; else the expression fails, before it is built."""
+    if size > MAX_SIZE:
+        raise ExpressionError(TOO_LARGE)
+    return size
+
+
 def _flat_weight(items: Any) -> Any:
     """The weight of a container of scalars or of strings, counted at C speed (``weight`` would
     walk a million numbers one by one in Python); None when it holds anything else."""
@@ -291,10 +298,7 @@ class _Evaluator:
         if isinstance(start, (list, tuple, str)) or any(isinstance(item, (list, tuple, str)) for item in listed):
             if not all(isinstance(item, type(start)) for item in listed):
                 raise ExpressionError("sum() adds numbers, or lists (or strings) to a start of the same type")
-            total = weight(start) + sum(weight(item) for item in listed)
-            if total > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
-            self.work(total)
+            self.work(within_bound(weight(start) + sum(weight(item) for item in listed)))
             if isinstance(start, str):
                 return start + "".join(listed)
             joined = list(start)
@@ -341,10 +345,7 @@ class _Evaluator:
         if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
             raise ExpressionError(f"the expression built a number larger than {MAX_INT_BITS} bits")
         if isinstance(value, (str, list, tuple, dict, set, range, *_DICT_VIEWS)):
-            size = weight(value)
-            if size > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
-            self.work(size)
+            self.work(within_bound(weight(value)))
         return value
 
     def bounded(self, iterable: Any) -> Any:
@@ -419,16 +420,14 @@ class _Evaluator:
             for sequence, count in ((left, right), (right, left)):
                 if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
                     # the copies' contents, plus the new container itself
-                    if (weight(sequence) - 1) * max(count, 0) + 1 > MAX_SIZE:
-                        raise ExpressionError(TOO_LARGE)
+                    within_bound((weight(sequence) - 1) * max(count, 0) + 1)
         elif op is ast.Pow and isinstance(left, int) and isinstance(right, int) and right > 0:
             if max(abs(left).bit_length(), 1) * right > MAX_INT_BITS * 2:
                 raise ExpressionError(f"the expression built a number larger than {MAX_INT_BITS} bits")
         elif op is ast.Mod and isinstance(left, str):
             raise ExpressionError("%-formatting of strings is not allowed; use +")
         elif op is ast.Add and isinstance(left, (str, list, tuple)) and isinstance(right, type(left)):
-            if weight(left) + weight(right) > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
+            within_bound(weight(left) + weight(right))
         return self.sized(_BINARY[op](left, right))
 
     def eval_UnaryOp(self, node: ast.UnaryOp) -> Any:
@@ -488,13 +487,11 @@ class _Evaluator:
         args = [self.eval(arg) for arg in node.args]
         if method.__name__ == "join":
             items = self.to_list(args[0]) if args else []
-            if sum(len(item) if isinstance(item, str) else 0 for item in items) + len(text) * len(items) > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
+            within_bound(sum(len(item) if isinstance(item, str) else 0 for item in items) + len(text) * len(items))
             return self.sized(text.join(items))
         if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
             occurrences = text.count(args[0]) if args[0] else len(text) + 1
-            if len(text) + occurrences * max(0, len(args[1]) - len(args[0])) > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
+            within_bound(len(text) + occurrences * max(0, len(args[1]) - len(args[0])))
         self.work(len(text))
         return self.sized(method(*args))
 
@@ -536,13 +533,12 @@ class _Evaluator:
 
     def eval_ListComp(self, node: ast.ListComp) -> list[Any]:
         result: list[Any] = []
-        built = [1]
+        built = 1
 
         def produce() -> None:
+            nonlocal built
             element = self.eval(node.elt)
-            built[0] += weight(element)
-            if built[0] > MAX_SIZE:  # before the next element is built, not after the list is
-                raise ExpressionError(TOO_LARGE)
+            built = within_bound(built + weight(element))  # before the next element is built
             result.append(element)
 
         self._comprehension(node.generators, produce)
@@ -555,14 +551,12 @@ class _Evaluator:
 
     def eval_DictComp(self, node: ast.DictComp) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
-
-        built = [1]
+        built = 1
 
         def produce() -> None:
+            nonlocal built
             key, value = self.eval(node.key), self.eval(node.value)
-            built[0] += weight(key) + weight(value)
-            if built[0] > MAX_SIZE:
-                raise ExpressionError(TOO_LARGE)
+            built = within_bound(built + weight(key) + weight(value))
             result[key] = value
 
         self._comprehension(node.generators, produce)

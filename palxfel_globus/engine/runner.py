@@ -110,8 +110,7 @@ class Engine:
             {key.lower(): value for key, value in (functions or {}).items()},
             {key.lower(): value for key, value in (endpoint_workers or {}).items()},
         )
-        self.transfer = TransferProvider(self.collections)
-        self.registry = build_registry(self.transfer, self.compute, SearchProvider(self.state))
+        self.registry = build_registry(TransferProvider(self.collections), self.compute, SearchProvider(self.state))
         self.faults = faults or Faults()
         self.answers = list(web_inputs)  # --web-input answers, first come first served
         self.clock = clock or VirtualClock()
@@ -274,13 +273,7 @@ class Engine:
             self.faults.maybe_crash(name)
             self._event(run, f"{kind}Started", f"State {name} of type {kind} started", {"state_name": name})
             try:
-                try:
-                    new_state, following = getattr(self, "_" + kind)(name, state, run)
-                except _WaitingForPerson as waiting:
-                    description = f"The run waits at state {name} for an answer to web input {waiting.web_input_id}"
-                    self._event(run, "FlowInactive", description, {"state_name": name})
-                    details = {"code": "WaitingForWebInput", "description": description, "state_name": name}
-                    return "INACTIVE", dict(details, blocking_web_input_id=waiting.web_input_id)
+                new_state, following = getattr(self, "_" + kind)(name, state, run)
                 size = len(json.dumps(new_state))
                 run.peak_state_bytes = max(run.peak_state_bytes, size)
                 if size > MAX_RUN_STATE_BYTES:
@@ -288,6 +281,11 @@ class Engine:
                         "States.DataLimitExceeded",
                         f"the run state would be {size} bytes, over the service's 200 KB limit",
                     )
+            except _WaitingForPerson as waiting:
+                description = f"The run waits at state {name} for an answer to web input {waiting.web_input_id}"
+                self._event(run, "FlowInactive", description, {"state_name": name})
+                details = {"code": "WaitingForWebInput", "description": description, "state_name": name}
+                return "INACTIVE", dict(details, blocking_web_input_id=waiting.web_input_id)
             except FlowError as error:
                 catcher = self._catcher(state, error)
                 if catcher is None:
@@ -391,12 +389,12 @@ class Engine:
 
     @staticmethod
     @contextlib.contextmanager
-    def _evaluating(error: str = "States.Runtime", prefix: str = "") -> Iterator[None]:
-        """A JSONPath or expression that fails while a state reads its input is that state's error."""
+    def _evaluating() -> Iterator[None]:
+        """A JSONPath or expression that fails while a state reads its input fails the run (States.Runtime)."""
         try:
             yield
         except (JsonPathError, ExpressionError) as exc:
-            raise FlowError(error, f"{prefix}{exc}") from None
+            raise FlowError("States.Runtime", str(exc)) from None
 
     # states ------------------------------------------------------------------
     def _Pass(self, name: str, state: dict[str, Any], run: _Run) -> tuple[Any, Optional[str]]:
