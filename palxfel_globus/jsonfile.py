@@ -1,4 +1,5 @@
-"""Reading a JSON file a person named on the command line: any failure is one sentence.
+"""Reading a JSON file a person named on the command line: any failure is one sentence; and
+writing one of ours so that a reader, or a writer killed half-way, sees the old or the new file.
 
 Bounded before the parser recurses: a document nested deeper than any flow needs, a file
 larger than the Flows service would take, or an integer too long to convert is refused by
@@ -8,6 +9,8 @@ name, never a RecursionError or ValueError from inside ``json``.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,16 @@ def read_json_file(path: Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise PalxfelError(f"The {what} {path} is not readable JSON: {exc}.") from None
     return parse_json(text, f"The {what} {path}")
+
+
+def write_json(path: Path, document: Any, *, indent: int = 2, sort_keys: bool = False) -> None:
+    """Replace ``path`` with ``document`` atomically, through a temporary file of its own beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(document, indent=indent, sort_keys=sort_keys) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -23,6 +23,7 @@ from palxfel_globus.config import Config
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.functions import bundled_source, source_hash
 from palxfel_globus.globus.notify import credentials_stamp, send_credentials
+from palxfel_globus.jsonfile import write_json
 
 DEPLOYMENT_VERSION = 1
 FLOW_TITLE = "PAL-XFEL scan backup"
@@ -107,9 +108,7 @@ class Deployment:
             "transfer_flow": self.transfer_flow,
             "data_access": self.data_access,
         }
-        temp = self.path.with_name(self.path.name + ".tmp")
-        temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        temp.replace(self.path)
+        write_json(self.path, document, sort_keys=True)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Optional
+
+from palxfel_globus.jsonfile import write_json
 
 PLAIN_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]*")  # UUIDs, run and web input ids
 
@@ -82,8 +83,4 @@ class LocalState:
             path = self._path(kind, key)
             if path is None:
                 raise ValueError(f"{key!r} is not a plain name for the local state")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(document, stream, indent=1)
-            os.replace(temporary, path)
+            write_json(path, document, indent=1)

@@ -117,8 +117,24 @@ def _deadline(value: Any) -> Optional[float]:
     return moment.timestamp()
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
+class _Adler32:
+    """zlib's adler32 with hashlib's update/hexdigest, for Transfer's ADLER32 checksums."""
+
+    def __init__(self) -> None:
+        self.value = 1
+
+    def update(self, data: Any) -> None:
+        import zlib
+
+        self.value = zlib.adler32(data, self.value)
+
+    def hexdigest(self) -> str:
+        return format(self.value, "08x")
+
+
+def _digest(path: Path, algorithm: str = "sha256") -> str:
+    """The file's checksum, read in chunks (a scan's files run to gigabytes)."""
+    digest: Any = _Adler32() if algorithm == "adler32" else hashlib.new(algorithm)
     with open(path, "rb", buffering=0) as handle:
         buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
         view = memoryview(buffer)
@@ -585,19 +601,13 @@ def _included(rules: list[tuple[str, Optional[str], str]], name: str, kind: str)
 def _check_external(source: Path, source_path: str, item: dict[str, Any]) -> None:
     """An item's ``external_checksum`` (``checksum_algorithm``, default MD5) must match the file, or
     the task fails as Transfer's checksum verification does."""
-    import zlib
-
     expected = item.get("external_checksum")
     if expected is None:
         return
     algorithm = str(item.get("checksum_algorithm") or "MD5").upper()
     if algorithm not in CHECKSUMS:
         raise ProviderError(f"checksum_algorithm {algorithm!r} is not one of {', '.join(CHECKSUMS)}")
-    data = source.read_bytes()
-    if algorithm == "ADLER32":
-        actual = format(zlib.adler32(data), "08x")
-    else:
-        actual = hashlib.new(CHECKSUMS[algorithm], data).hexdigest()
+    actual = _digest(source, CHECKSUMS[algorithm])
     if actual != str(expected).lower():
         raise TaskFailure("VERIFY_CHECKSUM", f"{source_path}: its {algorithm} is {actual}, not the external {expected}")
 
