@@ -13,6 +13,7 @@ from palxfel_globus.cli.options import (
     engine_clock,
     faults_option,
     interval_option,
+    parse_uuid,
     state_dir,
 )
 from palxfel_globus.cli.output import console, print_json, problem, say, warn
@@ -136,15 +137,10 @@ def _accepted_remotely(name: Path, flow: dict[str, Any], schema: Optional[Path],
 
 
 def _mapping(values: list[str], option: str, what: str) -> dict[str, str]:
-    import uuid
-
     mapping = {}
     for value in values:
-        key, separator, target = value.partition("=")
-        try:
-            key = str(uuid.UUID(key))
-        except ValueError:
-            key = ""
+        text, separator, target = value.partition("=")
+        key = parse_uuid(text)
         if not separator or not key or not target:
             raise PalxfelError(f"{option} {value!r} is not UUID={what}.")
         mapping[key] = target
@@ -255,8 +251,9 @@ def simulate(
     faults, seconds = faults_option(fault, flow), interval_option(interval)
     directories = _directories(collection, "--collection")
     guests = _directories(guest_collection, "--guest-collection")
-    for key in directories.keys() & guests.keys():
-        raise PalxfelError(f"{key} is given as a --collection and a --guest-collection; a collection has one type.")
+    both = sorted(directories.keys() & guests.keys())
+    if both:
+        raise PalxfelError(f"{both[0]} is given as a --collection and a --guest-collection; a collection has one type.")
     if resume and cancel:
         raise PalxfelError("Give either --resume or --cancel, not both.")
     answers = _web_inputs(web_input or [])

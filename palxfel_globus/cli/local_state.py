@@ -9,18 +9,16 @@ import json
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.options import StateOption, state_dir
+from palxfel_globus.cli.options import StateOption, parse_uuid, state_dir
 from palxfel_globus.cli.output import display
 from palxfel_globus.errors import PalxfelError
 
 
 def _uuid(value: str, what: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise PalxfelError(f"{value!r} is not a {what} UUID.") from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise PalxfelError(f"{value!r} is not a {what} UUID.")
+    return parsed
 
 
 def search(

@@ -80,3 +80,13 @@ def state_dir(option: Optional[Path]) -> Path:
     if directory.exists() and not directory.is_dir():
         raise PalxfelError(f"--state {directory} is a file; give a directory for the local services' state.")
     return directory
+
+
+def parse_uuid(text: str) -> Optional[str]:
+    """``text`` as a canonical (lower-case) UUID, or None when it is not one: each caller says why in its own words."""
+    import uuid
+
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None

@@ -15,14 +15,11 @@ EndpointArgument = Annotated[
 
 def collection_path(value: str, what: str) -> dict[str, str]:
     """``UUID:/path`` -> {"id", "path"}, or one sentence saying what is wrong."""
-    import uuid
+    from palxfel_globus.cli.options import parse_uuid
 
-    collection, separator, path = value.partition(":")
-    try:
-        collection = str(uuid.UUID(collection))
-    except ValueError:
-        separator = ""
-    if not separator or not path.startswith("/"):
+    text, separator, path = value.partition(":")
+    collection = parse_uuid(text)
+    if collection is None or not separator or not path.startswith("/"):
         raise PalxfelError(f"The {what} {value!r} is not COLLECTION_UUID:/absolute/path.")
     return {"id": collection, "path": path}
 
