@@ -300,6 +300,25 @@ def route_for(experiment, routes):
     return None
 
 
+def share_principals(experiment, shares):
+    """{principal URN: permissions} the ``[[share]]`` entries give on an experiment (a later entry wins)."""
+    import fnmatch
+
+    wanted = {}
+    for share in shares:
+        if fnmatch.fnmatchcase(experiment, share["match"]):
+            for urn in share["principals"]:
+                wanted[urn] = share["permissions"]
+    return wanted
+
+
+def ledger_inside_root(root_real, ledger):
+    """Whether the ledger is inside the DAQ collection, so each scan's manifest ships beside it."""
+    import os
+
+    return os.path.realpath(ledger).startswith(root_real.rstrip(os.sep) + os.sep)
+
+
 def join_collection_path(base, *names):
     """``/~/dat`` + names -> ``/~/dat/a/b``; a collection path always uses ``/``."""
     path = base.rstrip("/")

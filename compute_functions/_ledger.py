@@ -8,6 +8,7 @@ Layout under the ledger directory (names are the experiment and scan directory n
     claims/<experiment>/<scan>.<gen>.claim     a run's lease, generation <gen>
     claims/<experiment>/<scan>.<gen>.released  that lease given back
     manifests/<experiment>/<scan>.json    the checksum manifest
+    catalog/<experiment>/<scan>           empty; the scan's catalog entry is due (made or replaced)
 
 Every write is atomic (temp file, fsync, rename, fsync of the directory) and a claim is an
 exclusive create (temp file, fsync, hard link to the final name), so a crash at any point
@@ -156,6 +157,12 @@ def mark_shipped_index(ledger, experiment, scan):
 
 def unmark_shipped_index(ledger, experiment, scan):
     remove_if_present(ledger_path(ledger, "shipped", experiment, scan))
+
+
+def queue_for_catalog(ledger, experiment, scan):
+    """The scan's catalog entry is due: the catalog step finds it from a readdir of what is due, never by
+    walking the archive. True if it was not due yet."""
+    return exclusive_create(ledger_path(ledger, "catalog", experiment, scan), b"")
 
 
 def parse_claim_name(name):

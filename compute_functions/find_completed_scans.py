@@ -14,6 +14,7 @@ from _layout import (
     ScanError,
     add_problem,
     has_marker,
+    ledger_inside_root,
     list_experiments,
     list_scans_of,
     real_root,
@@ -124,7 +125,6 @@ def find_completed_scans(config, run_id, now=None):
     now = time.time() if now is None else now
     root = real_root(config["daq_root"])
     ledger = config["ledger"]
-    ledger_in_root = os.path.realpath(ledger).startswith(root.rstrip(os.sep) + os.sep)
     markers = config["markers"]
     quiet = config.get("quiet_seconds", 0)
     max_scans = config["max_scans"]
@@ -233,7 +233,7 @@ def find_completed_scans(config, run_id, now=None):
         write_finished(ledger, generation, still_finished)
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
     manifest_root = None
-    if ledger_in_root:
+    if ledger_inside_root(root, ledger):
         manifests = os.path.join(os.path.realpath(ledger), "manifests")
         manifest_root = to_collection_path(root, config["collection_root"], manifests)
     return {

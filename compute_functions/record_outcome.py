@@ -20,6 +20,7 @@ from _ledger import (
     mark_shipped_index,
     mark_told,
     news_of,
+    queue_for_catalog,
     read_manifest,
     read_record,
     release_claim,
@@ -204,12 +205,15 @@ def record_outcome(
                     files=manifest["file_count"],
                     bytes=manifest["bytes"],
                     manifest_digest=ledger_digest,
+                    algorithm=manifest.get("algorithm"),
                     shipped_at=iso_time(now),
                     updated_at=iso_time(now),
                     last_error=None,
                     retry_after=None,
                 )
                 write_record(ledger, record)
+                if config.get("catalog"):
+                    queue_for_catalog(ledger, experiment, scan)
             mark_shipped_index(ledger, experiment, scan)
             clear_claims(ledger, experiment, scan)
             shipped.append(scan_id)

@@ -14,7 +14,7 @@ actions did. A destination that refused a rule (not a guest collection) is left 
 with one sentence in the run each time it is planned.
 """
 
-from _layout import join_collection_path, route_for
+from _layout import join_collection_path, route_for, share_principals
 from _ledger import atomic_write, encode_json, iso_time, ledger_path, read_json
 
 MAX_CHANGES = 20  # access-rule actions of each kind per run; a large first share takes a few runs
@@ -42,17 +42,6 @@ def _read(ledger, experiment):
     return document or {"experiment": experiment, "rules": [], "refused": {}}, problem
 
 
-def _wanted(experiment, shares):
-    import fnmatch
-
-    wanted = {}
-    for share in shares:
-        if fnmatch.fnmatchcase(experiment, share["match"]):
-            for urn in share["principals"]:
-                wanted[urn] = share["permissions"]
-    return wanted
-
-
 def _plan(config, ledger, now):
     create, delete, notes, more = [], [], [], False
     for experiment in _experiments_shipped(ledger):
@@ -61,7 +50,7 @@ def _plan(config, ledger, now):
         if problem:
             notes.append(problem)
             continue
-        wanted = _wanted(experiment, config.get("shares") or []) if route else {}
+        wanted = share_principals(experiment, config.get("shares") or []) if route else {}
         path = join_collection_path(route["base_path"], experiment) + "/" if route else None
         current = {}
         for rule in kept["rules"]:

@@ -61,6 +61,15 @@ class Share:
 
 
 @dataclass(frozen=True)
+class CatalogSettings:
+    """The Globus Search index every shipped scan gets an entry in. An entry is visible to its
+    experiment's [[share]] principals; to everyone only when ``public`` says so."""
+
+    index: Optional[str] = None
+    public: bool = False
+
+
+@dataclass(frozen=True)
 class DaqSettings:
     root: Path
     collection: Optional[str]
@@ -122,6 +131,7 @@ class Config:
     globus: GlobusSettings = GlobusSettings()
     notify: NotifySettings = NotifySettings()
     shares: tuple[Share, ...] = ()
+    catalog: CatalogSettings = CatalogSettings()
     source: Optional[Path] = None
 
     def collections(self) -> list[str]:
@@ -157,6 +167,7 @@ class Config:
                 {"match": share.match, "principals": list(share.principals), "permissions": share.permissions}
                 for share in self.shares
             ],
+            **({"catalog": {"index": self.catalog.index, "public": self.catalog.public}} if self.catalog.index else {}),
         }
 
 
@@ -340,7 +351,7 @@ DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "marker
 ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog")
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -393,6 +404,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     )
     notify = _parse_notify(check, check.table(document, "notify", "[notify]"))
     shares = _parse_shares(check, document.get("share", []))
+    catalog = _parse_catalog(check, check.table(document, "catalog", "[catalog]"))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -425,6 +437,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         globus=globus,
         notify=notify,
         shares=shares,
+        catalog=catalog,
         source=source,
     )
     if check_tree:
@@ -541,6 +554,22 @@ def _parse_shares(check: _Checker, value: Any) -> tuple[Share, ...]:
         if match and principals and permissions:
             shares.append(Share(match, principals, permissions))
     return tuple(shares)
+
+
+def _parse_catalog(check: _Checker, table: dict[str, Any]) -> CatalogSettings:
+    check.known_keys(table, ("index", "public"), "[catalog]")
+    if table and "index" not in table:
+        check.problem("[catalog]", "the key 'index' is required: the Globus Search index UUID to catalogue scans in")
+    return CatalogSettings(
+        index=check.get(table, "index", "[catalog]", _uuid, None),
+        public=bool(check.get(table, "public", "[catalog]", _boolean, False)),
+    )
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{str(value)[:40]!r} is not true or false")
+    return value
 
 
 def _permissions(value: Any) -> str:

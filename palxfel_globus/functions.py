@@ -27,6 +27,7 @@ FUNCTION_NAMES = (
     "verify_scan",
     "record_outcome",
     "share_rules",
+    "catalog_entries",
     "list_scans",
     "manage_scan",
 )

@@ -31,12 +31,12 @@ def allowed_functions(text: str) -> list[str]:
     return [str(function_id) for function_id in yaml.safe_load(text)["allowed_functions"]]
 
 
-def test_the_daq_endpoint_gets_a_process_pool_and_its_four_functions(config: Any, cli: Cli) -> None:
+def test_the_daq_endpoint_gets_a_process_pool_and_its_five_functions(config: Any, cli: Cli) -> None:
     code, out, err = cli("endpoint", "config", "daq", "--config", str(config.source))
     document = yaml.safe_load(out)
     assert (code, err) == (0, "")
     assert document["engine"]["type"] == "ProcessPoolEngine"
-    daq_functions = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules")
+    daq_functions = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries")
     assert allowed_functions(out) == [IDS[name] for name in daq_functions]
     assert document["display_name"] == "palxfel-globus DAQ"
 
@@ -65,10 +65,10 @@ def test_a_route_that_verifies_on_the_daq_endpoint_shares_one_config(config: Any
     config.source.write_text(on_daq, encoding="utf-8")
     shared = load_config(config.source)
     assert [role.functions for role in endpoint_roles(shared)] == [
-        ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "verify_scan")
+        ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries", "verify_scan")
     ]
     code, out, _ = cli("endpoint", "config", "2", "--config", str(config.source), "--engine", "process")
-    assert code == 0 and len(allowed_functions(out)) == 5
+    assert code == 0 and len(allowed_functions(out)) == 6
     assert yaml.safe_load(out)["display_name"] == "palxfel-globus DAQ and route #2 (ms_*)"
 
 
@@ -97,7 +97,7 @@ def test_before_any_deploy_it_says_to_deploy_first(config: Any, cli: Cli) -> Non
     assert (code, out) == (2, "")
     assert err == (
         "Error: palxfel-globus.deployment.json has no registered find_completed_scans, build_manifest, "
-        "record_outcome, share_rules; run 'palxfel-globus deploy' first, then this command.\n"
+        "record_outcome, share_rules, catalog_entries; run 'palxfel-globus deploy' first, then this command.\n"
     )
 
 
@@ -112,7 +112,8 @@ def test_the_allowlist_lags_when_it_lacks_a_deployed_id_or_is_unrestricted(confi
     everything = [IDS[name] for name in daq.functions]
     assert allowlist_lag(daq, IDS, {"restricted": True, "functions": [*everything, "old-id"]}) is None
     assert allowlist_lag(daq, IDS, {"restricted": True, "functions": everything[:2]}) == (
-        "it refuses the deployed record_outcome, share_rules (its allowed_functions predate the last deploy)"
+        "it refuses the deployed record_outcome, share_rules, catalog_entries "
+        "(its allowed_functions predate the last deploy)"
     )
     assert allowlist_lag(daq, IDS, {"restricted": False, "functions": []}) == (
         "it runs any function: its config.yaml has no allowed_functions"

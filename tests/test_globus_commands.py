@@ -369,7 +369,13 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     for endpoint_id, allowed in (
         (
             config.daq.compute_endpoint,
-            ["find_completed_scans-id", "build_manifest-id", "old-record_outcome-id", "share_rules-id"],
+            [
+                "find_completed_scans-id",
+                "build_manifest-id",
+                "old-record_outcome-id",
+                "share_rules-id",
+                "catalog_entries-id",
+            ],
         ),
         (config.routes[1].compute_endpoint, ["verify_scan-id"]),
     ):

@@ -14,6 +14,7 @@ import typer
 
 from palxfel_globus.cli import (
     auth,
+    catalog,
     collections,
     demo,
     deploy,
@@ -47,6 +48,7 @@ app = typer.Typer(
 app.command("init")(init.init)
 app.add_typer(scans.app, name="scans")
 app.add_typer(shares.app, name="shares")
+app.add_typer(catalog.app, name="catalog")
 app.add_typer(flow.app, name="flow")
 app.add_typer(local.app, name="local")
 app.command("demo")(demo.demo)

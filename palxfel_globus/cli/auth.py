@@ -11,7 +11,8 @@ def _config(config):  # type: ignore[no-untyped-def]
 
 
 def login(config: ConfigOption = None) -> None:
-    """Log in to Globus once for deploy, the timer and the runs (Transfer, Compute, Flows, Timers)."""
+    """Log in to Globus once for deploy, the timer and the runs (Transfer, Compute, Flows, Timers, and Search
+    with [catalog])."""
     from palxfel_globus.globus.auth import token_file, token_file_problem
     from palxfel_globus.globus.errors import globus_errors
 

@@ -74,6 +74,7 @@ class Session:
     specific_flow: Callable[[str], Any]  # flow id -> globus_sdk.SpecificFlowClient
     compute_status: Any = None  # globus_sdk.ComputeClientV2, for endpoint status
     compute_allowlist: Any = None  # globus_sdk.ComputeClientV3, for the functions an endpoint allows
+    search: Any = None  # globus_sdk.SearchClient, with [catalog] only (its scope is asked for then, not always)
 
     def require(self, scopes: dict[str, Any]) -> None:
         """Add scope requirements (resource server -> scope) that the next call or login must meet."""
@@ -91,7 +92,7 @@ class Session:
 def open_session(config: Config) -> Session:
     """The session for a config: who to act as, and a client per service. The scopes of every client,
     and the consents the deployed flows need, are registered on the app, so one login covers them all."""
-    from globus_sdk import AuthClient, ComputeClientV2, ComputeClientV3, SpecificFlowClient
+    from globus_sdk import AuthClient, ComputeClientV2, ComputeClientV3, SearchClient, SpecificFlowClient
 
     from palxfel_globus.globus.deployment import Deployment, deployment_path
 
@@ -105,6 +106,7 @@ def open_session(config: Config) -> Session:
         specific_flow=lambda flow_id: SpecificFlowClient(flow_id, app=app),
         compute_status=ComputeClientV2(app=app),
         compute_allowlist=ComputeClientV3(app=app),
+        search=SearchClient(app=app) if config.catalog.index else None,
     )
     require_deployed(session, Deployment.load(deployment_path(config)))
     return session

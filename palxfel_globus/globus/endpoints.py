@@ -18,7 +18,7 @@ from typing import Any, Optional
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.resources import package_file
 
-DAQ_FUNCTIONS = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules")
+DAQ_FUNCTIONS = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries")
 VERIFY_FUNCTIONS = ("verify_scan",)
 
 

@@ -9,7 +9,14 @@ from urllib.parse import urlparse
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.globus.auth import SERVICE_ID_ENV, SERVICE_SECRET_ENV
 
-SERVICES = {"flows": "Flows", "timer": "Timers", "compute": "Compute", "transfer": "Transfer", "auth": "Auth"}
+SERVICES = {
+    "flows": "Flows",
+    "timer": "Timers",
+    "compute": "Compute",
+    "transfer": "Transfer",
+    "auth": "Auth",
+    "search": "Search",
+}
 
 
 def _service_name(url: str) -> str:

@@ -1,0 +1,271 @@
+"""Compute function: the Globus Search catalog entries of shipped scans, and what became of them.
+
+With ``[catalog] index``, every shipped scan gets one entry in that index. Its subject is the scan's
+backup as a ``globus://COLLECTION/PATH`` URL, so shipping a scan again replaces its entry instead of
+adding one; its content says what the scan is (experiment, kind, dates, name and number, files,
+bytes, checksum algorithm, the manifest beside it, when it shipped, where it is) and what the DAQ
+wrote in its ScanInfo and PulseInfo directories, bounded in size. It is visible to the principals
+of the experiment's ``[[share]]`` entries, to everyone only with ``[catalog] public = true``, and
+otherwise to whoever runs the flow.
+
+Which entries are due is known without walking the archive: record_outcome leaves an empty file
+``catalog/<experiment>/<scan>`` in the ledger when a scan ships (or ships again), and the first run
+with a new index queues every scan already shipped (a backfill, once). Called on the DAQ endpoint
+twice in a run with entries due: ``catalog_entries(config, owner)`` plans a batch (at most
+MAX_ENTRIES, MAX_BATCH_BYTES: the run state is capped at 200 KB, the rest follow next run); after
+the flow's one Search ingest action succeeded, ``catalog_entries(config, owner,
+ingested=[...])`` clears what it ingested, unless a scan shipped again meanwhile (then its new entry
+is still due). A failed ingest clears nothing: the same entries are planned again next run.
+"""
+
+from _layout import (
+    RAW_DATA,
+    DaqError,
+    confined,
+    destination_path,
+    ledger_inside_root,
+    parse_experiment_name,
+    parse_scan_name,
+    real_root,
+    route_for,
+    share_principals,
+)
+from _ledger import (
+    atomic_write,
+    encode_json,
+    ledger_path,
+    queue_for_catalog,
+    read_json,
+    read_manifest,
+    read_record,
+    remove_if_present,
+)
+
+MAX_ENTRIES = 40  # entries a run ingests; more wait for the next run
+MAX_BATCH_BYTES = 32_000  # their JSON; the plan sits twice in the run state (result and results)
+MAX_METADATA_BYTES = 1_500  # of an entry's metadata, as JSON
+MAX_METADATA_FILE_BYTES = 16_384  # read of one metadata file; a larger or binary file is listed only
+MAX_METADATA_FILES = 20  # listed per metadata directory
+MAX_VALUE_CHARS = 200
+METADATA_DIRECTORIES = ("ScanInfo", "PulseInfo")
+INDEX_FILE = "catalog-index.json"  # the index the ledger's shipped scans were queued for
+
+
+def _subject(collection, path):
+    from urllib.parse import quote
+
+    return "globus://" + collection + quote(path, safe="/~-._")
+
+
+def _visible_to(experiment, config, owner):
+    if config["catalog"].get("public"):
+        return ["public"]
+    principals = sorted(share_principals(experiment, config.get("shares") or []))
+    return principals or [owner]
+
+
+def _text_values(text):
+    """{key: value} from a JSON object or ``key = value`` / ``key: value`` lines."""
+    import json
+    import re
+
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        return {str(key): value for key, value in document.items() if isinstance(value, (str, int, float, bool))}
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r"\s*([A-Za-z_][\w .\-/()]{0,63}?)\s*[=:\t]\s*(.*?)\s*$", line)
+        if match and not line.lstrip().startswith(("#", ";")):
+            values[match.group(1)] = match.group(2)
+    return values
+
+
+def _file_values(path):
+    """The values a small text file holds; {} for a binary, large or unreadable one (or a link)."""
+    import os
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}
+    with os.fdopen(descriptor, "rb") as handle:
+        data = handle.read(MAX_METADATA_FILE_BYTES + 1)
+    if len(data) > MAX_METADATA_FILE_BYTES or b"\x00" in data:
+        return {}
+    try:
+        return _text_values(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return {}
+
+
+def scan_metadata(root, experiment, scan):
+    """{ScanInfo: {files: [names], values: {key: value}}, PulseInfo: ...} as far as the DAQ wrote them, at
+    most MAX_METADATA_BYTES of JSON ("truncated": true when something was left out). HDF5 and other
+    binary files are listed by name: the function has the standard library only."""
+    import json
+    import os
+
+    metadata, used, truncated = {}, 0, False
+    for name in METADATA_DIRECTORIES:
+        try:
+            directory = confined(root, experiment, RAW_DATA, scan, name)
+            with os.scandir(directory) as listing:
+                entries = sorted(
+                    (entry for entry in listing if entry.is_file(follow_symlinks=False)), key=lambda e: e.name
+                )
+        except (DaqError, OSError):
+            continue
+        truncated = truncated or len(entries) > MAX_METADATA_FILES
+        part = {"files": [entry.name for entry in entries[:MAX_METADATA_FILES]], "values": {}}
+        used += len(json.dumps(part, ensure_ascii=False))
+        for entry in entries[:MAX_METADATA_FILES]:
+            for key, value in _file_values(entry.path).items():
+                value = value[:MAX_VALUE_CHARS] if isinstance(value, str) else value
+                size = len(json.dumps({key: value}, ensure_ascii=False))
+                if used + size > MAX_METADATA_BYTES:
+                    truncated = True
+                    continue
+                part["values"][key] = value
+                used += size
+        metadata[name] = part
+    if truncated:
+        metadata["truncated"] = True
+    return metadata
+
+
+def _entry(config, root, route, record, owner):
+    experiment, scan = record["experiment"], record["scan"]
+    named = parse_experiment_name(experiment) or {}
+    parsed = parse_scan_name(scan) or {}
+    path = destination_path(route, experiment, scan)
+    algorithm = record.get("algorithm")
+    if algorithm is None:  # shipped before records kept it
+        manifest, _digest = read_manifest(config["ledger"], experiment, scan)
+        algorithm = (manifest or {}).get("algorithm")
+    manifest_ships = ledger_inside_root(root, config["ledger"])
+    content = {
+        "experiment": experiment,
+        "kind": named.get("kind"),
+        "experiment_date": named.get("date"),
+        "scan": scan,
+        "scan_name": parsed.get("name"),
+        "scan_number": parsed.get("number"),
+        "scan_date": parsed.get("date"),
+        "files": record.get("files"),
+        "bytes": record.get("bytes"),
+        "checksum_algorithm": algorithm,
+        "manifest": path.rstrip("/") + ".manifest.json" if manifest_ships else None,
+        "manifest_digest": record.get("manifest_digest"),
+        "shipped_at": record.get("shipped_at"),
+        "destinations": [{"collection": route["collection"], "path": path}],
+        "metadata": scan_metadata(root, experiment, scan),
+    }
+    return {
+        "subject": _subject(route["collection"], path),
+        "visible_to": _visible_to(experiment, config, owner),
+        "content": content,
+    }
+
+
+def _names(directory):
+    import os
+
+    try:
+        return sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _due(ledger):
+    """(experiment, scan) of each entry due, experiment by experiment; read lazily, so a run that takes
+    only a batch reads only as far as the batch."""
+    import os
+
+    for experiment in _names(os.path.join(ledger, "catalog")):
+        for scan in _names(ledger_path(ledger, "catalog", experiment)):
+            yield experiment, scan
+
+
+def _backfill(ledger, index):
+    """Queue every shipped scan once for an index this ledger has not filled yet; returns how many."""
+    import os
+
+    path = os.path.join(ledger, INDEX_FILE)
+    known, _problem = read_json(path)
+    if (known or {}).get("index") == index:
+        return 0
+    queued = 0
+    for experiment in _names(os.path.join(ledger, "shipped")):
+        for scan in _names(ledger_path(ledger, "shipped", experiment)):
+            queued += queue_for_catalog(ledger, experiment, scan)
+    atomic_write(path, encode_json({"index": index, "queued": queued}))
+    return queued
+
+
+def _plan(config, owner):
+    ledger = config["ledger"]
+    root = real_root(config["daq_root"])
+    queued = _backfill(ledger, config["catalog"]["index"])
+    entries, scans, notes, size, more = [], [], [], 0, False
+    for experiment, scan in _due(ledger):
+        record, problem = read_record(ledger, experiment, scan)
+        if problem:
+            notes.append(problem)
+            continue
+        if record is None or record.get("state") != "shipped":  # forgotten since: shipping it again queues it
+            remove_if_present(ledger_path(ledger, "catalog", experiment, scan))
+            continue
+        route = route_for(experiment, config["routes"])
+        if route is None:
+            notes.append(f"{experiment} has no route now, so its scans are not catalogued")
+            continue
+        entry = _entry(config, root, route, record, owner)
+        weight = len(encode_json(entry))
+        if len(entries) >= MAX_ENTRIES or (entries and size + weight > MAX_BATCH_BYTES):
+            more = True
+            break
+        entries.append(entry)
+        scans.append({"experiment": experiment, "scan": scan, "shipped_at": record.get("shipped_at")})
+        size += weight
+    if queued:
+        notes.append(f"{queued} scan{'' if queued == 1 else 's'} shipped before are queued for the new catalog")
+    if more:
+        notes.append(f"more catalog entries are due than a run takes ({len(entries)}): the rest follow next run")
+    return {"entries": entries, "scans": scans, "more": more, "notes": list(dict.fromkeys(notes))[:10]}
+
+
+def _record(config, ingested):
+    """Clear the due files of what the ingest carried, unless the scan shipped again since (its new
+    entry is still due)."""
+    import os
+
+    ledger = config["ledger"]
+    cleared = 0
+    for item in ingested:
+        experiment, scan = item["experiment"], item["scan"]
+        record, _problem = read_record(ledger, experiment, scan)
+        if record is not None and record.get("shipped_at") != item.get("shipped_at"):
+            continue
+        remove_if_present(ledger_path(ledger, "catalog", experiment, scan))
+        cleared += 1
+        try:
+            os.rmdir(ledger_path(ledger, "catalog", experiment))
+        except OSError:  # not empty yet
+            pass
+    note = f"; {cleared} catalog entr{'y' if cleared == 1 else 'ies'} ingested" if cleared else ""
+    return {"catalogued": cleared, "note": note}
+
+
+def catalog_entries(config, owner, ingested=None):
+    """Without ``ingested``: {entries: [GMetaEntry {subject, visible_to, content}], scans: [{experiment,
+    scan, shipped_at}], more, notes}. With ``ingested`` (the plan's ``scans``, once Search took the
+    entries): {catalogued, note}. ``owner`` (the run's user, a principal URN) sees the entries no
+    [[share]] names."""
+    if not config.get("catalog"):
+        raise DaqError("The config has no [catalog] index; there is nothing to catalogue.")
+    if ingested is not None:
+        return _record(config, ingested)
+    return _plan(config, owner)
