@@ -21,7 +21,7 @@ from palxfel_globus.sample_tree import SCAN_PARTS, mark_complete, write_scan
 _NAMESPACE = uuid.UUID("0b6a3c52-81f4-4e0d-9c77-3f1e2d5a6b90")
 IDS = {
     name: str(uuid.uuid5(_NAMESPACE, name))
-    for name in ("daq-collection", "daq-endpoint", "ue-collection", "ms-collection", "ms-endpoint")
+    for name in ("daq-collection", "daq-endpoint", "ue-collection", "ms-collection", "ms-endpoint", "catalog-index")
 }
 # The machine study is the oldest, so that a tick bounded by max_scans still has both routes.
 EXPERIMENTS = ("ue_251023_FXL", "ue_251024_빔라인 2", "ms_251020_timing")
@@ -69,9 +69,11 @@ def make_site(
     total_bytes: int = 200_000_000,
     seed: int = 1,
     experiments: tuple[str, ...] = EXPERIMENTS,
+    catalog: bool = False,
 ) -> DemoSite:
     """The tree and its config; about two thirds of the scans complete, the rest arriving or still written.
-    Scans go to ``experiments`` in turn (ue_* and ms_* names route to the two backup collections)."""
+    Scans go to ``experiments`` in turn (ue_* and ms_* names route to the two backup collections); with
+    ``catalog``, the shipped scans are catalogued in a Search index."""
     rng = random.Random(seed)
     workdir = workdir.absolute()
     daq_root = workdir / "daq" / COLLECTION_ROOT.strip("/")
@@ -94,11 +96,11 @@ def make_site(
         site.scans.append(scan)
     for directory in ("backup-ue", "backup-ms/ms"):
         (workdir / directory).mkdir(parents=True, exist_ok=True)
-    site.config_path.write_text(_config_text(site), encoding="utf-8")
+    site.config_path.write_text(_config_text(site, catalog), encoding="utf-8")
     return site
 
 
-def _config_text(site: DemoSite) -> str:
+def _config_text(site: DemoSite, catalog: bool) -> str:
     from palxfel_globus.config_text import render_config
 
     work = site.workdir
@@ -129,6 +131,7 @@ def _config_text(site: DemoSite) -> str:
             },
             "endpoints": {IDS["daq-endpoint"]: {"workers": 2}, IDS["ms-endpoint"]: {"workers": 2}},
         },
+        **({"catalog": {"index": IDS["catalog-index"]}} if catalog else {}),
     }
     header = (
         "Written by 'palxfel-globus demo': local stand-ins for the DAQ collection, two backup\n"

@@ -432,7 +432,7 @@ def start_up(work: Path, repeats: int) -> list[Row]:
 
 
 def actions_per_tick(work: Path, counts: tuple[int, ...]) -> Row:
-    """Globus actions one tick makes with 1 ... 1,000 complete scans waiting (two routes)."""
+    """Globus actions one tick makes with 1 ... 1,000 complete scans waiting (two routes, a catalog)."""
     from palxfel_globus.backup import run_ticks
     from palxfel_globus.config import load_config
     from palxfel_globus.demo import arrive_markers, make_site
@@ -445,7 +445,11 @@ def actions_per_tick(work: Path, counts: tuple[int, ...]) -> Row:
             f"{'ms' if n % 2 else 'ue'}_25{n // 28 + 1:02d}{n % 28 + 1:02d}_bench" for n in range(max(2, count // 10))
         )
         site = make_site(
-            work / f"actions-{count}", scans=max(2, count), total_bytes=max(2, count) * 2048, experiments=names
+            work / f"actions-{count}",
+            scans=max(2, count),
+            total_bytes=max(2, count) * 2048,
+            experiments=names,
+            catalog=True,
         )
         arrive_markers(site)
         (summary,) = run_ticks(load_config(site.config_path), ticks=1, interval=0)

@@ -231,3 +231,50 @@ def test_catalog_config_mistakes_are_one_sentence_each(site: DemoSite, cli: Cli)
     site.config_path.write_text(text, encoding="utf-8")
     code, _out, err = cli("catalog", "search", "--config", str(site.config_path))
     assert code == 2 and err.count("\n") == 1 and "has no [catalog] index" in err
+
+
+def test_through_local_serve_the_timer_s_run_catalogues_and_catalog_search_asks_search_over_http(
+    site: DemoSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """End to end: deploy checks the index, the timer's run ingests, 'catalog search' and the SDK's
+    SearchClient read the entries back over HTTP, and doctor's catalog check passes."""
+    from globus_sdk import ClientApp, SearchClient
+    from tests_support import serving, subscribed
+
+    catalogued(site, {"ue_*": [GROUP]})
+    subscribed(site.config_path)
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        code, _out, err = cli("deploy", "--config", str(site.config_path))
+        assert code == 0, err
+        assert server.runs.wait_for_ended(1, 120), "the timer's first run did not end"
+        (run,) = server.store.all("run")
+        assert run["status"] == "SUCCEEDED", run["details"]
+        shipped = ledger_rows(site)
+        code, out, err = cli("catalog", "search", "--config", str(site.config_path), "--json")
+        assert code == 0, err
+        listed = json.loads(out)
+        assert sorted(f"{e['content']['experiment']}/{e['content']['scan']}" for e in listed) == sorted(shipped)
+        code, out, _ = cli("catalog", "search", "-e", "ms_251020_timing", "--config", str(site.config_path), "--json")
+        assert code == 0 and {entry["content"]["experiment"] for entry in json.loads(out)} == {"ms_251020_timing"}
+        app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
+        answer = SearchClient(app=app).post_search(INDEX, {"q": "alignment", "limit": 1})
+        assert answer["total"] >= 1 and answer["count"] == 1 and answer["gmeta"][0]["subject"].startswith("globus://")
+        _code, out, _err = cli("doctor", "--config", str(site.config_path), "--json")
+        check = next(check for check in json.loads(out) if check["what"] == "catalog index")
+        assert check["ok"], check
+
+
+def test_deploy_refuses_a_catalog_index_that_does_not_exist_and_changes_nothing(
+    site: DemoSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    from tests_support import serving, subscribed
+
+    catalogued(site, {})
+    subscribed(site.config_path)
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        text = site.config_path.read_text(encoding="utf-8")
+        site.config_path.write_text(text.replace(INDEX, "11111111-2222-4333-8444-555555555555"), encoding="utf-8")
+        code, out, err = cli("deploy", "--config", str(site.config_path))
+        assert code == 2 and err.count("\n") == 1
+        assert "Nothing was deployed: the Globus Search index 11111111-2222-4333-8444-555555555555" in err
+        assert "does not exist or you cannot see it" in err and not server.store.all("flow")

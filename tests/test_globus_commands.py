@@ -520,3 +520,53 @@ def test_the_mail_login_in_a_timer_s_body_is_never_printed(config: Any, cli: Cli
     shown = json.loads(out)
     assert shown["callback_body"]["body"] == {"daq_endpoint": config.daq.compute_endpoint}
     assert "s3cret" not in out + err
+
+
+def test_the_catalog_index_check_names_what_is_wrong_from_search_s_answers() -> None:
+    """globus-sdk's own index documents: an owner or writer may write; a reader, a closed or a missing
+    index is one sentence each."""
+    from globus_sdk import SearchClient
+    from globus_sdk.testing import get_response_set
+
+    from palxfel_globus.globus.catalog import index_problem
+
+    client = SearchClient(authorizer=NullAuthorizer())
+    owned, written = get_response_set(SearchClient.index_list).lookup("default").json["index_list"]
+    for document, roles, verdict in (
+        (owned, ["owner"], ""),
+        (written, ["writer"], ""),
+        (written, ["reader"], "you hold reader on the Search index Catalog of encyclopediae, so the flow"),
+        (dict(owned, status="delete-pending"), ["owner"], "is delete-pending: reopen it"),
+    ):
+        responses.reset()
+        url = f"https://search.api.globus.org/v1/index/{document['id']}"
+        responses.add(responses.GET, url, json=dict(document, permissions=roles))
+        problem = index_problem(document["id"], client)
+        assert problem == "" if not verdict else verdict in problem, problem
+    missing = "11111111-2222-4333-8444-555555555555"
+    answer = {"code": "NotFound.NoSuchIndex", "message": "There is no index with that id", "status": 404}
+    responses.add(responses.GET, f"https://search.api.globus.org/v1/index/{missing}", status=404, json=answer)
+    assert "does not exist or you cannot see it" in index_problem(missing, client)
+
+
+def test_catalog_search_pages_through_search_with_the_experiment_as_a_filter(config: Any, cli: Cli) -> None:
+    from globus_sdk import SearchClient
+
+    response = load_response(SearchClient.post_search)  # has_next_page: true, then a last page
+    index = response.metadata["index_id"]
+    url = f"https://search.api.globus.org/v1/index/{index}/search"
+    responses.add(responses.POST, url, json=dict(response.json, has_next_page=False))
+    text = config.source.read_text(encoding="utf-8")
+    config.source.write_text(text + f'\n[catalog]\nindex = "{index}"\n', encoding="utf-8")
+    auth_module.open_session(config).search = SearchClient(authorizer=NullAuthorizer())
+    code, out, err = cli("catalog", "search", "alignment", "-e", "ue_251023_FXL", "-c", str(config.source), "--json")
+    assert code == 0, err
+    assert json.loads(out) == [{"subject": "foo-bar", "content": {"foo": "bar"}}] * 2
+    first, second = (json.loads(call.request.body) for call in responses.calls)
+    assert first == {
+        "q": "alignment",
+        "limit": 1000,
+        "offset": 0,
+        "filters": [{"type": "match_all", "field_name": "experiment", "values": ["ue_251023_FXL"]}],
+    }
+    assert second == dict(first, offset=1000)

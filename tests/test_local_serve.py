@@ -26,7 +26,7 @@ RUN_TIMEOUT = 120  # seconds a run of a few small scans may take; a bound, not a
 
 @pytest.fixture
 def site(tmp_path: Path) -> Any:
-    site = make_site(tmp_path / "site", scans=6, total_bytes=60_000)
+    site = make_site(tmp_path / "site", scans=6, total_bytes=60_000, catalog=True)
     subscribed(site.config_path)
     return site
 
@@ -396,7 +396,7 @@ def globus_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin" / "globus"
 
 
-def test_the_globus_cli_lists_the_flow_its_run_and_the_paused_timer(
+def test_the_globus_cli_lists_the_flow_its_run_its_catalog_and_the_paused_timer(
     globus_cli: Path,
     site: Any,
     emulator: Any,
@@ -419,6 +419,10 @@ def test_the_globus_cli_lists_the_flow_its_run_and_the_paused_timer(
     assert {flow["title"] for flow in flows} == {"PAL-XFEL scan backup", "PAL-XFEL one-off copy"}
     runs = globus("flows", "run", "list")["runs"]
     assert [(listed["run_id"], listed["status"]) for listed in runs] == [(run["run_id"], "SUCCEEDED")]
+    index = load_config(site.config_path).catalog.index
+    assert globus("search", "index", "show", index)["permissions"] == ["owner"]
+    found = globus("search", "query", index, "-q", "alignment")
+    assert found["total"] >= 1 and all("alignment" in result["subject"] for result in found["gmeta"])
     (timer,) = globus("timer", "list")
     assert (timer["name"], timer["status"], timer["activity"]) == (
         "palxfel-globus scan backup",

@@ -43,7 +43,7 @@ def demo(
     elif workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
         raise PalxfelError(f"--workdir {workdir} is not empty; give a new or empty directory.")
     started = time.monotonic()
-    site = make_site(workdir, scans=scans, total_bytes=total)
+    site = make_site(workdir, scans=scans, total_bytes=total, catalog=True)
     kinds = {kind: sum(scan.kind == kind for scan in site.scans) for kind in ("complete", "arriving", "incomplete")}
     console.print(
         Text(
@@ -60,7 +60,7 @@ def demo(
 
     config = load_config(site.config_path)
     with console.status("starting …") as status:
-        summaries = _ticks_through_globus(config, workdir / "globus", between, status)
+        summaries, catalogued = _ticks_through_globus(config, workdir / "globus", between, status)
     checks = check_site(site, [summary.shipped for summary in summaries])
     elapsed = time.monotonic() - started
     table = Table(title="What a data manager would check", title_justify="left", box=box.SIMPLE_HEAD)
@@ -83,12 +83,13 @@ def demo(
                 style="green",
             )
         )
+        _say_what_the_catalog_holds(catalogued, shipped)
         config_option = f"--config {shlex.quote(str(site.config_path))}"
         state = shlex.quote(str(workdir / "globus"))
         say(f"Look around: palxfel-globus scans list {config_option}")
         say(
             f"and on the Globus side: palxfel-globus local serve {config_option} --state {state}; then, in another "
-            f"shell, source {state}/env.sh and palxfel-globus status {config_option}"
+            f"shell, source {state}/env.sh and palxfel-globus status {config_option} (or catalog search)"
         )
         return
     console.print(
@@ -97,13 +98,26 @@ def demo(
     raise typer.Exit(1)
 
 
-def _ticks_through_globus(config: Any, state_dir: Path, between: Callable[[int], None], status: Any) -> list[Any]:
+def _say_what_the_catalog_holds(catalogued: list[str], shipped: int) -> None:
+    """The catalog holds each shipped scan once (subjects are unique); it may lag a run that shipped more than
+    a run catalogues."""
+    if len(catalogued) == shipped:
+        say(f"Catalog: {shipped} Search entries, one per shipped scan.")
+    else:
+        say(f"Catalog: {len(catalogued)} Search entries for {shipped} shipped scans; the rest follow in later runs.")
+
+
+def _ticks_through_globus(
+    config: Any, state_dir: Path, between: Callable[[int], None], status: Any
+) -> tuple[list[Any], list[str]]:
     """The production path: 'deploy' against 'local serve' started here; the timer's first run starts
-    at once, and the emulator's clock is moved on one interval for each later tick."""
+    at once, and the emulator's clock is moved on one interval for each later tick. Returns each tick's
+    summary and the scans (EXPERIMENT/SCAN) the Search index holds an entry for."""
     from palxfel_globus.backup import TickSummary
     from palxfel_globus.cli.deploy import deploy
     from palxfel_globus.cli.local import tick_line
     from palxfel_globus.emulator.session import emulated_globus, latest_run
+    from palxfel_globus.engine.providers.search import search
 
     summaries = []
     with emulated_globus(config, state_dir) as emulator:
@@ -123,4 +137,5 @@ def _ticks_through_globus(config: Any, state_dir: Path, between: Callable[[int],
                 say(f"Deployed, and the timer's first run ended {time.monotonic() - started:.1f} s later.")
             summaries.append(TickSummary.of(latest_run(emulator)))
             console.print(tick_line(tick, summaries[-1]), highlight=False)
-    return summaries
+        entries = search(emulator.engine.state, config.catalog.index)
+    return summaries, [f"{entry['content']['experiment']}/{entry['content']['scan']}" for entry in entries]

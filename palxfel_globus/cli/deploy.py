@@ -122,6 +122,7 @@ def deploy(
     with globus_errors():
         ensure_login(current, "Deploying needs your Globus login")
         _warn_of_unshareable_destinations(loaded, current)
+        _refuse_an_unwritable_catalog(loaded, current)
         _print_plan("Deploying", steps)
         apply(
             steps,
@@ -145,6 +146,16 @@ def _warn_of_unshareable_destinations(config: Any, current: Any) -> None:
         problem = not_guest_problem(number, route, current.transfer.get_endpoint(route.collection))
         if problem:
             warn(f"{problem}.")
+
+
+def _refuse_an_unwritable_catalog(config: Any, current: Any) -> None:
+    """A [catalog] index the flow cannot write would fail every run's catalog step: nothing is deployed."""
+    from palxfel_globus.globus.catalog import index_problem
+
+    if config.catalog.index:
+        problem = index_problem(config.catalog.index, current.search)
+        if problem:
+            raise PalxfelError(f"Nothing was deployed: {problem}.")
 
 
 def _say_which_endpoints_to_restart(config: Any, registered: set[str]) -> None:

@@ -104,6 +104,15 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             return _expect(not problem, ok, problem, "use a guest collection as the route's collection")
 
         checks.append(_probe(f"route #{number} sharing", guest, f"check {route.collection} in the web app"))
+    if config.catalog.index:
+
+        def writable() -> str:
+            from palxfel_globus.globus.catalog import index_problem
+
+            problem = index_problem(config.catalog.index, current.search)
+            return _expect(not problem, f"{config.catalog.index} exists and you may write it", problem)
+
+        checks.append(_probe("catalog index", writable, "[catalog] index: a Search index you may write"))
     for role in endpoint_roles(config):
 
         def online(endpoint_id: str = role.endpoint_id) -> str:
@@ -183,7 +192,8 @@ def _subscribed(get_flow: Callable[[str], Any], config: Any, flow_id: str) -> st
 
 
 def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """Check the config, the deployment, the login, the collections, the endpoints, the flow and the timer."""
+    """Check the config, the deployment, the login, the collections, the catalog index, the endpoints, the flow
+    and the timer."""
     from rich import box
     from rich.table import Table
     from rich.text import Text

@@ -1,5 +1,5 @@
 """The emulator: one loopback HTTP server with every service under its own path prefix
-(``/auth/``, ``/flows/``, ``/timer/``, ``/transfer/``, ``/compute/``), its state in SQLite, runs
+(``/auth/``, ``/flows/``, ``/timer/``, ``/transfer/``, ``/compute/``, ``/search/``), its state in SQLite, runs
 on the local engine, and a timer scheduler.
 
 Werkzeug gives the routing, the request parsing and a threaded WSGI server that stops on
@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from palxfel_globus.emulator import auth, compute, flows, timers, transfer, web_inputs
+from palxfel_globus.emulator import auth, compute, flows, search, timers, transfer, web_inputs
 from palxfel_globus.emulator.api import ApiError, Route, error_document, json_object
 from palxfel_globus.emulator.runs import Runs
 from palxfel_globus.emulator.store import Store
@@ -36,8 +36,9 @@ ROUTES: list[Route] = [
     *timers.ROUTES,
     *compute.ROUTES,
     *transfer.ROUTES,
+    *search.ROUTES,
 ]
-# globus-sdk's service names, as in GLOBUS_SDK_SERVICE_URL_<NAME>; search answers 404 (not emulated)
+# globus-sdk's service names, as in GLOBUS_SDK_SERVICE_URL_<NAME>
 SERVICE_NAMES = ("auth", "flows", "timer", "transfer", "compute", "search")
 
 
