@@ -159,6 +159,25 @@ def unmark_shipped_index(ledger, experiment, scan):
     remove_if_present(ledger_path(ledger, "shipped", experiment, scan))
 
 
+CATALOG_INDEX_FILE = "catalog-index.json"  # the index the ledger's shipped scans were queued for
+
+
+def catalog_due(ledger, index):
+    """Whether a run's catalog step has anything to do: entries due, or an index not filled yet. One readdir
+    and one small read, so a quiet tick skips the step's Compute action."""
+    import os
+
+    if not index:
+        return False
+    known, _problem = read_json(os.path.join(ledger, CATALOG_INDEX_FILE))
+    if (known or {}).get("index") != index:
+        return True
+    try:
+        return any(not name.startswith(".") for name in os.listdir(os.path.join(ledger, "catalog")))
+    except FileNotFoundError:
+        return False
+
+
 def queue_for_catalog(ledger, experiment, scan):
     """The scan's catalog entry is due: the catalog step finds it from a readdir of what is due, never by
     walking the archive. True if it was not due yet."""

@@ -31,6 +31,7 @@ from _layout import (
     share_principals,
 )
 from _ledger import (
+    CATALOG_INDEX_FILE,
     atomic_write,
     encode_json,
     ledger_path,
@@ -48,7 +49,6 @@ MAX_METADATA_FILE_BYTES = 16_384  # read of one metadata file; a larger or binar
 MAX_METADATA_FILES = 20  # listed per metadata directory
 MAX_VALUE_CHARS = 200
 METADATA_DIRECTORIES = ("ScanInfo", "PulseInfo")
-INDEX_FILE = "catalog-index.json"  # the index the ledger's shipped scans were queued for
 
 
 def _subject(collection, path):
@@ -193,7 +193,7 @@ def _backfill(ledger, index):
     """Queue every shipped scan once for an index this ledger has not filled yet; returns how many."""
     import os
 
-    path = os.path.join(ledger, INDEX_FILE)
+    path = os.path.join(ledger, CATALOG_INDEX_FILE)
     known, _problem = read_json(path)
     if (known or {}).get("index") == index:
         return 0

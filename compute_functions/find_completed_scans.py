@@ -28,6 +28,7 @@ from _layout import (
 from _ledger import (
     SETTLE_SECONDS,
     acquire_claim,
+    catalog_due,
     claim_index,
     current_claim,
     iso_time,
@@ -113,7 +114,8 @@ def find_completed_scans(config, run_id, now=None):
     Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
     lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, blocked: [{scan, reason}],
     news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
-    been told of; the flow e-mails them and marks them told), problems}. One experiment or scan that
+    been told of; the flow e-mails them and marks them told), problems, catalog_due (whether catalog
+    entries are due from earlier runs)}. One experiment or scan that
     cannot be read never stops the others: it is a problem (a warning in the run's summary) or, for a
     complete scan that cannot ship as it is, ``blocked``. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
@@ -250,6 +252,7 @@ def find_completed_scans(config, run_id, now=None):
         "news": news,
         "problems": problems,
         "notes": tick_notes(blocked, problems),
+        "catalog_due": catalog_due(ledger, (config.get("catalog") or {}).get("index")),
     }
 
 
