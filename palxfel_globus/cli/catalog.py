@@ -60,7 +60,9 @@ def search(
         ("shipped", lambda entry: when(entry["content"].get("shipped_at"))),
         ("backed up on", lambda entry: ", ".join(_destinations(entry["content"]))),
     ]
-    asked = " ".join(part for part in (text and repr(text), experiment and f"in {experiment}") if part)
+    asked = " ".join(
+        part for part in (text and f"matching {text!r}", experiment and f"of experiment {experiment}") if part
+    )
     display(
         entries,
         fields,
