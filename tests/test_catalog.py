@@ -280,3 +280,34 @@ def test_deploy_refuses_a_catalog_index_that_does_not_exist_and_changes_nothing(
         assert code == 2 and err.count("\n") == 1
         assert "Nothing was deployed: the Globus Search index 11111111-2222-4333-8444-555555555555" in err
         assert "does not exist or you cannot see it" in err and not server.store.all("flow")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "fail:PlanCatalog",
+        "fail:IngestEntries",
+        "fail:RecordCatalog",
+        "crash:IngestEntries",
+        "crash:RecordCatalog",
+        "crash:KeepCatalogRecorded",
+    ],
+)
+def test_after_a_fault_anywhere_in_the_catalog_step_the_next_run_leaves_one_entry_per_shipped_scan(
+    site: DemoSite, fault: str
+) -> None:
+    """A run that fails or dies around the ingest never loses or doubles an entry: what was not recorded
+    as ingested is due again, and ingesting it again replaces it."""
+    catalogued(site, {})
+    from palxfel_globus.engine import SimulatedCrash
+
+    try:
+        assert tick(site, faults=parse_fault(fault)).shipped, "the backup is what it was"
+    except SimulatedCrash:
+        assert fault.startswith("crash:")
+    tick(site)
+    subjects = [entry["subject"] for entry in index_entries(site)]
+    assert len(subjects) == len(set(subjects))
+    catalogued_scans = sorted(f"{e['content']['experiment']}/{e['content']['scan']}" for e in index_entries(site))
+    assert catalogued_scans == sorted(ledger_rows(site))
+    assert tick(site).actions == 1, "and nothing is left due"
