@@ -13,6 +13,7 @@ import pytest
 from palxfel_globus.backup import TickSummary, run_ticks
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import DemoSite, arrive_markers, make_site
+from palxfel_globus.engine import SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 from palxfel_globus.engine.providers.local_state import LocalState, default_state_dir
 from palxfel_globus.engine.providers.transfer import access_rules
@@ -299,8 +300,6 @@ def test_after_a_fault_anywhere_in_the_catalog_step_the_next_run_leaves_one_entr
     """A run that fails or dies around the ingest never loses or doubles an entry: what was not recorded
     as ingested is due again, and ingesting it again replaces it."""
     catalogued(site, {})
-    from palxfel_globus.engine import SimulatedCrash
-
     try:
         assert tick(site, faults=parse_fault(fault)).shipped, "the backup is what it was"
     except SimulatedCrash:
