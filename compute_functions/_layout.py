@@ -312,6 +312,19 @@ def share_principals(experiment, shares):
     return wanted
 
 
+def shares_fingerprint(config):
+    """What the access rules depend on in the config ([[share]] and the routes' destinations): when it
+    changes, every experiment's rules are planned again. None without a [[share]]."""
+    import hashlib
+    import json
+
+    if not config.get("shares"):
+        return None
+    routes = [[route["match"], route["collection"], route["base_path"]] for route in config["routes"]]
+    document = json.dumps({"shares": config.get("shares") or [], "routes": routes}, sort_keys=True)
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
 def ledger_inside_root(root_real, ledger):
     """Whether the ledger is inside the DAQ collection, so each scan's manifest ships beside it."""
     import os

@@ -178,6 +178,22 @@ def catalog_due(ledger, index):
         return False
 
 
+SHARES_PLAN_FILE = "shares-plan.json"  # what the last plan of access rules was made from, and what it left
+
+
+def shares_due(ledger, fingerprint, now):
+    """Whether a run must plan access rules beyond the experiments it shipped: the config's shares changed
+    since the last plan (removing the last [[share]] too), that plan left changes to make, or a destination
+    that refused is due to be asked again."""
+    import os
+
+    last, _problem = read_json(os.path.join(ledger, SHARES_PLAN_FILE))
+    if last is None:
+        return fingerprint is not None
+    retry_at = last.get("retry_at")
+    return last.get("fingerprint") != fingerprint or bool(last.get("pending")) or (retry_at or now + 1) <= now
+
+
 def queue_for_catalog(ledger, experiment, scan):
     """The scan's catalog entry is due: the catalog step finds it from a readdir of what is due, never by
     walking the archive. True if it was not due yet."""

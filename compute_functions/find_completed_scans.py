@@ -21,6 +21,7 @@ from _layout import (
     route_for,
     scan_files,
     scan_is_quiet,
+    shares_fingerprint,
     tick_notes,
     to_collection_path,
     transfer_label,
@@ -38,6 +39,7 @@ from _ledger import (
     read_generation,
     read_record,
     release_claim,
+    shares_due,
     shipped_names,
     stamp_reader,
     write_finished,
@@ -115,7 +117,8 @@ def find_completed_scans(config, run_id, now=None):
     lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, blocked: [{scan, reason}],
     news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
     been told of; the flow e-mails them and marks them told), problems, catalog_due (whether catalog
-    entries are due from earlier runs)}. One experiment or scan that
+    entries are due from earlier runs), shares_due (whether access rules must be planned beyond the
+    experiments a run ships)}. One experiment or scan that
     cannot be read never stops the others: it is a problem (a warning in the run's summary) or, for a
     complete scan that cannot ship as it is, ``blocked``. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
@@ -253,6 +256,7 @@ def find_completed_scans(config, run_id, now=None):
         "problems": problems,
         "notes": tick_notes(blocked, problems),
         "catalog_due": catalog_due(ledger, (config.get("catalog") or {}).get("index")),
+        "shares_due": shares_due(ledger, shares_fingerprint(config), now),
     }
 
 

@@ -8,14 +8,16 @@ with their ids, so a rule is made once, and a principal removed from the config 
 deleted on the next run.
 
 Called on the DAQ endpoint twice in a run that has something to change: ``share_rules(config,
-run_id)`` plans (rules to create, rules to delete, at most ``MAX_CHANGES`` of each, the rest next
-run); ``share_rules(config, run_id, done=[...])`` records what the flow's manage_permission
-actions did. A destination that refused a rule (not a guest collection) is left alone for a day,
-with one sentence in the run each time it is planned.
+run_id, shipped=[...])`` plans (rules to create, rules to delete, at most ``MAX_CHANGES`` of each,
+the rest next run) for the experiments this run shipped, or for all when the config's shares
+changed, the last plan left changes, or a refusing destination is due again; ``share_rules(config,
+run_id, done=[...])`` records what the flow's manage_permission actions did. A destination that
+refused a rule (not a guest collection) is left alone for a day, with one sentence in the run each
+time it is planned.
 """
 
-from _layout import join_collection_path, route_for, share_principals
-from _ledger import atomic_write, encode_json, iso_time, ledger_path, read_json
+from _layout import join_collection_path, route_for, share_principals, shares_fingerprint
+from _ledger import SHARES_PLAN_FILE, atomic_write, encode_json, iso_time, ledger_path, read_json, shares_due
 
 MAX_CHANGES = 20  # access-rule actions of each kind per run; a large first share takes a few runs
 REFUSED_RETRY_SECONDS = 86400
@@ -42,9 +44,19 @@ def _read(ledger, experiment):
     return document or {"experiment": experiment, "rules": [], "refused": {}}, problem
 
 
-def _plan(config, ledger, now):
-    create, delete, notes, more = [], [], [], False
-    for experiment in _experiments_shipped(ledger):
+def _plan(config, ledger, now, shipped):
+    """The changes for every experiment with shipped data when something beyond this run's shipping is due
+    (see _ledger.shares_due), else for the experiments of ``shipped`` (EXPERIMENT/SCAN ids) only: a tick's
+    cost follows what it shipped, not the size of the archive."""
+    import os
+
+    fingerprint = shares_fingerprint(config)
+    if shares_due(ledger, fingerprint, now):
+        experiments = _experiments_shipped(ledger)
+    else:
+        experiments = sorted({scan_id.split("/", 1)[0] for scan_id in shipped or []})
+    create, delete, notes, more, retry_at = [], [], [], False, None
+    for experiment in experiments:
         route = route_for(experiment, config["routes"])
         kept, problem = _read(ledger, experiment)
         if problem:
@@ -67,6 +79,7 @@ def _plan(config, ledger, now):
                 continue
             if refused_at is not None and now - refused_at["at"] < REFUSED_RETRY_SECONDS:
                 notes.append(refused_at["sentence"])
+                retry_at = min(retry_at or float("inf"), refused_at["at"] + REFUSED_RETRY_SECONDS)
                 break
             principal_type, principal = _principal(urn)
             create.append(
@@ -85,6 +98,8 @@ def _plan(config, ledger, now):
             break
     if more:
         notes.append(f"more access rules to change than {MAX_CHANGES} a run: the rest follow next run")
+    state = {"fingerprint": fingerprint, "pending": bool(create or delete or more), "retry_at": retry_at}
+    atomic_write(os.path.join(ledger, SHARES_PLAN_FILE), encode_json(state))
     return {"create": create[:MAX_CHANGES], "delete": delete[:MAX_CHANGES], "notes": list(dict.fromkeys(notes))}
 
 
@@ -137,7 +152,7 @@ def _record(ledger, done, run_id, now):
     return {"made": made, "removed": removed, "notes": notes, "note": note}
 
 
-def share_rules(config, run_id, done=None, now=None):
+def share_rules(config, run_id, done=None, shipped=None, now=None):
     """Without ``done``: {create: [{experiment, collection, path, urn, principal_type, principal, permissions}],
     delete: [{experiment, collection, path, principal, permissions, id}], notes}. With ``done`` (the
     flow's [{operation, rule, status, access_id, code, message}]): {made, removed, notes, note}."""
@@ -147,7 +162,7 @@ def share_rules(config, run_id, done=None, now=None):
     ledger = config["ledger"]
     if done is not None:
         return _record(ledger, done, run_id, now)
-    return _plan(config, ledger, now)
+    return _plan(config, ledger, now, shipped)
 
 
 def shares_kept(config):

@@ -127,3 +127,35 @@ def test_through_local_serve_the_timer_s_run_sets_the_rules_transfer_lists(
         listed_by_transfer = {rule["id"] for rule in TransferClient(app=app).endpoint_acl_list(ue)["DATA"]}
     code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
     assert code == 0 and {rule["id"] for rule in json.loads(out)} == listed_by_transfer and len(listed_by_transfer) == 4
+
+
+def test_a_quiet_tick_makes_no_sharing_action_and_removing_the_last_share_removes_its_rules(site: DemoSite) -> None:
+    ue = share(site, [GROUP])
+    tick(site)
+    tick(site)  # the plan after the rules were made: nothing left to change
+    assert tick(site).actions == 1, "find only: no sharing action when nothing changed"
+    assert len(rules(site, ue)) == 2
+    text = site.config_path.read_text(encoding="utf-8")
+    site.config_path.write_text(re.sub(r"\n\[\[share\]\]\n.*?(?=\n\[|\Z)", "", text, flags=re.S), encoding="utf-8")
+    removed = tick(site)
+    assert "sharing: 2 removed" in removed.message and rules(site, ue) == []
+
+
+def test_a_tick_that_ships_plans_only_the_experiments_it_shipped(site: DemoSite) -> None:
+    """The archive's other experiments are not read again while the config's shares stay as they are;
+    a change of the shares plans them all."""
+    from palxfel_globus.demo import arrive_markers
+
+    share(site, [GROUP])
+    tick(site)
+    tick(site)
+    config = load_config(site.config_path)
+    arriving = {scan.experiment for scan in site.scans if scan.kind == "arriving"}
+    (other,) = {"ue_251023_FXL", "ue_251024_빔라인 2"} - arriving
+    (config.daq.ledger / "shares" / other / "rules.json").write_text("{not json", encoding="utf-8")
+    arrive_markers(site)
+    shipping = tick(site)
+    assert shipping.shipped and other not in shipping.message, "the unshipped experiment was not planned"
+    share(site, [GROUP, PERSON])
+    changed = tick(site)
+    assert other in changed.message, "a change of the shares plans every experiment (and says what it cannot read)"
