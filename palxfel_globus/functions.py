@@ -21,16 +21,15 @@ from typing import Any, Callable
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.resources import data_dir
 
-FUNCTION_NAMES = (
+FLOW_FUNCTIONS = (  # what the scan_backup flow calls: deploy registers these
     "find_completed_scans",
     "build_manifest",
     "verify_scan",
     "record_outcome",
     "share_rules",
     "catalog_entries",
-    "list_scans",
-    "manage_scan",
 )
+FUNCTION_NAMES = (*FLOW_FUNCTIONS, "list_scans", "manage_scan")  # the CLI runs the last two on the DAQ host
 
 
 def _helper_imports(tree: ast.Module) -> list[ast.ImportFrom]:
