@@ -196,7 +196,13 @@ def shares_due(ledger, fingerprint, now):
 
 def queue_for_catalog(ledger, experiment, scan):
     """The scan's catalog entry is due: the catalog step finds it from a readdir of what is due, never by
-    walking the archive. True if it was not due yet."""
+    walking the archive. True if it was not due yet. The catalog step removes an experiment's directory
+    once it is empty, so a create that lost that race is made again."""
+    for _attempt in range(3):
+        try:
+            return exclusive_create(ledger_path(ledger, "catalog", experiment, scan), b"")
+        except FileNotFoundError:
+            continue
     return exclusive_create(ledger_path(ledger, "catalog", experiment, scan), b"")
 
 

@@ -310,3 +310,25 @@ def test_after_a_fault_anywhere_in_the_catalog_step_the_next_run_leaves_one_entr
     catalogued_scans = sorted(f"{e['content']['experiment']}/{e['content']['scan']}" for e in index_entries(site))
     assert catalogued_scans == sorted(ledger_rows(site))
     assert tick(site).actions == 1, "and nothing is left due"
+
+
+def test_queueing_an_entry_survives_the_catalog_step_removing_the_experiment_s_directory_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two overlapping runs: one clears an experiment's last due entry (and its directory) while the other
+    queues a scan it just shipped; the entry must not be lost."""
+    import os
+
+    ledger = call("catalog_entries", function="ledger_path", ledger=str(tmp_path), area="catalog", experiment="ue_1")
+    namespace_makedirs = os.makedirs
+    removed = []
+
+    def makedirs_then_lose_the_race(path: str, *args: Any, **kwargs: Any) -> None:
+        namespace_makedirs(path, *args, **kwargs)
+        if path == ledger and not removed:
+            os.rmdir(path)
+            removed.append(path)
+
+    monkeypatch.setattr(os, "makedirs", makedirs_then_lose_the_race)
+    assert call("catalog_entries", function="queue_for_catalog", ledger=str(tmp_path), experiment="ue_1", scan="s")
+    assert removed and os.path.exists(os.path.join(ledger, "s"))
