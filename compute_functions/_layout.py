@@ -321,7 +321,7 @@ def shares_fingerprint(config):
     if not config.get("shares"):
         return None
     routes = [[route["match"], route["collection"], route["base_path"]] for route in config["routes"]]
-    document = json.dumps({"shares": config.get("shares") or [], "routes": routes}, sort_keys=True)
+    document = json.dumps({"shares": config["shares"], "routes": routes}, sort_keys=True)
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 

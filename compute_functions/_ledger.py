@@ -140,14 +140,19 @@ def write_record(ledger, record):
     atomic_write(ledger_path(ledger, "scans", record["experiment"], record["scan"] + ".json"), encode_json(record))
 
 
-def shipped_names(ledger, experiment):
-    """Scans of an experiment that the shipped index lists, from one directory read."""
+def plain_names(directory):
+    """The names in a ledger directory, sorted, without temp files and other dot names; [] when it is absent."""
     import os
 
     try:
-        return {name for name in os.listdir(ledger_path(ledger, "shipped", experiment)) if not name.startswith(".")}
+        return sorted(name for name in os.listdir(directory) if not name.startswith("."))
     except FileNotFoundError:
-        return set()
+        return []
+
+
+def shipped_names(ledger, experiment):
+    """Scans of an experiment that the shipped index lists, from one directory read."""
+    return set(plain_names(ledger_path(ledger, "shipped", experiment)))
 
 
 def mark_shipped_index(ledger, experiment, scan):
@@ -162,6 +167,14 @@ def unmark_shipped_index(ledger, experiment, scan):
 CATALOG_INDEX_FILE = "catalog-index.json"  # the index the ledger's shipped scans were queued for
 
 
+def catalog_filled_for(ledger, index):
+    """Whether the scans shipped before ``index`` was configured have been queued for it (the backfill)."""
+    import os
+
+    known, _problem = read_json(os.path.join(ledger, CATALOG_INDEX_FILE))
+    return (known or {}).get("index") == index
+
+
 def catalog_due(ledger, index):
     """Whether a run's catalog step has anything to do: entries due, or an index not filled yet. One readdir
     and one small read, so a quiet tick skips the step's Compute action."""
@@ -169,13 +182,7 @@ def catalog_due(ledger, index):
 
     if not index:
         return False
-    known, _problem = read_json(os.path.join(ledger, CATALOG_INDEX_FILE))
-    if (known or {}).get("index") != index:
-        return True
-    try:
-        return any(not name.startswith(".") for name in os.listdir(os.path.join(ledger, "catalog")))
-    except FileNotFoundError:
-        return False
+    return not catalog_filled_for(ledger, index) or bool(plain_names(os.path.join(ledger, "catalog")))
 
 
 SHARES_PLAN_FILE = "shares-plan.json"  # what the last plan of access rules was made from, and what it left
@@ -191,19 +198,21 @@ def shares_due(ledger, fingerprint, now):
     if last is None:
         return fingerprint is not None
     retry_at = last.get("retry_at")
-    return last.get("fingerprint") != fingerprint or bool(last.get("pending")) or (retry_at or now + 1) <= now
+    refused_due = retry_at is not None and retry_at <= now
+    return last.get("fingerprint") != fingerprint or bool(last.get("pending")) or refused_due
 
 
 def queue_for_catalog(ledger, experiment, scan):
     """The scan's catalog entry is due: the catalog step finds it from a readdir of what is due, never by
     walking the archive. True if it was not due yet. The catalog step removes an experiment's directory
     once it is empty, so a create that lost that race is made again."""
-    for _attempt in range(3):
+    path = ledger_path(ledger, "catalog", experiment, scan)
+    for attempt in range(4):
         try:
-            return exclusive_create(ledger_path(ledger, "catalog", experiment, scan), b"")
+            return exclusive_create(path, b"")
         except FileNotFoundError:
-            continue
-    return exclusive_create(ledger_path(ledger, "catalog", experiment, scan), b"")
+            if attempt == 3:
+                raise
 
 
 def parse_claim_name(name):

@@ -33,10 +33,11 @@ from _layout import (
 from _ledger import (
     CATALOG_INDEX_FILE,
     atomic_write,
+    catalog_filled_for,
     encode_json,
     ledger_path,
+    plain_names,
     queue_for_catalog,
-    read_json,
     read_manifest,
     read_record,
     remove_if_present,
@@ -136,7 +137,7 @@ def scan_metadata(root, experiment, scan):
     return metadata
 
 
-def _entry(config, root, route, record, owner):
+def _entry(config, root, route, record, owner, manifest_ships):
     experiment, scan = record["experiment"], record["scan"]
     named = parse_experiment_name(experiment) or {}
     parsed = parse_scan_name(scan) or {}
@@ -145,7 +146,6 @@ def _entry(config, root, route, record, owner):
     if algorithm is None:  # shipped before records kept it
         manifest, _digest = read_manifest(config["ledger"], experiment, scan)
         algorithm = (manifest or {}).get("algorithm")
-    manifest_ships = ledger_inside_root(root, config["ledger"])
     content = {
         "experiment": experiment,
         "kind": named.get("kind"),
@@ -170,22 +170,13 @@ def _entry(config, root, route, record, owner):
     }
 
 
-def _names(directory):
-    import os
-
-    try:
-        return sorted(name for name in os.listdir(directory) if not name.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
 def _due(ledger):
     """(experiment, scan) of each entry due, experiment by experiment; read lazily, so a run that takes
     only a batch reads only as far as the batch."""
     import os
 
-    for experiment in _names(os.path.join(ledger, "catalog")):
-        for scan in _names(ledger_path(ledger, "catalog", experiment)):
+    for experiment in plain_names(os.path.join(ledger, "catalog")):
+        for scan in plain_names(ledger_path(ledger, "catalog", experiment)):
             yield experiment, scan
 
 
@@ -193,15 +184,13 @@ def _backfill(ledger, index):
     """Queue every shipped scan once for an index this ledger has not filled yet; returns how many."""
     import os
 
-    path = os.path.join(ledger, CATALOG_INDEX_FILE)
-    known, _problem = read_json(path)
-    if (known or {}).get("index") == index:
+    if catalog_filled_for(ledger, index):
         return 0
     queued = 0
-    for experiment in _names(os.path.join(ledger, "shipped")):
-        for scan in _names(ledger_path(ledger, "shipped", experiment)):
+    for experiment in plain_names(os.path.join(ledger, "shipped")):
+        for scan in plain_names(ledger_path(ledger, "shipped", experiment)):
             queued += queue_for_catalog(ledger, experiment, scan)
-    atomic_write(path, encode_json({"index": index, "queued": queued}))
+    atomic_write(os.path.join(ledger, CATALOG_INDEX_FILE), encode_json({"index": index, "queued": queued}))
     return queued
 
 
@@ -209,6 +198,7 @@ def _plan(config, owner):
     ledger = config["ledger"]
     root = real_root(config["daq_root"])
     queued = _backfill(ledger, config["catalog"]["index"])
+    manifest_ships = ledger_inside_root(root, ledger)
     entries, scans, notes, size, more = [], [], [], 0, False
     for experiment, scan in _due(ledger):
         record, problem = read_record(ledger, experiment, scan)
@@ -222,7 +212,7 @@ def _plan(config, owner):
         if route is None:
             notes.append(f"{experiment} has no route now, so its scans are not catalogued")
             continue
-        entry = _entry(config, root, route, record, owner)
+        entry = _entry(config, root, route, record, owner, manifest_ships)
         weight = len(encode_json(entry))
         if len(entries) >= MAX_ENTRIES or (entries and size + weight > MAX_BATCH_BYTES):
             more = True

@@ -17,7 +17,16 @@ time it is planned.
 """
 
 from _layout import join_collection_path, route_for, share_principals, shares_fingerprint
-from _ledger import SHARES_PLAN_FILE, atomic_write, encode_json, iso_time, ledger_path, read_json, shares_due
+from _ledger import (
+    SHARES_PLAN_FILE,
+    atomic_write,
+    encode_json,
+    iso_time,
+    ledger_path,
+    plain_names,
+    read_json,
+    shares_due,
+)
 
 MAX_CHANGES = 20  # access-rule actions of each kind per run; a large first share takes a few runs
 REFUSED_RETRY_SECONDS = 86400
@@ -33,10 +42,7 @@ def _principal(urn):
 def _experiments_shipped(ledger):
     import os
 
-    try:
-        return sorted(name for name in os.listdir(os.path.join(ledger, "shipped")) if not name.startswith("."))
-    except FileNotFoundError:
-        return []
+    return plain_names(os.path.join(ledger, "shipped"))
 
 
 def _read(ledger, experiment):
