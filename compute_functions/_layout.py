@@ -6,8 +6,10 @@ registered with Globus Compute (bundled into each entry function's source by
 
 The ``config`` dict every entry function takes is built by ``palxfel_globus.config``:
 ``daq_root``, ``ledger``, ``collection``, ``collection_root``, ``markers``,
-``quiet_seconds``, ``routes`` ([{match, collection, base_path, compute_endpoint}]),
-``max_scans``, ``max_bytes``, ``lease_seconds``, ``max_attempts``, ``backoff_seconds``.
+``quiet_seconds``, ``routes`` ([{match, destinations: [{collection, base_path, compute_endpoint,
+verify_root}]}]; a route may also hold one destination's keys itself), ``max_scans``, ``max_bytes``,
+``lease_seconds``, ``max_attempts``, ``backoff_seconds``, and optionally ``shares``, ``catalog``,
+``retention`` ({release_after, max_release}).
 """
 
 EXPERIMENT_PATTERN = r"(?P<kind>[a-z]+)_(?P<yymmdd>\d{6})_(?P<tag>.+)"
@@ -320,7 +322,10 @@ def shares_fingerprint(config):
 
     if not config.get("shares"):
         return None
-    routes = [[route["match"], route["collection"], route["base_path"]] for route in config["routes"]]
+    routes = [
+        [route["match"], primary_destination(route)["collection"], primary_destination(route)["base_path"]]
+        for route in config["routes"]
+    ]
     document = json.dumps({"shares": config["shares"], "routes": routes}, sort_keys=True)
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
@@ -369,9 +374,21 @@ def from_collection_path(daq_root, collection_root, collection_path):
     return os.path.join(os.path.normpath(daq_root), *parts)
 
 
-def destination_path(route, experiment, scan):
+def destinations_of(route):
+    """A route's destinations, in order; a route written with one destination's keys is that one."""
+    if route.get("destinations"):
+        return route["destinations"]
+    return [{key: route.get(key) for key in ("collection", "base_path", "compute_endpoint", "verify_root")}]
+
+
+def primary_destination(route):
+    """The destination that shares and the catalog name: the route's first."""
+    return destinations_of(route)[0]
+
+
+def destination_path(destination, experiment, scan):
     """Where a scan lands: ``<base_path>/<experiment>/rawData/<scan>/``."""
-    return join_collection_path(route["base_path"], experiment, RAW_DATA, scan) + "/"
+    return join_collection_path(destination["base_path"], experiment, RAW_DATA, scan) + "/"
 
 
 def transfer_label(count, first, last):

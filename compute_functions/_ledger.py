@@ -484,16 +484,26 @@ def iso_time(timestamp):
 # What a person must hear about once: a scan that became blocked or quarantined. ``<state>_at`` is
 # when it entered that state, and ``told`` names the state and time a person was told of, so
 # the same state is told once and a scan that leaves it and comes back is told again.
+# A copy that failed its re-verification before release is news too (``reverify_failed``), though the
+# scan's state is then pending: it ships again by itself, and its DAQ copy stays until every copy verifies.
 NEWS_COMMANDS = {
     "blocked": "fix the cause on the DAQ; the scan is then pending again and ships by itself",
     "quarantined": "palxfel-globus scans retry {scan}   (once the cause is fixed)",
+    "reverify_failed": "none: it ships again by itself and its DAQ copy stays; check that destination's storage",
 }
+
+
+def _news_state(record):
+    state = record.get("state")
+    if state in ("blocked", "quarantined"):
+        return state
+    return "reverify_failed" if record.get("reverify_failed_at") and state == "pending" else None
 
 
 def news_of(record, scan_id):
     """{scan, state, since, reason, command} when nobody has been told of the scan's state yet, else None."""
-    state = (record or {}).get("state")
-    if state not in NEWS_COMMANDS:
+    state = _news_state(record or {})
+    if state is None:
         return None
     since = record.get(state + "_at")
     if record.get("told") == f"{state} {since}":
@@ -514,7 +524,7 @@ def mark_told(ledger, news):
     for item in news or []:
         experiment, _, scan = str(item.get("scan")).partition("/")
         record, problem = read_record(ledger, experiment, scan)
-        if problem or not record or record.get("state") != item.get("state"):
+        if problem or not record or _news_state(record) != item.get("state"):
             continue
         if record.get(item["state"] + "_at") != item.get("since"):
             continue

@@ -23,9 +23,11 @@ from _layout import (
     DaqError,
     confined,
     destination_path,
+    destinations_of,
     ledger_inside_root,
     parse_experiment_name,
     parse_scan_name,
+    primary_destination,
     real_root,
     route_for,
     share_principals,
@@ -42,6 +44,7 @@ from _ledger import (
     read_record,
     remove_if_present,
 )
+from _release import read_released
 
 MAX_ENTRIES = 40  # entries a run ingests; more wait for the next run
 MAX_BATCH_BYTES = 32_000  # their JSON; the plan sits twice in the run state (result and results)
@@ -141,7 +144,8 @@ def _entry(config, root, route, record, owner, manifest_ships):
     experiment, scan = record["experiment"], record["scan"]
     named = parse_experiment_name(experiment) or {}
     parsed = parse_scan_name(scan) or {}
-    path = destination_path(route, experiment, scan)
+    primary = primary_destination(route)
+    path = destination_path(primary, experiment, scan)
     algorithm = record.get("algorithm")
     if algorithm is None:  # shipped before records kept it
         manifest, _digest = read_manifest(config["ledger"], experiment, scan)
@@ -160,11 +164,17 @@ def _entry(config, root, route, record, owner, manifest_ships):
         "manifest": path.rstrip("/") + ".manifest.json" if manifest_ships else None,
         "manifest_digest": record.get("manifest_digest"),
         "shipped_at": record.get("shipped_at"),
-        "destinations": [{"collection": route["collection"], "path": path}],
+        "destinations": [
+            {"collection": place["collection"], "path": place["path"]} for place in record.get("destinations") or []
+        ]
+        or [
+            {"collection": place["collection"], "path": destination_path(place, experiment, scan)}
+            for place in destinations_of(route)
+        ],
         "metadata": scan_metadata(root, experiment, scan),
     }
     return {
-        "subject": _subject(route["collection"], path),
+        "subject": _subject(primary["collection"], path),
         "visible_to": _visible_to(experiment, config, owner),
         "content": content,
     }
@@ -202,10 +212,12 @@ def _plan(config, owner):
     entries, scans, notes, size, more = [], [], [], 0, False
     for experiment, scan in _due(ledger):
         record, problem = read_record(ledger, experiment, scan)
+        if record is None and not problem:  # released (its DAQ copy gone) before its entry was made
+            record, problem = read_released(ledger, experiment, scan)
         if problem:
             notes.append(problem)
             continue
-        if record is None or record.get("state") != "shipped":  # forgotten since: shipping it again queues it
+        if record is None or record.get("state") not in ("shipped", "released"):  # forgotten: shipping again queues it
             remove_if_present(ledger_path(ledger, "catalog", experiment, scan))
             continue
         route = route_for(experiment, config["routes"])

@@ -13,6 +13,7 @@ from _layout import (
     DaqError,
     ScanError,
     add_problem,
+    destinations_of,
     has_marker,
     ledger_inside_root,
     list_experiments,
@@ -45,6 +46,7 @@ from _ledger import (
     write_finished,
     write_record,
 )
+from _release import release_candidates
 
 # The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
 # the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
@@ -81,9 +83,10 @@ def _unblock(ledger, record, now):
         write_record(ledger, record)
 
 
-def _groups(claimed, routes, source_root, manifest_root):
-    """One group per route with scans: the flow makes one Transfer task and one verification of
-    each, so its action count depends on the routes, never on the number of scans.
+def _groups(claimed, routes, source_root, manifest_root, release=False):
+    """One group per route destination with scans: the flow makes one Transfer task and one
+    verification of each (a ``release`` group, of scans due to leave the DAQ, only the verification),
+    so its action count depends on the destinations, never on the number of scans.
 
     A group carries the roots (collection paths without a trailing slash) and the scan names;
     the flow joins them into Transfer items (``<source_root>/<experiment>/rawData/<scan>/`` to
@@ -94,27 +97,49 @@ def _groups(claimed, routes, source_root, manifest_root):
         members = [item for item in claimed if item["route"] == index]
         if not members:
             continue
-        groups.append(
-            {
-                "route": index,
-                "destination_collection": route["collection"],
-                "source_root": source_root,
-                "base_path": route["base_path"].rstrip("/"),
-                "manifest_root": manifest_root,
-                "verify_endpoint": route.get("compute_endpoint"),
-                "verify_root": route.get("verify_root"),
-                "label": transfer_label(len(members), members[0]["scan"], members[-1]["scan"]),
-                "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
-            }
-        )
+        for place, destination in enumerate(destinations_of(route)):
+            label = transfer_label(len(members), members[0]["scan"], members[-1]["scan"])
+            groups.append(
+                {
+                    "route": index,
+                    "destination": place,
+                    "release": release,
+                    "destination_collection": destination["collection"],
+                    "source_root": source_root,
+                    "base_path": destination["base_path"].rstrip("/"),
+                    "manifest_root": manifest_root,
+                    "verify_endpoint": destination.get("compute_endpoint"),
+                    "verify_root": destination.get("verify_root"),
+                    "label": label.replace("palxfel-globus", "palxfel-globus re-verify", 1) if release else label,
+                    "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
+                }
+            )
     return groups
+
+
+def _claim_releases(config, run_id, now, problems):
+    """Claim up to ``max_release`` shipped scans whose time on the DAQ is up (see _release); the flow
+    verifies each at every destination before RecordOutcome removes its DAQ copy."""
+    ledger = config["ledger"]
+    releases = []
+    for item in release_candidates(config, now, problems):
+        if len(releases) >= config["retention"]["max_release"]:
+            break
+        experiment, scan = item["experiment"], item["scan"]
+        generations = claim_index(ledger, experiment).get(scan, {})
+        gen = acquire_claim(ledger, experiment, scan, run_id, now, config["lease_seconds"], generations)
+        if gen is not None:
+            releases.append({"experiment": experiment, "scan": scan, "route": item["route"], "claim_gen": gen})
+    return releases
 
 
 def find_completed_scans(config, run_id, now=None):
     """Claim up to ``max_scans`` / ``max_bytes`` of complete scans, oldest first.
 
     Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
-    lease_expires, groups (see ``_groups``), count, bytes, more, unrouted, blocked: [{scan, reason}],
+    releases: [{experiment, scan, route, claim_gen}] (shipped scans due to leave the DAQ, with
+    ``[retention]``), lease_expires, groups (see ``_groups``; the releases' come first), count,
+    release_count, bytes, more, unrouted, blocked: [{scan, reason}],
     news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
     been told of; the flow e-mails them and marks them told), problems, catalog_due (whether catalog
     entries are due from earlier runs), shares_due (whether access rules must be planned beyond the
@@ -134,7 +159,7 @@ def find_completed_scans(config, run_id, now=None):
     quiet = config.get("quiet_seconds", 0)
     max_scans = config["max_scans"]
     max_bytes = config["max_bytes"]
-    claimed, problems, unrouted, blocked, news = [], [], [], [], []
+    claimed, releases, problems, unrouted, blocked, news = [], [], [], [], [], []
     total_bytes = 0
     more = False
     generation = read_generation(ledger)
@@ -207,6 +232,8 @@ def find_completed_scans(config, run_id, now=None):
                 if not _eligible(record, now):
                     release_claim(ledger, name, scan, run_id, now)
                     continue
+                if (record or {}).get("state") == "pending":  # a copy that failed re-verification, if untold
+                    _tell(news, news_of(record, f"{name}/{scan}"))
                 _unblock(ledger, record, now)
                 total_bytes += size
                 claimed.append(
@@ -229,9 +256,11 @@ def find_completed_scans(config, run_id, now=None):
                     }
                 )
                 break
+        if config.get("retention"):
+            releases = _claim_releases(config, run_id, now, problems)
     except BaseException:
         # this run ends here (its flow's Catch goes straight to Fail): give back what it took
-        for item in claimed:
+        for item in claimed + releases:
             release_claim(ledger, item["experiment"], item["scan"], run_id, now)
         raise
     if still_finished != finished:
@@ -246,8 +275,11 @@ def find_completed_scans(config, run_id, now=None):
         "scans": claimed,
         "lease_expires": iso_time(now + config["lease_seconds"]),
         "transfer_deadline": iso_time(now + TRANSFER_WAIT_SECONDS),
-        "groups": _groups(claimed, config["routes"], source_root, manifest_root),
+        "groups": _groups(releases, config["routes"], source_root, manifest_root, release=True)
+        + _groups(claimed, config["routes"], source_root, manifest_root),
         "count": len(claimed),
+        "releases": releases,
+        "release_count": len(releases),
         "bytes": total_bytes,
         "more": more,
         "unrouted": unrouted[:MAX_PROBLEMS],

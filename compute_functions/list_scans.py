@@ -10,6 +10,7 @@ from _layout import (
     ScanError,
     add_problem,
     destination_path,
+    destinations_of,
     has_marker,
     list_experiments,
     list_scans_of,
@@ -20,7 +21,8 @@ from _layout import (
     scan_files,
     scan_is_quiet,
 )
-from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, read_record
+from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, plain_names, read_record
+from _release import archive_summary, archived_records, read_released
 
 
 def _ledger_scan_names(ledger, experiment, problems):
@@ -48,14 +50,51 @@ def _ledger_scan_names(ledger, experiment, problems):
 def _state(record, lease, complete):
     if lease is not None and lease["active"]:
         return "claimed"
-    if record is not None and record.get("state") in ("shipped", "failed", "quarantined", "blocked"):
+    if record is not None and record.get("state") in ("shipped", "released", "failed", "quarantined", "blocked"):
         return record["state"]
     return "pending" if complete else "incomplete"
 
 
-def list_scans(config, now=None):
-    """Returns {scans: [{experiment, kind, scan, state, reason, files, bytes, on_disk, destination, ...}],
-    problems}; ``reason`` says why a blocked scan cannot ship, or a failed one's last error."""
+def _destinations(route, record, experiment, scan, state):
+    """Each of the route's destinations with the scan's state there: what the ledger recorded of it
+    (verified, failed), "not shipped" where it recorded nothing; a scan shipped before the ledger kept
+    destinations counts as verified at each."""
+    recorded = {(place.get("collection"), place.get("path")): place for place in record.get("destinations") or []}
+    places = []
+    for destination in destinations_of(route) if route else []:
+        path = destination_path(destination, experiment, scan)
+        known = recorded.get((destination["collection"], path)) or {}
+        if not known and not recorded and state in ("shipped", "released"):
+            known = {"state": "verified"}
+        places.append(
+            {
+                "collection": destination["collection"],
+                "path": path,
+                "state": known.get("state") or "not shipped",
+                "verified_at": known.get("verified_at"),
+                "problem": known.get("problem"),
+            }
+        )
+    return places
+
+
+def _ledger_experiments(ledger):
+    """Experiments the ledger has records of (some may be gone from the DAQ)."""
+    import os
+
+    names = set(plain_names(os.path.join(ledger, "scans"))) | set(plain_names(os.path.join(ledger, "released")))
+    names.update(
+        name[: -len(".json")] for name in plain_names(os.path.join(ledger, "archive")) if name.endswith(".json")
+    )
+    return [name for name in names if parse_experiment_name(name)]
+
+
+def list_scans(config, now=None, archived=False):
+    """Returns {scans: [{experiment, kind, scan, state, reason, files, bytes, on_disk, destination,
+    destinations: [{collection, path, state, verified_at, problem}], ...}], archived: [{experiment, count,
+    bytes}], problems}; ``reason`` says why a blocked scan cannot ship, or a failed one's last error.
+    Released scans are rows while recent; older ones are compacted in the ledger and only counted in
+    ``archived``, unless ``archived`` asks for their rows too (a read of every one of them)."""
     import os
     import time
 
@@ -65,67 +104,103 @@ def list_scans(config, now=None):
     problems = []
     rows = []
     experiments = {exp["experiment"]: exp for exp in list_experiments(root, problems)}
-    try:
-        ledger_experiments = [
-            name
-            for name in os.listdir(os.path.join(ledger, "scans"))
-            if parse_experiment_name(name) and name not in experiments
-        ]
-    except FileNotFoundError:
-        ledger_experiments = []
-    for name in ledger_experiments:
-        experiments[name] = parse_experiment_name(name)
+    for name in _ledger_experiments(ledger):
+        experiments.setdefault(name, parse_experiment_name(name))
+    compacted = []
     for name in sorted(experiments, key=lambda exp: (experiments[exp]["date"], exp)):
         on_disk_scans, raw_names = (
             list_scans_of(root, name, problems) if os.path.isdir(os.path.join(root, name)) else ([], set())
         )
         recorded = _ledger_scan_names(ledger, name, problems)
+        released = [item[: -len(".json")] for item in plain_names(ledger_path(ledger, "released", name))]
         claims = claim_index(ledger, name)
         route = route_for(name, config["routes"])
         on_disk = set(on_disk_scans)
-        for scan in on_disk_scans + sorted(set(recorded) - on_disk):
+        summary = archive_summary(ledger, name)
+        if summary.get("count"):
+            compacted.append({"experiment": name, "count": summary["count"], "bytes": summary.get("bytes")})
+        for scan in on_disk_scans + sorted((set(recorded) | set(released)) - on_disk):
             record, problem = read_record(ledger, name, scan)
+            if record is None and not problem and scan in released:
+                record, problem = read_released(ledger, name, scan)
             if problem:
                 add_problem(problems, problem)
-            lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
-            complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
-            files = size = blocked_now = None
-            if record is not None and record.get("state") == "shipped":
-                files, size = record.get("files"), record.get("bytes")
-            elif scan in on_disk:
-                try:
-                    found = scan_files(root, name, scan)
-                    files, size = len(found), sum(entry[2] for entry in found)
-                    if not complete and config.get("quiet_seconds"):
-                        complete = scan_is_quiet(root, name, scan, found, now, config["quiet_seconds"])
-                except ScanError as exc:
-                    blocked_now = str(exc)
-            state = _state(record, lease, complete)
-            if blocked_now and state in ("pending", "failed", "blocked"):
-                # the reason as the tree shows it now (the next tick records the same)
-                state, record = "blocked", dict(record or {}, reason=blocked_now)
-            elif blocked_now:
-                add_problem(problems, f"{name}/{scan}: {blocked_now}")
-            if state == "pending" and config["routes"] and route is None:
-                state = "unrouted"
-            record = record or {}
             rows.append(
-                {
-                    "experiment": name,
-                    "kind": experiments[name]["kind"],
-                    "scan": scan,
-                    "state": state,
-                    "files": files,
-                    "bytes": size,
-                    "on_disk": scan in on_disk,
-                    "destination": route
-                    and {"collection": route["collection"], "path": destination_path(route, name, scan)},
-                    "attempts": record.get("attempts", 0),
-                    "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
-                    "reason": record.get("reason") if state == "blocked" else record.get("last_error"),
-                    "last_error": record.get("last_error"),
-                    "claimed_by": lease["run_id"] if state == "claimed" else None,
-                    "shipped_at": record.get("shipped_at"),
-                }
+                _row(
+                    config,
+                    root,
+                    experiments[name],
+                    name,
+                    scan,
+                    record,
+                    claims,
+                    route,
+                    on_disk,
+                    raw_names,
+                    now,
+                    problems,
+                )
             )
-    return {"scans": rows, "problems": problems}
+        if archived and summary.get("count"):
+            for record in archived_records(ledger, name):
+                rows.append(
+                    _row(
+                        config,
+                        root,
+                        experiments[name],
+                        name,
+                        record["scan"],
+                        record,
+                        {},
+                        route,
+                        set(),
+                        set(),
+                        now,
+                        problems,
+                    )
+                )
+    return {"scans": rows, "archived": compacted, "problems": problems}
+
+
+def _row(config, root, experiment, name, scan, record, claims, route, on_disk, raw_names, now, problems):
+    lease = current_claim(config["ledger"], name, scan, claims.get(scan, {}), now)
+    complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
+    files = size = blocked_now = None
+    if record is not None and record.get("state") in ("shipped", "released"):
+        files, size = record.get("files"), record.get("bytes")
+    elif scan in on_disk:
+        try:
+            found = scan_files(root, name, scan)
+            files, size = len(found), sum(entry[2] for entry in found)
+            if not complete and config.get("quiet_seconds"):
+                complete = scan_is_quiet(root, name, scan, found, now, config["quiet_seconds"])
+        except ScanError as exc:
+            blocked_now = str(exc)
+    state = _state(record, lease, complete)
+    if blocked_now and state in ("pending", "failed", "blocked"):
+        # the reason as the tree shows it now (the next tick records the same)
+        state, record = "blocked", dict(record or {}, reason=blocked_now)
+    elif blocked_now:
+        add_problem(problems, f"{name}/{scan}: {blocked_now}")
+    if state == "pending" and config["routes"] and route is None:
+        state = "unrouted"
+    record = record or {}
+    primary = route and destinations_of(route)[0]
+    return {
+        "experiment": name,
+        "kind": experiment["kind"],
+        "scan": scan,
+        "state": state,
+        "files": files,
+        "bytes": size,
+        "on_disk": scan in on_disk,
+        "destination": primary and {"collection": primary["collection"], "path": destination_path(primary, name, scan)},
+        "destinations": _destinations(route, record, name, scan, state),
+        "attempts": record.get("attempts", 0),
+        "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
+        "reason": record.get("reason") if state == "blocked" else record.get("last_error"),
+        "last_error": record.get("last_error"),
+        "claimed_by": lease["run_id"] if state == "claimed" else None,
+        "shipped_at": record.get("shipped_at"),
+        "released_at": record.get("released_at"),
+    }

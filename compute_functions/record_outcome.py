@@ -11,8 +11,9 @@ after ``max_attempts``.
 """
 
 from _checksums import checked_algorithm, compare_with_manifest, default_workers, describe_differences
-from _layout import DaqError, ScanError, checked_scan, real_root, scan_files, tick_notes
+from _layout import RAW_DATA, DaqError, ScanError, checked_scan, join_collection_path, real_root, scan_files, tick_notes
 from _ledger import (
+    bump_generation,
     claim_index,
     clear_claims,
     current_claim,
@@ -25,8 +26,10 @@ from _ledger import (
     read_record,
     release_claim,
     release_run_claims,
+    unmark_shipped_index,
     write_record,
 )
+from _release import compact_released, queue_for_release, release_copy, unqueue_release
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 
@@ -54,8 +57,9 @@ def _transfer_problem(transfer):
 
 def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
     """Per-scan outcomes from what the flow gathered: the scans whose manifest could not be made
-    (their own outcome, whatever happened to the rest), then for each route group its Transfer
-    task and its verification (Compute results from verify_scan, or a checksum-sync Transfer)."""
+    (their own outcome, whatever happened to the rest), then each scan's result at each of its
+    destinations, from the group of that destination: its Transfer task and its verification (Compute
+    results from verify_scan, or a checksum-sync Transfer). A scan due for release is marked so."""
     outcomes = []
     unhashed = set()
     for problem in manifest_problems or []:
@@ -68,6 +72,7 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
                 "blocked": problem.get("blocked") is True,
             }
         )
+    by_scan = {}
     groups = found.get("groups", []) if isinstance(found, dict) else []
     for index, group in enumerate(groups):
         done = groups_done[index] if error is None and index < len(groups_done or []) else None
@@ -76,7 +81,7 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
         results = {}
         if done is None:
             problem = error or "the run ended before this scan's transfer"
-        elif transfer.get("status") != "SUCCEEDED":
+        elif transfer.get("status") not in ("SUCCEEDED", "NOT_NEEDED"):
             problem = _transfer_problem(transfer)
         elif verify.get("status") != "SUCCEEDED":
             problem = f"the verification ended {verify.get('status')}: {verify.get('problem') or 'no details'}"
@@ -94,15 +99,30 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
             results = {(scan["experiment"], scan["scan"]): check for scan in group["scans"]}
             problem = None
         for scan in group["scans"]:
-            if (scan["experiment"], scan["scan"]) in unhashed:
+            key = (scan["experiment"], scan["scan"])
+            if key in unhashed:
                 continue
-            outcome = {"experiment": scan["experiment"], "scan": scan["scan"], "task_id": transfer.get("task_id")}
-            verification = results.get((scan["experiment"], scan["scan"]))
+            if key not in by_scan:
+                by_scan[key] = {
+                    "experiment": key[0],
+                    "scan": key[1],
+                    "task_id": transfer.get("task_id"),
+                    "destinations": [],
+                }
+                if group.get("release"):
+                    by_scan[key]["release"] = True
+                outcomes.append(by_scan[key])
+            place = {
+                "collection": group.get("destination_collection"),
+                "path": join_collection_path(group.get("base_path") or "/", key[0], RAW_DATA, key[1]) + "/",
+                "task_id": transfer.get("task_id"),
+            }
+            verification = results.get(key)
             if problem is None and verification is not None:
-                outcome["verification"] = verification
+                place["verification"] = verification
             else:
-                outcome["error"] = problem or "no verification result came back for this scan"
-            outcomes.append(outcome)
+                place["error"] = problem or "no verification result came back for this scan"
+            by_scan[key]["destinations"].append(place)
     return outcomes
 
 
@@ -122,9 +142,20 @@ def _source_problem(config, experiment, scan, manifest):
     return f"the DAQ copy changed after its manifest was written ({differences}); the next attempt ships it again"
 
 
-def _failure_reason(outcome, verification, ledger_digest):
-    if outcome.get("error"):
-        return str(outcome["error"])
+def _places(outcome):
+    """An outcome's results per destination; an outcome given in the one-destination form is one."""
+    if isinstance(outcome.get("destinations"), list) and outcome["destinations"]:
+        return outcome["destinations"]
+    return [{"verification": outcome.get("verification"), "error": None}]
+
+
+def _place_problem(place, ledger_digest):
+    """Why the copy at one destination is not shown to hold the ledger's manifest, or None."""
+    verification = place.get("verification")
+    if place.get("error"):
+        return str(place["error"])
+    if _is_verified(verification, ledger_digest):
+        return None
     if ledger_digest is None:
         return "no manifest in the ledger for this scan"
     if not isinstance(verification, dict):
@@ -132,6 +163,28 @@ def _failure_reason(outcome, verification, ledger_digest):
     if verification.get("ok") is not True:
         return f"verification failed: {verification.get('summary') or 'files differ'}"
     return "verified against a different manifest than the ledger's"
+
+
+def _checked_places(places, ledger_digest, now):
+    """(the first destination's problem as a sentence or None, each destination's state for the record)."""
+    first, states = None, []
+    for place in places:
+        problem = _place_problem(place, ledger_digest)
+        verification = place.get("verification") if isinstance(place.get("verification"), dict) else {}
+        if problem is not None and first is None:
+            first = f"at {place['collection']}: {problem}" if len(places) > 1 and place.get("collection") else problem
+        if place.get("collection"):
+            states.append(
+                {
+                    "collection": place["collection"],
+                    "path": place.get("path"),
+                    "state": "failed" if problem else "verified",
+                    "verified_at": None if problem else iso_time(now),
+                    "method": verification.get("method") or ("verify_scan" if verification else None),
+                    "problem": problem,
+                }
+            )
+    return first, states
 
 
 def record_outcome(
@@ -175,7 +228,7 @@ def record_outcome(
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
-    shipped, failed, quarantined, blocked, skipped, news = [], [], [], [], [], []
+    shipped, failed, quarantined, blocked, skipped, news, released, again = [], [], [], [], [], [], [], []
     for outcome in outcomes:
         try:
             experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
@@ -189,14 +242,25 @@ def record_outcome(
             continue
         record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
         manifest, ledger_digest = read_manifest(ledger, experiment, scan)
-        verification = outcome.get("verification")
-        verified = _is_verified(verification, ledger_digest)
-        if verified and verification.get("method") == TRANSFER_CHECK:
-            problem = _source_problem(config, experiment, scan, manifest)
-            if problem is not None:
-                verified = False
-                outcome = dict(outcome, error=problem)
-        if verified:
+        places = _places(outcome)
+        problem, destinations = _checked_places(places, ledger_digest, now)
+        problem = str(outcome["error"]) if outcome.get("error") else problem
+        changed = None
+        by_transfer = any((place.get("verification") or {}).get("method") == TRANSFER_CHECK for place in places)
+        if outcome.get("release") or (problem is None and by_transfer):  # a change on the DAQ explains all else
+            changed = _source_problem(config, experiment, scan, manifest) if manifest is not None else None
+        if outcome.get("release"):
+            damaged = changed is None and problem is not None
+            result, reason = _record_release(config, run_id, record, changed or problem, destinations, now, damaged)
+            if result == "released":
+                released.append(scan_id)
+            elif result == "kept":
+                skipped.append({"scan": scan_id, "reason": reason})
+            else:
+                again.append({"scan": scan_id, "reason": reason})
+                news.append(news_of(record, scan_id))
+            continue
+        if problem is None and changed is None:
             if record.get("state") != "shipped" or record.get("manifest_digest") != ledger_digest:
                 record.update(
                     state="shipped",
@@ -210,10 +274,12 @@ def record_outcome(
                     updated_at=iso_time(now),
                     last_error=None,
                     retry_after=None,
+                    **({"destinations": destinations} if destinations else {}),
                 )
                 write_record(ledger, record)
                 if config.get("catalog"):
                     queue_for_catalog(ledger, experiment, scan)
+                queue_for_release(ledger, experiment, scan, now)
             mark_shipped_index(ledger, experiment, scan)
             clear_claims(ledger, experiment, scan)
             shipped.append(scan_id)
@@ -222,7 +288,9 @@ def record_outcome(
         if record.get("state") == "shipped" or (lease is not None and lease["active"] and lease["run_id"] != run_id):
             skipped.append({"scan": scan_id, "reason": "another run holds or has finished this scan"})
             continue
-        reason = _failure_reason(outcome, verification, ledger_digest)
+        reason = problem or changed
+        if destinations:
+            record["destinations"] = destinations
         if outcome.get("blocked"):
             since = record.get("blocked_at") if record.get("state") == "blocked" else iso_time(now)
             record.update(state="blocked", reason=reason, run_id=run_id, blocked_at=since, updated_at=iso_time(now))
@@ -251,29 +319,73 @@ def record_outcome(
             )
         write_record(ledger, record)
         release_claim(ledger, experiment, scan, run_id, now)
+    if released:
+        compact_released(ledger)
     found = found if isinstance(found, dict) else {}
     return {
-        "ok": not (failed or quarantined or skipped),
+        "ok": not (failed or quarantined or skipped or again),
         "shipped": shipped,
+        "released": released,
+        "shipping_again": again,
         "failed": failed,
         "quarantined": quarantined,
         "blocked": blocked,
         "skipped": skipped,
         "news": [item for item in news if item is not None],
-        "summary": _summary(shipped, failed, quarantined, skipped)
+        "summary": _summary(shipped, released, again, failed, quarantined, skipped)
         + tick_notes(blocked + (found.get("blocked") or []), found.get("problems") or []),
     }
 
 
-def _summary(shipped, failed, quarantined, skipped):
+def _record_release(config, run_id, record, problem, destinations, now, damaged):
+    """A scan due for release, after its re-verification: its DAQ copy removed (state ``released``)
+    when every destination verified and the DAQ copy still matches its manifest; else shipped again:
+    pending, out of the shipped index (a damaged copy is then repaired by the next run's checksum-sync
+    Transfer), and, when a copy is ``damaged`` (a destination failed while the DAQ copy matches), news
+    for a person (``record`` is updated for it). Returns ("released", None), ("kept", why the DAQ copy
+    stays as it is) or ("again", why it ships again)."""
+    ledger = config["ledger"]
+    experiment, scan = record["experiment"], record["scan"]
+    if record.get("state") != "shipped":
+        return "kept", f"it is {record.get('state', 'not in the ledger')} now, not shipped; nothing was released"
+    if problem is None:
+        try:
+            release_copy(config, record, now, destinations)
+        except OSError as exc:
+            release_claim(ledger, experiment, scan, run_id, now)
+            return "kept", f"its DAQ copy could not be moved aside for removal ({exc.strerror or exc}); it stays"
+        return "released", None
+    record.update(
+        state="pending", attempts=0, retry_after=None, last_error=problem, run_id=run_id, updated_at=iso_time(now)
+    )
+    if destinations:
+        record["destinations"] = destinations
+    if damaged:
+        record["reverify_failed_at"] = iso_time(now)
+    write_record(ledger, record)
+    unmark_shipped_index(ledger, experiment, scan)
+    unqueue_release(ledger, experiment, scan)
+    release_claim(ledger, experiment, scan, run_id, now)
+    bump_generation(ledger)  # its experiment may be cached as all shipped: the next tick must look again
+    return "again", problem
+
+
+def _summary(shipped, released, again, failed, quarantined, skipped):
     """One sentence for the run's log and its FAILED message: what happened, and the first problem.
     Blocked scans and warnings follow it (``tick_notes``): a blocked scan alone does not fail a run."""
     parts = [f"{len(shipped)} shipped"]
-    for entries, word in ((failed, "failed"), (quarantined, "quarantined"), (skipped, "skipped")):
+    named = (
+        (released, "released"),
+        (again, "to ship again"),
+        (failed, "failed"),
+        (quarantined, "quarantined"),
+        (skipped, "skipped"),
+    )
+    for entries, word in named:
         if entries:
             parts.append(f"{len(entries)} {word}")
     text = ", ".join(parts)
-    first = (failed or quarantined or skipped or [None])[0]
+    first = (again or failed or quarantined or skipped or [None])[0]
     if first is not None:
         text += f"; {first['scan']}: {first['reason']}"
     return text

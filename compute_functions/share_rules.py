@@ -2,10 +2,10 @@
 
 ``[[share]]`` gives principals read (or read-write) access to the experiments it matches. For
 every experiment with a shipped scan, each matching principal gets one rule on
-``<base_path>/<experiment>/`` of the experiment's route destination (a guest collection), never
-one per scan. The ledger keeps the rules the flow made (``shares/<experiment>/rules.json``)
-with their ids, so a rule is made once, and a principal removed from the config has its rule
-deleted on the next run.
+``<base_path>/<experiment>/`` of the experiment's route destination (a guest collection; the
+route's first, where it has several), never one per scan. The ledger keeps the rules the flow
+made (``shares/<experiment>/rules.json``) with their ids, so a rule is made once, and a principal
+removed from the config has its rule deleted on the next run.
 
 Called on the DAQ endpoint twice in a run that has something to change: ``share_rules(config,
 run_id, shipped=[...])`` plans (rules to create, rules to delete, at most ``MAX_CHANGES`` of each,
@@ -16,7 +16,7 @@ refused a rule (not a guest collection) is left alone for a day, with one senten
 time it is planned.
 """
 
-from _layout import join_collection_path, route_for, share_principals, shares_fingerprint
+from _layout import join_collection_path, primary_destination, route_for, share_principals, shares_fingerprint
 from _ledger import (
     SHARES_PLAN_FILE,
     atomic_write,
@@ -64,22 +64,23 @@ def _plan(config, ledger, now, shipped):
     create, delete, notes, more, retry_at = [], [], [], False, None
     for experiment in experiments:
         route = route_for(experiment, config["routes"])
+        destination = primary_destination(route) if route else {}
         kept, problem = _read(ledger, experiment)
         if problem:
             notes.append(problem)
             continue
         wanted = share_principals(experiment, config.get("shares") or []) if route else {}
-        path = join_collection_path(route["base_path"], experiment) + "/" if route else None
+        path = join_collection_path(destination["base_path"], experiment) + "/" if route else None
         current = {}
         for rule in kept["rules"]:
-            if rule["collection"] == (route or {}).get("collection") and rule["path"] == path:
+            if rule["collection"] == destination.get("collection") and rule["path"] == path:
                 current[rule["principal"]] = rule
             else:  # the route or its base path changed: the old rule no longer guards this backup
                 delete.append(dict(rule, experiment=experiment))
         for urn, rule in current.items():
             if wanted.get(urn) != rule["permissions"]:
                 delete.append(dict(rule, experiment=experiment))
-        refused_at = (kept.get("refused") or {}).get((route or {}).get("collection") or "")
+        refused_at = (kept.get("refused") or {}).get(destination.get("collection") or "")
         for urn, permissions in wanted.items():
             if urn in current and current[urn]["permissions"] == permissions:
                 continue
@@ -91,7 +92,7 @@ def _plan(config, ledger, now, shipped):
             create.append(
                 {
                     "experiment": experiment,
-                    "collection": route["collection"],
+                    "collection": destination["collection"],
                     "path": path,
                     "urn": urn,
                     "principal_type": principal_type,

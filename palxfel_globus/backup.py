@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from palxfel_globus.config import Config, is_inside
+from palxfel_globus.config import Config, config_place, is_inside
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.functions import FLOW_FUNCTIONS
 from palxfel_globus.resources import data_dir
@@ -82,22 +82,23 @@ def check_local(config: Config) -> dict[str, Path]:
                 f"[local].collections maps the DAQ collection to {daq_dir}, where {config.daq.collection_root} is "
                 f"{expected}, not [daq].root {config.daq.root}."
             )
-    for number, route in enumerate(config.routes, 1):
-        directory = collections.get(route.collection)
+    for number, place, route, destination in config.destinations():
+        where = config_place(number, place, route)
+        directory = collections.get(destination.collection)
         if directory is None:
             problems.append(
-                f"[local].collections has no directory for route #{number}'s collection {route.collection}."
+                f"[local].collections has no directory for the collection {destination.collection} of {where}."
             )
             continue
-        landing = _collection_dir(directory, route.base_path)  # where base_path is on this machine
+        landing = _collection_dir(directory, destination.base_path)  # where base_path is on this machine
         if is_inside(landing.resolve(), config.daq.root.resolve()):
             problems.append(
-                f"[[route]] #{number}: its base_path {route.base_path} is {landing} here, inside [daq].root "
+                f"{where}: its base_path {destination.base_path} is {landing} here, inside [daq].root "
                 f"{config.daq.root}: the backup would live on the DAQ disk."
             )
-        elif route.verify_root is not None and route.verify_root.resolve() != landing.resolve():
+        elif destination.verify_root is not None and destination.verify_root.resolve() != landing.resolve():
             problems.append(
-                f"[[route]] #{number}: verify_root {route.verify_root} is not where base_path {route.base_path} is "
+                f"{where}: verify_root {destination.verify_root} is not where base_path {destination.base_path} is "
                 f"locally ({landing})."
             )
     if problems:
@@ -143,6 +144,8 @@ class TickSummary:
     status: str
     found: int = 0
     shipped: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # DAQ copies removed after every copy verified again
+    shipping_again: list[dict[str, Any]] = field(default_factory=list)  # failed re-verification, or changed
     failed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     blocked: list[dict[str, Any]] = field(default_factory=list)
@@ -167,12 +170,14 @@ class TickSummary:
             status=run["status"],
             found=((state.get("find") or {}).get("result") or {}).get("count", 0),
             shipped=list(outcome.get("shipped", [])),
+            released=list(outcome.get("released", [])),
+            shipping_again=list(outcome.get("shipping_again", [])),
             failed=list(outcome.get("failed", [])),
             quarantined=list(outcome.get("quarantined", [])),
             blocked=list(blocked.values()),
             warnings=list(found.get("problems") or []),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
-            transfer_tasks=len(done),
+            transfer_tasks=sum(1 for group in done if (group.get("transfer") or {}).get("status") != "NOT_NEEDED"),
             actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),
         )
         summary.message = run_message(run)

@@ -42,12 +42,32 @@ class ConfigError(PalxfelError):
 
 
 @dataclass(frozen=True)
-class Route:
-    match: str
+class Destination:
     collection: str
     base_path: str
     compute_endpoint: Optional[str] = None  # verify at the destination with Compute ...
     verify_root: Optional[Path] = None  # ... where base_path is this directory on that endpoint
+
+    def function_config(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "base_path": self.base_path,
+            "compute_endpoint": self.compute_endpoint,
+            "verify_root": None if self.verify_root is None else str(self.verify_root),
+        }
+
+
+@dataclass(frozen=True)
+class Route:
+    """The experiments ``match`` names, and every place their scans go: a scan is shipped only once each
+    destination holds a verified copy. The first destination is the one shares and the catalog name."""
+
+    match: str
+    destinations: tuple[Destination, ...]
+
+    @property
+    def primary(self) -> Destination:
+        return self.destinations[0]
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,15 @@ class GlobusSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """When a shipped scan's DAQ copy may go: ``release_after`` it shipped (None: never), after a fresh
+    verification at every destination; at most ``max_release`` scans a run."""
+
+    release_after: Optional[int] = None
+    max_release: int = 20
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     """Who is e-mailed when a run does not ship every scan. The Globus notification action provider
     sends through the facility's own mail server, so a deploy also needs the sender and SMTP login."""
@@ -132,12 +161,19 @@ class Config:
     notify: NotifySettings = NotifySettings()
     shares: tuple[Share, ...] = ()
     catalog: CatalogSettings = CatalogSettings()
+    retention: RetentionSettings = RetentionSettings()
     source: Optional[Path] = None
 
+    def destinations(self) -> Iterator[tuple[int, int, Route, Destination]]:
+        """(route number, destination number, route, destination) for every destination of every route."""
+        for number, route in enumerate(self.routes, 1):
+            for place, destination in enumerate(route.destinations, 1):
+                yield number, place, route, destination
+
     def collections(self) -> list[str]:
-        """The Transfer collections the backup flow reads or writes: the DAQ's, then each route's, once each."""
+        """The Transfer collections the backup flow reads or writes: the DAQ's, then each destination's, once each."""
         found = [self.daq.collection] if self.daq.collection else []
-        return list(dict.fromkeys(found + [route.collection for route in self.routes]))
+        return list(dict.fromkeys(found + [place[3].collection for place in self.destinations()]))
 
     def function_config(self) -> dict[str, Any]:
         """The dict the Compute functions take (see compute_functions/_layout.py)."""
@@ -151,10 +187,7 @@ class Config:
             "routes": [
                 {
                     "match": route.match,
-                    "collection": route.collection,
-                    "base_path": route.base_path,
-                    "compute_endpoint": route.compute_endpoint,
-                    "verify_root": None if route.verify_root is None else str(route.verify_root),
+                    "destinations": [destination.function_config() for destination in route.destinations],
                 }
                 for route in self.routes
             ],
@@ -168,7 +201,31 @@ class Config:
                 for share in self.shares
             ],
             **({"catalog": {"index": self.catalog.index, "public": self.catalog.public}} if self.catalog.index else {}),
+            **(
+                {
+                    "retention": {
+                        "release_after": self.retention.release_after,
+                        "max_release": self.retention.max_release,
+                    }
+                }
+                if self.retention.release_after is not None
+                else {}
+            ),
         }
+
+
+def route_place(number: int, place: int, route: Route) -> str:
+    """How a sentence names a destination: "route #2" when it is the route's only one."""
+    return f"route #{number}" if len(route.destinations) == 1 else f"route #{number} destination #{place}"
+
+
+def config_place(number: int, place: int, route: Route) -> str:
+    """Where the config file gives a destination: "[[route]] #2" when it is the route's only one."""
+    return (
+        f"[[route]] #{number}"
+        if len(route.destinations) == 1
+        else f"[[route]] #{number} [[route.destination]] #{place}"
+    )
 
 
 def daq_only_config(daq_root: Path, ledger: Optional[Path] = None) -> Config:
@@ -348,10 +405,10 @@ def _glob(value: Any) -> str:
 
 
 DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
-ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root")
+ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root", "destination")
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog")
+TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog", "retention")
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -405,6 +462,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     notify = _parse_notify(check, check.table(document, "notify", "[notify]"))
     shares = _parse_shares(check, document.get("share", []))
     catalog = _parse_catalog(check, check.table(document, "catalog", "[catalog]"))
+    retention = _parse_retention(check, check.table(document, "retention", "[retention]"))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -421,7 +479,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
             "flow's WaitTimes), so a second run could ship the same scans; remove the key (the default is 10 days) "
             f"or set at least {bound}",
         )
-    if any(route.compute_endpoint for route in routes) and not is_inside(daq.ledger, daq.root):
+    if verifies_with_compute(routes) and not is_inside(daq.ledger, daq.root):
         check.problem(
             "[daq].ledger",
             "must be inside [daq].root when a route verifies with Compute, so that the manifests ship beside the scans",
@@ -438,6 +496,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         notify=notify,
         shares=shares,
         catalog=catalog,
+        retention=retention,
         source=source,
     )
     if check_tree:
@@ -470,17 +529,21 @@ def _check_routes(check: _Checker, daq: DaqSettings, routes: tuple[Route, ...], 
     """Routes that would lose data (a 'backup' onto the DAQ itself) or never be used (shadowed)."""
     for number, route in enumerate(routes, 1):
         where = f"[[route]] #{number}"
-        if route.collection == daq.collection and _collection_path_inside(route.base_path, daq.collection_root):
-            check.problem(
-                f"{where}.base_path",
-                f"{route.base_path} on the DAQ collection is inside the DAQ root ({daq.collection_root}): scans "
-                "would be shipped onto themselves and no backup would exist; give a backup collection",
-            )
-        if root_known and route.verify_root is not None and is_inside(route.verify_root, daq.root):
-            check.problem(
-                f"{where}.verify_root",
-                f"{route.verify_root} is inside [daq].root {daq.root}: the backup would live on the DAQ disk",
-            )
+        for place, destination in enumerate(route.destinations, 1):
+            named = config_place(number, place, route)
+            if destination.collection == daq.collection and _collection_path_inside(
+                destination.base_path or "/", daq.collection_root
+            ):
+                check.problem(
+                    f"{named}.base_path",
+                    f"{destination.base_path} on the DAQ collection is inside the DAQ root ({daq.collection_root}): "
+                    "scans would be shipped onto themselves and no backup would exist; give a backup collection",
+                )
+            if root_known and destination.verify_root is not None and is_inside(destination.verify_root, daq.root):
+                check.problem(
+                    f"{named}.verify_root",
+                    f"{destination.verify_root} is inside [daq].root {daq.root}: the backup would live on the DAQ disk",
+                )
         for earlier_number, earlier in enumerate(routes[: number - 1], 1):
             if route.match and earlier.match and _covers(earlier.match, route.match):
                 check.problem(
@@ -491,30 +554,41 @@ def _check_routes(check: _Checker, daq: DaqSettings, routes: tuple[Route, ...], 
                 break
 
 
+def verifies_with_compute(routes: tuple[Route, ...]) -> bool:
+    return any(destination.compute_endpoint for route in routes for destination in route.destinations)
+
+
 def claim_hold_bound(routes: tuple[Route, ...]) -> tuple[int, str]:
     """The longest a scan-backup run holds its claims, from the flow's WaitTimes: discovery, then every
-    Transfer task ends by the run's transfer deadline (its WaitTime after discovery), then at most one
-    Compute verification, then recording. (seconds, what it is made of)."""
+    Transfer task ends by the run's transfer deadline (its WaitTime after discovery; the re-verifications
+    of scans due for release come first, inside that window), then at most one Compute verification,
+    then recording. (seconds, what it is made of)."""
     from palxfel_globus.backup import load_flow  # here, not at the top: backup imports this module
 
     states = load_flow("scan_backup")[0]["States"]
     parts = [("discovery", "FindCompletedScans"), ("transfers", "TransferScans")]
-    if any(route.compute_endpoint for route in routes):
+    if verifies_with_compute(routes):
         parts.append(("a Compute verification", "VerifyWithCompute"))
     parts.append(("recording", "RecordOutcome"))
     waits = [(what, int(states[state]["WaitTime"])) for what, state in parts]
     return sum(wait for _what, wait in waits), ", ".join(f"{what} {wait} s" for what, wait in waits)
 
 
-def _tables(check: _Checker, value: Any, name: str, keys: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each table of a ``[[name]]`` array with where it is ("[[route]] #2"), its unknown keys reported."""
+def _tables(
+    check: _Checker, value: Any, name: str, keys: tuple[str, ...], within: str = ""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each table of a ``[[name]]`` array with where it is ("[[route]] #2", or within one: "[[route]] #2
+    [[route.destination]] #1"), its unknown keys reported."""
     for number, table in enumerate(value, 1):
-        where = f"[[{name}]] #{number}"
+        where = f"{within}[[{name}]] #{number}"
         if not isinstance(table, dict):
             check.problem(where, "must be a table")
             continue
         check.known_keys(table, keys, where)
         yield where, table
+
+
+DESTINATION_KEYS = ("collection", "base_path", "compute_endpoint", "verify_root")
 
 
 def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
@@ -523,21 +597,45 @@ def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
         return ()
     routes = []
     for where, table in _tables(check, value, "route", ROUTE_KEYS):
-        route = Route(
-            match=check.get(table, "match", where, _glob, _REQUIRED),
-            collection=check.get(table, "collection", where, _uuid, _REQUIRED),
-            base_path=check.get(table, "base_path", where, _collection_path, _REQUIRED),
-            compute_endpoint=check.get(table, "compute_endpoint", where, _uuid, None),
-            verify_root=check.get(table, "verify_root", where, _absolute_path, None),
-        )
-        if ("compute_endpoint" in table) != ("verify_root" in table):
+        match = check.get(table, "match", where, _glob, _REQUIRED)
+        given = table.get("destination")
+        if given is None:  # the one-destination form: collection and base_path in [[route]] itself
+            destinations = [_parse_destination(check, table, where)]
+        elif any(key in table for key in DESTINATION_KEYS):
             check.problem(
                 where,
-                "compute_endpoint and verify_root go together: the destination's Compute endpoint "
-                "and the directory that base_path is on it",
+                "give its collection and base_path either in [[route]] itself or in [[route.destination]] "
+                "tables, not both",
             )
-        routes.append(route)
+            continue
+        elif not isinstance(given, list) or not given:
+            check.problem(f"{where}.destination", "must be [[route.destination]] tables with collection and base_path")
+            continue
+        else:
+            destinations = [
+                _parse_destination(check, inner, inner_where)
+                for inner_where, inner in _tables(check, given, "route.destination", DESTINATION_KEYS, f"{where} ")
+            ]
+        places = [(destination.collection, destination.base_path) for destination in destinations]
+        for place in sorted({place for place in places if places.count(place) > 1}):
+            check.problem(where, f"lists {place[1]} on {place[0]} twice; each destination is a different place")
+        routes.append(Route(match=match, destinations=tuple(destinations)))
     return tuple(routes)
+
+
+def _parse_destination(check: _Checker, table: dict[str, Any], where: str) -> Destination:
+    if ("compute_endpoint" in table) != ("verify_root" in table):
+        check.problem(
+            where,
+            "compute_endpoint and verify_root go together: the destination's Compute endpoint "
+            "and the directory that base_path is on it",
+        )
+    return Destination(
+        collection=check.get(table, "collection", where, _uuid, _REQUIRED),
+        base_path=check.get(table, "base_path", where, _collection_path, _REQUIRED),
+        compute_endpoint=check.get(table, "compute_endpoint", where, _uuid, None),
+        verify_root=check.get(table, "verify_root", where, _absolute_path, None),
+    )
 
 
 def _parse_shares(check: _Checker, value: Any) -> tuple[Share, ...]:
@@ -563,6 +661,25 @@ def _parse_catalog(check: _Checker, table: dict[str, Any]) -> CatalogSettings:
     return CatalogSettings(
         index=check.get(table, "index", "[catalog]", _uuid, None),
         public=bool(check.get(table, "public", "[catalog]", _boolean, False)),
+    )
+
+
+def _parse_retention(check: _Checker, table: dict[str, Any]) -> RetentionSettings:
+    check.known_keys(table, ("release_after", "max_release"), "[retention]")
+    if table and "release_after" not in table:
+        check.problem(
+            "[retention]",
+            "the key 'release_after' is required: how long after it shipped a scan's DAQ copy may go, e.g. \"30d\"",
+        )
+    max_release = check.get(table, "max_release", "[retention]", _positive_int, RetentionSettings.max_release)
+    if max_release is not None and max_release > MAX_SCANS_PER_RUN:
+        check.problem(
+            "[retention].max_release",
+            f"{max_release} is more than {MAX_SCANS_PER_RUN}, the most a run re-verifies within its state limit",
+        )
+    return RetentionSettings(
+        release_after=check.get(table, "release_after", "[retention]", parse_duration, None),
+        max_release=max_release or RetentionSettings.max_release,
     )
 
 

@@ -29,7 +29,12 @@ FLOW_FUNCTIONS = (  # what the scan_backup flow calls: deploy registers these
     "share_rules",
     "catalog_entries",
 )
-FUNCTION_NAMES = (*FLOW_FUNCTIONS, "list_scans", "manage_scan")  # the CLI runs the last two on the DAQ host
+FUNCTION_NAMES = (
+    *FLOW_FUNCTIONS,
+    "list_scans",
+    "manage_scan",
+    "plan_release",
+)  # the CLI runs these three on the DAQ host
 
 
 def _helper_imports(tree: ast.Module) -> list[ast.ImportFrom]:

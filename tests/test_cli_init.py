@@ -65,7 +65,7 @@ def test_init_writes_a_config_that_loads_with_what_was_given(site: Daq, tmp_path
     assert (config.daq.root, config.daq.collection, config.daq.collection_root) == (site.root, DAQ_COLLECTION, "/~/dat")
     assert config.daq.compute_endpoint == DAQ_ENDPOINT and config.timer_interval == 900
     assert config.globus.subscription_id == SUBSCRIPTION
-    assert [(route.match, route.collection, route.base_path) for route in config.routes] == [
+    assert [(route.match, route.primary.collection, route.primary.base_path) for route in config.routes] == [
         ("ue_*", UE_COLLECTION, "/backup/ue"),
         ("ms_*", MS_COLLECTION, "/~/ms"),
     ]

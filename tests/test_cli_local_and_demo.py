@@ -170,7 +170,7 @@ def test_a_local_destination_inside_the_daq_root_is_refused_before_anything_move
     from palxfel_globus.config import load_config
 
     config = load_config(config_path)
-    ue_directory = config.local.collections[config.routes[0].collection]
+    ue_directory = config.local.collections[config.routes[0].primary.collection]
     inside = config.daq.root / "backup-here"
     config_path.write_text(config_path.read_text("utf-8").replace(f'"{ue_directory}"', f'"{inside}"'), "utf-8")
     code, out, err = cli("local", "run", "--config", str(config_path), "--once")

@@ -84,17 +84,25 @@ def test_a_good_config_becomes_the_function_config(tmp_path: Path, root: Path) -
         "routes": [
             {
                 "match": "ue_*",
-                "collection": UE_COLLECTION,
-                "base_path": "/backup/ue",
-                "compute_endpoint": None,
-                "verify_root": None,
+                "destinations": [
+                    {
+                        "collection": UE_COLLECTION,
+                        "base_path": "/backup/ue",
+                        "compute_endpoint": None,
+                        "verify_root": None,
+                    }
+                ],
             },
             {
                 "match": "ms_*",
-                "collection": MS_COLLECTION,
-                "base_path": "/backup/ms",
-                "compute_endpoint": DAQ_ENDPOINT,
-                "verify_root": "/srv/backup/ms",
+                "destinations": [
+                    {
+                        "collection": MS_COLLECTION,
+                        "base_path": "/backup/ms",
+                        "compute_endpoint": DAQ_ENDPOINT,
+                        "verify_root": "/srv/backup/ms",
+                    }
+                ],
             },
         ],
         "max_scans": 20,
@@ -273,7 +281,7 @@ def test_the_daq_collection_outside_the_daq_root_is_a_destination_like_any_other
         f'collection = "{UE_COLLECTION}"\nbase_path = "/backup/ue"',
         f'collection = "{DAQ_COLLECTION}"\nbase_path = "/~/bak"',
     )
-    assert load_config(write_config(tmp_path, text)).routes[0].base_path == "/~/bak"
+    assert load_config(write_config(tmp_path, text)).routes[0].primary.base_path == "/~/bak"
 
 
 def test_a_verify_root_on_the_daq_disk_is_refused(tmp_path: Path, root: Path) -> None:

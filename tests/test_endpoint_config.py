@@ -58,7 +58,7 @@ def test_a_route_endpoint_gets_a_slurm_engine_and_verify_scan(config: Any, cli: 
 
 def test_a_route_that_verifies_on_the_daq_endpoint_shares_one_config(config: Any, cli: Cli) -> None:
     text = config.source.read_text(encoding="utf-8")
-    route_endpoint = config.routes[1].compute_endpoint
+    route_endpoint = config.routes[1].primary.compute_endpoint
     on_daq = text.replace(
         f'compute_endpoint = "{route_endpoint}"', f'compute_endpoint = "{config.daq.compute_endpoint}"'
     )

@@ -38,6 +38,8 @@ def test_items_carry_sizes_and_groups_carry_the_routed_roots(daq: Daq) -> None:
     assert result["groups"] == [
         {
             "route": 0,
+            "destination": 0,
+            "release": False,
             "destination_collection": UE_COLLECTION,
             "source_root": "/~/dat",
             "base_path": "/backup/ue",
@@ -49,6 +51,8 @@ def test_items_carry_sizes_and_groups_carry_the_routed_roots(daq: Daq) -> None:
         },
         {
             "route": 1,
+            "destination": 0,
+            "release": False,
             "destination_collection": MS_COLLECTION,
             "source_root": "/~/dat",
             "base_path": "/~/ms",

@@ -356,9 +356,11 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
     from globus_sdk import ComputeClientV2, ComputeClientV3
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session())
-    collection = answer_collections(config.collections(), mapped={config.routes[0].collection})
+    collection = answer_collections(config.collections(), mapped={config.routes[0].primary.collection})
     status = load_response(ComputeClientV2.get_endpoint_status).json
-    for endpoint_id in {config.daq.compute_endpoint, *(route.compute_endpoint for route in config.routes)} - {None}:
+    for endpoint_id in {config.daq.compute_endpoint, *(route.primary.compute_endpoint for route in config.routes)} - {
+        None
+    }:
         responses.add(
             responses.GET,
             f"https://compute.api.globus.org/v2/endpoints/{endpoint_id}/status",
@@ -377,7 +379,7 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
                 "catalog_entries-id",
             ],
         ),
-        (config.routes[1].compute_endpoint, ["verify_scan-id"]),
+        (config.routes[1].primary.compute_endpoint, ["verify_scan-id"]),
     ):
         responses.add(
             responses.GET,

@@ -239,7 +239,7 @@ def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 0, err
     assert "done: create timer" in out
-    daq, verifier = config.daq.compute_endpoint, config.routes[1].compute_endpoint
+    daq, verifier = config.daq.compute_endpoint, config.routes[1].primary.compute_endpoint
     assert f"  palxfel-globus endpoint config daq    (DAQ, endpoint {daq})\n" in out
     assert f"  palxfel-globus endpoint config 2    (route #2 (ms_*), endpoint {verifier})\n" in out
     code, yaml_text, _ = cli("endpoint", "config", "daq", "--config", str(config.source))

@@ -99,6 +99,8 @@ def test_shipped_needs_a_passing_verification_of_the_ledgers_own_manifest(daq: D
     assert outcome == {
         "ok": True,
         "shipped": [SCAN_ID],
+        "released": [],
+        "shipping_again": [],
         "failed": [],
         "quarantined": [],
         "blocked": [],

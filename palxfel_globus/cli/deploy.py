@@ -143,7 +143,7 @@ def _warn_of_unshareable_destinations(config: Any, current: Any) -> None:
     from palxfel_globus.globus.sharing import not_guest_problem, shared_routes
 
     for number, route in shared_routes(config):
-        problem = not_guest_problem(number, route, current.transfer.get_endpoint(route.collection))
+        problem = not_guest_problem(number, route, current.transfer.get_endpoint(route.primary.collection))
         if problem:
             warn(f"{problem}.")
 

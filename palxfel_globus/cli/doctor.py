@@ -48,6 +48,7 @@ def _expect(condition: bool, ok: str, problem: str, fix: str = "") -> str:
 
 
 def run_checks(config: Any, current: Any) -> list[Check]:
+    from palxfel_globus.config import route_place
     from palxfel_globus.globus.deployment import Deployment, Desired, deployment_path, plan
     from palxfel_globus.globus.endpoints import endpoint_roles, registered_ids
     from palxfel_globus.globus.sharing import not_guest_problem, shared_routes
@@ -76,7 +77,8 @@ def run_checks(config: Any, current: Any) -> list[Check]:
         return checks
     checks.append(Check("login", True, "tokens and consents present"))
     collections = [("DAQ collection", config.daq.collection)] + [
-        (f"route #{number} collection", route.collection) for number, route in enumerate(config.routes, 1)
+        (f"{route_place(number, place, route)} collection", destination.collection)
+        for number, place, route, destination in config.destinations()
     ]
     for what, collection_id in collections:
 
@@ -98,12 +100,12 @@ def run_checks(config: Any, current: Any) -> list[Check]:
     for number, route in shared_routes(config):
 
         def guest(number: int = number, route: Any = route) -> str:
-            collection = current.transfer.get_endpoint(route.collection)
+            collection = current.transfer.get_endpoint(route.primary.collection)
             problem = not_guest_problem(number, route, collection)
             ok = f"{collection['display_name']} is a guest collection: [[share]] can set access rules there"
             return _expect(not problem, ok, problem, "use a guest collection as the route's collection")
 
-        checks.append(_probe(f"route #{number} sharing", guest, f"check {route.collection} in the web app"))
+        checks.append(_probe(f"route #{number} sharing", guest, f"check {route.primary.collection} in the web app"))
     if config.catalog.index:
 
         def writable() -> str:

@@ -1,4 +1,4 @@
-"""``palxfel-globus scans list | retry | forget``: the ledger on the DAQ host."""
+"""``palxfel-globus scans list | retry | forget | release``: the ledger on the DAQ host."""
 
 import sys
 from pathlib import Path
@@ -27,6 +27,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 STATE_STYLES = {
     "shipped": "green",
+    "released": "dim green",
     "pending": "cyan",
     "claimed": "blue",
     "incomplete": "dim",
@@ -66,10 +67,14 @@ def _note(row: dict[str, Any]) -> str:
         return "no [[route]] matches this experiment"
     if state == "shipped":
         return f"{row['shipped_at'] or ''}{'' if row['on_disk'] else ' (no longer on disk)'}"
+    if state == "released":
+        return f"DAQ copy removed {row['released_at'] or ''} after every copy verified again"
+    if state == "pending" and row.get("last_error"):
+        return f"ships again: {row['last_error']}"
     return ""
 
 
-def _render_table(rows: list[dict[str, Any]], root: str) -> None:
+def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str, Any]]) -> None:
     from collections import Counter
 
     from rich import box
@@ -78,8 +83,14 @@ def _render_table(rows: list[dict[str, Any]], root: str) -> None:
 
     from palxfel_globus.units import format_size
 
+    compacted = sum(item["count"] for item in archived)
+    if compacted:
+        said = f"{compacted} older released scan{'' if compacted == 1 else 's'} in {len(archived)} experiment"
+        footer = Text(f"{said}{'' if len(archived) == 1 else 's'} are compacted in the ledger; --archived lists them.")
     if not rows:
         console.print(Text(f"No scans found under {root}."))
+        if compacted:
+            console.print(footer)
         return
     table = Table(title=Text(f"Scans under {root}"), title_justify="left", box=box.SIMPLE_HEAD)
     notes = [_note(row) for row in rows]
@@ -107,6 +118,8 @@ def _render_table(rows: list[dict[str, Any]], root: str) -> None:
     counts = Counter(row["state"] for row in rows)
     summary = ", ".join(f"{counts[state]} {state}" for state in STATE_STYLES if counts[state])
     console.print(Text(f"{len(rows)} scans: {summary}."))
+    if compacted:
+        console.print(footer)
 
 
 @app.command("list")
@@ -115,18 +128,22 @@ def list_scans(
     daq_root: DaqRootOption = None,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
+    archived: Annotated[
+        bool, typer.Option("--archived", help="Also list the older released scans the ledger keeps compacted.")
+    ] = False,
 ) -> None:
-    """Every scan with its state: incomplete, pending, claimed, shipped, failed, quarantined, blocked, unrouted."""
+    """Every scan with its state: incomplete, pending, claimed, shipped, released, failed, quarantined, blocked,
+    unrouted."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
-    result = call("list_scans", config=function_config)
+    result = call("list_scans", config=function_config, archived=archived)
     for problem in result["problems"]:
         warn(problem)
     if json_output:
         print_json(result["scans"])
     else:
-        _render_table(result["scans"], function_config["daq_root"])
+        _render_table(result["scans"], function_config["daq_root"], [] if archived else result["archived"])
 
 
 ScanArgument = Annotated[
@@ -208,3 +225,38 @@ def forget(
         if not typer.confirm(f"Forget {', '.join(scans)}? The next tick will ship them again."):
             raise PalxfelError("Nothing was forgotten.", exit_code=1)
     _change("forget", scans, config, daq_root, ledger, json_output, "forgotten, the next tick ships it again.")
+
+
+@app.command("release")
+def release(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what the next run would release, and why; change nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """What the next run releases: shipped scans past [retention] release_after whose DAQ copy goes once
+    every copy verifies again."""
+    from palxfel_globus.cli.output import display
+    from palxfel_globus.functions import call
+
+    if not dry_run:
+        raise PalxfelError(
+            "Scans are released only by the flow's runs, after every copy verifies again; "
+            "'palxfel-globus scans release --dry-run' shows what the next run releases."
+        )
+    function_config = _function_config(config, None, None)
+    plan = call("plan_release", config=function_config)
+    for problem in plan["problems"]:
+        warn(problem)
+    if plan["retention"] is None and not json_output:
+        say("The config has no [retention]: DAQ copies are never removed. Add release_after to free DAQ space.")
+        return
+    fields = [("Experiment", "experiment"), ("Scan", "scan"), ("Shipped", "shipped_at"), ("Why", "reason")]
+    display(
+        plan["scans"], fields, json_output=json_output, empty="The next run releases nothing: no shipped scan is due."
+    )
+    if plan["scans"] and not json_output:
+        more = " More are due: the runs after it take them." if plan["more"] else ""
+        count = len(plan["scans"])
+        say(f"The next run releases {count} scan{'' if count == 1 else 's'} if every copy verifies.{more}")

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
+from palxfel_globus.config import route_place
 from palxfel_globus.emulator import auth, compute, flows, search, timers, transfer, web_inputs
 from palxfel_globus.emulator.api import ApiError, Route, error_document, json_object
 from palxfel_globus.emulator.runs import Runs
@@ -257,8 +258,8 @@ class Emulator:
 def _collection_names(config: Any) -> dict[str, str]:
     """A display name per [local] collection, after what it is in the config."""
     names = {key.lower(): f"local collection {key[:8]}" for key in config.local.all_collections()}
-    for number, route in enumerate(config.routes, 1):
-        names[route.collection.lower()] = f"backup for {route.match} (route #{number}, local)"
+    for number, place, route, destination in config.destinations():
+        names[destination.collection.lower()] = f"backup for {route.match} ({route_place(number, place, route)}, local)"
     if config.daq.collection:
         names[config.daq.collection.lower()] = "PAL-XFEL DAQ (local)"
     return names

@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from palxfel_globus.config import route_place
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.resources import package_file
 
@@ -43,35 +44,40 @@ def endpoint_roles(config: Any) -> list[EndpointRole]:
         config.daq.compute_endpoint: EndpointRole("DAQ", config.daq.compute_endpoint, DAQ_FUNCTIONS, "daq")
     }
     for number, route in enumerate(config.routes, 1):
-        if not route.compute_endpoint:
-            continue
-        what = f"route #{number} ({route.match})"
-        known = roles.get(route.compute_endpoint)
-        if known is None:
-            roles[route.compute_endpoint] = EndpointRole(what, route.compute_endpoint, VERIFY_FUNCTIONS, str(number))
-        else:
-            functions = known.functions + tuple(name for name in VERIFY_FUNCTIONS if name not in known.functions)
-            both = f"{known.what} and {what}"
-            roles[route.compute_endpoint] = EndpointRole(both, known.endpoint_id, functions, known.selector)
+        for place, destination in enumerate(route.destinations, 1):
+            endpoint_id = destination.compute_endpoint
+            if not endpoint_id:
+                continue
+            what = f"{route_place(number, place, route)} ({route.match})"
+            known = roles.get(endpoint_id)
+            if known is None:
+                selector = str(number) if place == 1 else f"{number}.{place}"
+                roles[endpoint_id] = EndpointRole(what, endpoint_id, VERIFY_FUNCTIONS, selector)
+            elif what not in known.what:
+                functions = known.functions + tuple(name for name in VERIFY_FUNCTIONS if name not in known.functions)
+                roles[endpoint_id] = EndpointRole(f"{known.what} and {what}", endpoint_id, functions, known.selector)
     return list(roles.values())
 
 
 def pick_role(config: Any, which: str) -> EndpointRole:
-    """The role of ``daq``, of a route given by its number (1 = the first [[route]]) or by its match."""
+    """The role of ``daq``, of a route given by its number (1 = the first [[route]]; 2.2 = the second
+    destination of the second) or by its match."""
     if which.lower() == "daq":
         endpoint_id = config.daq.compute_endpoint
+    elif which in {role.selector for role in endpoint_roles(config)} and "." in which:
+        return next(role for role in endpoint_roles(config) if role.selector == which)
     else:
         numbered = {str(number): route for number, route in enumerate(config.routes, 1)}
         route = numbered.get(which) or next((route for route in config.routes if route.match == which), None)
         if route is None:
             choices = ", ".join(role.selector for role in endpoint_roles(config))
             raise PalxfelError(f"{which!r} is neither 'daq' nor a route of {config.source}; choose one of: {choices}.")
-        if not route.compute_endpoint:
+        endpoint_id = next((place.compute_endpoint for place in route.destinations if place.compute_endpoint), None)
+        if not endpoint_id:
             raise PalxfelError(
                 f"Route {route.match!r} has no compute_endpoint: Transfer's checksums verify its copies, so it "
                 "needs no Compute endpoint."
             )
-        endpoint_id = route.compute_endpoint
     return next(role for role in endpoint_roles(config) if role.endpoint_id == endpoint_id)
 
 

@@ -26,11 +26,11 @@ def shared_routes(config: Any) -> list[tuple[int, Any]]:
 
 
 def not_guest_problem(number: int, route: Any, collection: Any) -> str:
-    """One sentence for a shared route whose destination is not a guest collection, or "" when it is one."""
+    """One sentence for a shared route whose (first) destination is not a guest collection, or "" when it is one."""
     if collection.get("entity_type") in GUEST_COLLECTIONS:
         return ""
     return (
-        f"route #{number} ({route.match}) lands on {collection.get('display_name') or route.collection}, a "
+        f"route #{number} ({route.match}) lands on {collection.get('display_name') or route.primary.collection}, a "
         f"{collection.get('entity_type') or 'collection'} that cannot hold access rules: [[share]] needs a guest "
-        "collection there (make one on it and use its id as the route's collection), or remove the [[share]]"
+        "collection there (make one on it and use its id as the route's (first) collection), or remove the [[share]]"
     )

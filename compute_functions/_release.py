@@ -1,0 +1,302 @@
+"""Releasing DAQ space: which shipped scans are due, and removing a DAQ copy without ever losing data.
+
+Ledger areas (beside those of _ledger):
+
+    retained/<experiment>/<scan>       empty; its mtime is when the scan last shipped. Every shipped
+                                       scan whose DAQ copy is still there, so a tick finds what is due
+                                       from a readdir and a stat each, never by walking the archive
+    released/<experiment>/<scan>.json  the record of a released scan (its destinations, manifest digest)
+    archive/<experiment>.jsonl         older released records, one line each (compacted), and
+    archive/<experiment>.json          {count, bytes, size, batch}: what the lines hold
+
+A DAQ copy goes only after a fresh verification at every destination and a fresh read of the DAQ
+copy against its manifest. Then, in this order: the scan directory is renamed to a hidden trash name
+in its rawData (one atomic step: the scan is gone from every listing), the record moves to
+released/, the other ledger entries go, the trash is removed. A crash between any two steps is
+finished by the next tick (``finish_interrupted``), never undone: the rename only ever follows a
+verification. Standard library only, valid on Python 3.9 (see _layout).
+"""
+
+from _layout import RAW_DATA, add_problem, real_root, route_for
+from _ledger import (
+    atomic_write,
+    claim_index,
+    clear_claims,
+    current_claim,
+    encode_json,
+    iso_time,
+    ledger_path,
+    plain_names,
+    read_json,
+    read_record,
+    remove_if_present,
+    unmark_shipped_index,
+)
+
+RETAINED = "retained"
+RETAINED_FILLED = "retained-filled"  # the scans shipped before the queue existed have been queued
+TRASH_PREFIX = ".palxfel-released-"
+KEEP_RELEASED = 100  # the most recent released records stay one file each; older ones are archived
+
+
+def queue_for_release(ledger, experiment, scan, shipped_time):
+    """The scan shipped at ``shipped_time``: its DAQ copy may go ``release_after`` later (a new ship restarts that)."""
+    import os
+
+    path = ledger_path(ledger, RETAINED, experiment, scan)
+    atomic_write(path, b"")
+    os.utime(path, (shipped_time, shipped_time))
+
+
+def unqueue_release(ledger, experiment, scan):
+    remove_if_present(ledger_path(ledger, RETAINED, experiment, scan))
+
+
+def _parse_time(text):
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return None
+
+
+def _fill_queue(ledger):
+    """Queue, once, the scans shipped before the queue existed (one walk of the shipped index)."""
+    import os
+
+    marker = os.path.join(ledger, RETAINED_FILLED)
+    if os.path.exists(marker):
+        return
+    for experiment in plain_names(os.path.join(ledger, "shipped")):
+        for scan in plain_names(ledger_path(ledger, "shipped", experiment)):
+            record, _problem = read_record(ledger, experiment, scan)
+            shipped_time = _parse_time((record or {}).get("shipped_at"))
+            if shipped_time is not None and not os.path.exists(ledger_path(ledger, RETAINED, experiment, scan)):
+                queue_for_release(ledger, experiment, scan, shipped_time)
+    os.makedirs(ledger, exist_ok=True)
+    atomic_write(marker, b"")
+
+
+def due_for_release(config, now):
+    """[(shipped_time, experiment, scan)] of retained scans shipped ``release_after`` ago or more, oldest
+    first; [] without ``[retention]``."""
+    import os
+
+    retention = config.get("retention")
+    if not retention:
+        return []
+    ledger = config["ledger"]
+    _fill_queue(ledger)
+    due = []
+    for experiment in plain_names(os.path.join(ledger, RETAINED)):
+        try:
+            entries = list(os.scandir(ledger_path(ledger, RETAINED, experiment)))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                shipped_time = entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if shipped_time + retention["release_after"] <= now:
+                due.append((shipped_time, experiment, entry.name))
+    due.sort()
+    return due
+
+
+def release_candidates(config, now, problems, settle=True):
+    """The scans a run would release now, oldest shipped first: {experiment, scan, route, shipped_at}
+    for each shipped scan whose time on the DAQ is up, still on disk, routed and not claimed by a run.
+    A run (``settle``) also finishes the releases a crash cut short and drops queue entries that no
+    longer apply; a dry run changes nothing, so both see the same scans."""
+    import os
+
+    ledger = config["ledger"]
+    root = real_root(config["daq_root"])
+    for _shipped_time, experiment, scan in due_for_release(config, now):
+        if interrupted(config, root, experiment, scan):
+            if settle:
+                finish_interrupted(config, experiment, scan, now)
+            continue
+        record, problem = read_record(ledger, experiment, scan)
+        if problem:
+            add_problem(problems, problem)
+            continue
+        if record is None or record.get("state") != "shipped":  # forgotten, or shipping again: queued when it ships
+            if settle:
+                unqueue_release(ledger, experiment, scan)
+            continue
+        if not os.path.isdir(os.path.join(root, experiment, RAW_DATA, scan)):
+            add_problem(
+                problems,
+                f"{experiment}/{scan} shipped, but its DAQ copy is gone (removed by hand?); nothing to release",
+            )
+            if settle:
+                unqueue_release(ledger, experiment, scan)
+            continue
+        route = route_for(experiment, config["routes"])
+        if route is None:
+            add_problem(problems, f"{experiment}/{scan} is due for release, but no route matches it now; it stays")
+            continue
+        lease = current_claim(ledger, experiment, scan, claim_index(ledger, experiment).get(scan, {}), now)
+        if lease is not None and lease["active"]:
+            continue
+        yield {
+            "experiment": experiment,
+            "scan": scan,
+            "route": config["routes"].index(route),
+            "shipped_at": record.get("shipped_at"),
+        }
+
+
+def interrupted(config, root_real, experiment, scan):
+    """Whether a release of this scan was cut short: its record moved, or its DAQ copy in the trash."""
+    import os
+
+    return os.path.exists(released_path(config["ledger"], experiment, scan)) or os.path.lexists(
+        trash_path(root_real, experiment, scan)
+    )
+
+
+def trash_path(root_real, experiment, scan):
+    import os
+
+    return os.path.join(root_real, experiment, RAW_DATA, TRASH_PREFIX + scan)
+
+
+def released_path(ledger, experiment, scan):
+    return ledger_path(ledger, "released", experiment, scan + ".json")
+
+
+def read_released(ledger, experiment, scan):
+    return read_json(released_path(ledger, experiment, scan))
+
+
+def release_copy(config, record, now, destinations):
+    """Remove a verified scan's DAQ copy (see the module docstring for the order); the released record."""
+    import os
+
+    root = real_root(config["daq_root"])
+    experiment, scan = record["experiment"], record["scan"]
+    os.rename(os.path.join(root, experiment, RAW_DATA, scan), trash_path(root, experiment, scan))
+    released = dict(record, state="released", released_at=iso_time(now), updated_at=iso_time(now))
+    if destinations:
+        released["destinations"] = destinations
+    return _settle(config, root, released)
+
+
+def finish_interrupted(config, experiment, scan, now):
+    """Finish a release a crash cut short (see ``interrupted``): the DAQ copy is renamed to the trash
+    only ever after its verification, so what is left is to settle the ledger and empty the trash."""
+    ledger = config["ledger"]
+    released, _problem = read_released(ledger, experiment, scan)
+    if released is None:
+        record, _problem = read_record(ledger, experiment, scan)
+        released = dict(record or {"experiment": experiment, "scan": scan}, state="released", released_at=iso_time(now))
+    _settle(config, real_root(config["daq_root"]), released)
+
+
+def _settle(config, root, released):
+    """Steps after the rename: the record to released/, the scan's other ledger entries gone, the trash removed."""
+    import os
+    import shutil
+
+    ledger = config["ledger"]
+    experiment, scan = released["experiment"], released["scan"]
+    path = released_path(ledger, experiment, scan)
+    if not os.path.exists(path):
+        atomic_write(path, encode_json(dict(released, version=1)))
+    remove_if_present(ledger_path(ledger, "scans", experiment, scan + ".json"))
+    unmark_shipped_index(ledger, experiment, scan)
+    clear_claims(ledger, experiment, scan)
+    shutil.rmtree(trash_path(root, experiment, scan), ignore_errors=True)
+    for marker in config["markers"]:
+        remove_if_present(os.path.join(root, experiment, RAW_DATA, scan + marker))
+    unqueue_release(ledger, experiment, scan)
+    return released
+
+
+def released_records(ledger):
+    """Every record in released/ (the recent ones, one file each), oldest release first."""
+    import os
+
+    records = []
+    for experiment in plain_names(os.path.join(ledger, "released")):
+        for name in plain_names(ledger_path(ledger, "released", experiment)):
+            record, _problem = read_json(ledger_path(ledger, "released", experiment, name))
+            if record is not None:
+                records.append(record)
+    records.sort(key=lambda record: (str(record.get("released_at")), record["experiment"], record["scan"]))
+    return records
+
+
+def archive_summary(ledger, experiment):
+    """{count, bytes, size, batch} of an experiment's archived records ({} when there are none)."""
+    summary, _problem = read_json(ledger_path(ledger, "archive", experiment + ".json"))
+    return summary or {}
+
+
+def compact_released(ledger, keep=KEEP_RELEASED):
+    """Move all but the ``keep`` most recent released records into their experiments' archives, so that
+    listing the ledger costs the same after 100,000 releases as after 100. Returns how many moved.
+
+    Per experiment: the lines file is cut back to the size its summary vouches for (a crash may have
+    left lines beyond it), the records appended and synced, the summary replaced (naming the batch),
+    and only then the single files removed; a batch a crash left behind is removed first."""
+    import os
+
+    for experiment in plain_names(os.path.join(ledger, "released")):
+        for scan in (
+            archive_summary(ledger, experiment).get("batch") or []
+        ):  # archived before a crash, files not yet removed
+            remove_if_present(released_path(ledger, experiment, scan))
+    records = released_records(ledger)
+    older = records[: max(0, len(records) - keep)]
+    by_experiment = {}
+    for record in older:
+        by_experiment.setdefault(record["experiment"], []).append(record)
+    for experiment, batch in by_experiment.items():
+        _archive(ledger, experiment, batch)
+    return len(older)
+
+
+def _archive(ledger, experiment, batch):
+    import json
+    import os
+
+    summary = archive_summary(ledger, experiment)
+    lines = ledger_path(ledger, "archive", experiment + ".jsonl")
+    os.makedirs(os.path.dirname(lines), exist_ok=True)
+    with open(lines, "ab") as handle:
+        handle.truncate(int(summary.get("size", 0)))
+        for record in batch:
+            line = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            handle.write(line.encode("utf-8") + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+        size = handle.tell()
+    summary = {
+        "count": int(summary.get("count", 0)) + len(batch),
+        "bytes": int(summary.get("bytes", 0)) + sum(int(record.get("bytes") or 0) for record in batch),
+        "size": size,
+        "batch": [record["scan"] for record in batch],
+    }
+    atomic_write(ledger_path(ledger, "archive", experiment + ".json"), encode_json(summary))
+    for record in batch:
+        remove_if_present(released_path(ledger, experiment, record["scan"]))
+
+
+def archived_records(ledger, experiment):
+    """The archived released records of an experiment (reads the whole lines file: for --all only)."""
+    import json
+
+    summary = archive_summary(ledger, experiment)
+    try:
+        with open(ledger_path(ledger, "archive", experiment + ".jsonl"), "rb") as handle:
+            data = handle.read(int(summary.get("size", 0)))
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]

@@ -1,0 +1,441 @@
+"""Issue 12, items 3-5: several destinations per route, DAQ space released only after a fresh verification
+at every destination, and a ledger whose released records are compacted."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
+
+from palxfel_globus.backup import LOCAL_FUNCTION_IDS, flow_input, load_flow, local_engine, local_run_lock
+from palxfel_globus.config import ConfigError, load_config, parse_config
+from palxfel_globus.config_text import render_config
+from palxfel_globus.demo import COLLECTION_ROOT, IDS, DemoScan, DemoSite, make_site
+from palxfel_globus.engine import Faults, SimulatedCrash
+from palxfel_globus.engine.faults import parse_fault
+from palxfel_globus.functions import call
+
+ARCHIVE = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive collection"))
+ARCHIVE_ENDPOINT = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive endpoint"))
+Cli = Callable[..., "tuple[int, str, str]"]
+
+
+def two_destinations(
+    site: DemoSite, release_after: Optional[str] = "0s", max_release: int = 20, retry_backoff: str = "1m"
+) -> None:
+    """ue_* goes to the facility backup (verified by Transfer) and to an archive verified on its own Compute
+    endpoint; ms_* to one place, as in the demo. E-mails go to the data manager."""
+    work = site.workdir
+    (work / "archive").mkdir(exist_ok=True)
+    document: dict[str, Any] = {
+        "daq": {
+            "root": site.daq_root,
+            "collection": IDS["daq-collection"],
+            "collection_root": COLLECTION_ROOT,
+            "compute_endpoint": IDS["daq-endpoint"],
+        },
+        "route": [
+            {
+                "match": "ue_*",
+                "destination": [
+                    {"collection": IDS["ue-collection"], "base_path": "/backup/ue"},
+                    {
+                        "collection": ARCHIVE,
+                        "base_path": "/archive/ue",
+                        "compute_endpoint": ARCHIVE_ENDPOINT,
+                        "verify_root": work / "archive" / "archive" / "ue",
+                    },
+                ],
+            },
+            {
+                "match": "ms_*",
+                "collection": IDS["ms-collection"],
+                "base_path": "/~/ms",
+                "compute_endpoint": IDS["ms-endpoint"],
+                "verify_root": work / "backup-ms" / "ms",
+            },
+        ],
+        "limits": {"max_scans": 50, "max_bytes": "1TB", "max_attempts": 3, "retry_backoff": retry_backoff},
+        "notify": {"email": ["dm@example.org"]},
+        "local": {
+            "collections": {
+                IDS["daq-collection"]: work / "daq",
+                IDS["ue-collection"]: work / "backup-ue",
+                IDS["ms-collection"]: work / "backup-ms",
+                ARCHIVE: work / "archive",
+            },
+            "endpoints": {IDS["daq-endpoint"]: {"workers": 2}, IDS["ms-endpoint"]: {}, ARCHIVE_ENDPOINT: {}},
+        },
+    }
+    if release_after is not None:
+        document["retention"] = {"release_after": release_after, "max_release": max_release}
+    site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
+
+
+def copies(site: DemoSite, scan: DemoScan) -> list[Path]:
+    """Where the scan's copies are: each destination of its route."""
+    if scan.experiment.startswith("ms_"):
+        return [site.workdir / "backup-ms" / "ms" / scan.experiment / "rawData" / scan.name]
+    return [
+        site.workdir / "backup-ue" / "backup" / "ue" / scan.experiment / "rawData" / scan.name,
+        site.workdir / "archive" / "archive" / "ue" / scan.experiment / "rawData" / scan.name,
+    ]
+
+
+def digest(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+class Runs:
+    """scan_backup runs on one local engine over one site, each run's document with the e-mails it sent;
+    a context manager (the engine's workers stop at its end)."""
+
+    def __init__(self, site: DemoSite) -> None:
+        self.site = site
+        self.originals = {scan.name: digest(scan.path) for scan in site.scans if scan.kind == "complete"}
+        self.config = load_config(site.config_path)
+        self.engine = local_engine(self.config)
+
+    def __enter__(self) -> Runs:
+        self.engine.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.engine.__exit__(*exc_info)
+
+    def run(self, faults: Optional[Faults] = None) -> dict[str, Any]:
+        """One run as a local tick makes it (its lock tells a crashed run's claims from a live one's)."""
+        definition, _schema = load_flow("scan_backup")
+        run_id = str(uuid.uuid4())
+        self.engine.faults = faults or Faults()
+        self.engine.records.clear()
+        try:
+            with local_run_lock(self.config.daq.ledger, run_id):
+                run = self.engine.run(definition, flow_input(self.config, LOCAL_FUNCTION_IDS), run_id=run_id)
+            run["mail"] = [record for kind, record in self.engine.records if kind == "notification"]
+        finally:
+            self.check_nothing_lost()
+        return run
+
+    def check_nothing_lost(self) -> None:
+        """The property: a scan whose DAQ copy is gone has, at every destination, a copy of its original bytes."""
+        for scan in self.site.scans:
+            if scan.kind != "complete" or scan.path.exists():
+                continue
+            for copy in copies(self.site, scan):
+                assert digest(copy) == self.originals[scan.name], f"{scan.name} left the DAQ without its copy at {copy}"
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        return {row["scan"]: row for row in call("list_scans", config=self.config.function_config())["scans"]}
+
+
+def outcome(run: dict[str, Any]) -> dict[str, Any]:
+    return run["details"]["output"]["recorded"]["outcome"]
+
+
+@pytest.fixture
+def runs_of() -> Iterator[Callable[[DemoSite], Runs]]:
+    """Runs over a site, their engine stopped when the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda site: stack.enter_context(Runs(site))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> DemoSite:
+    site = make_site(tmp_path / "site", scans=9, total_bytes=9000)
+    two_destinations(site)
+    return site
+
+
+def complete(site: DemoSite) -> list[DemoScan]:
+    return [scan for scan in site.scans if scan.kind == "complete"]
+
+
+def test_two_destinations_then_release_everything_but_a_scan_damaged_at_the_second_which_ships_again(
+    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """The issue's must-show: tick 1 ships to both destinations; one file of one scan is damaged at the
+    second; tick 2 releases every other scan and ships that one again; a later tick releases it."""
+    runs = runs_of(site)
+    first = runs.run()
+    shipped = sorted(f"{scan.experiment}/{scan.name}" for scan in complete(site))
+    assert first["status"] == "SUCCEEDED" and sorted(outcome(first)["shipped"]) == shipped
+    for scan in complete(site):
+        assert all(digest(copy) == runs.originals[scan.name] for copy in copies(site, scan))
+    ue_scan = next(scan for scan in complete(site) if scan.experiment.startswith("ue_"))
+    row = runs.rows()[ue_scan.name]
+    assert [(place["collection"], place["state"]) for place in row["destinations"]] == [
+        (IDS["ue-collection"], "verified"),
+        (ARCHIVE, "verified"),
+    ]
+    damaged = sorted((copies(site, ue_scan)[1] / "detector1").iterdir())[0]
+    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+
+    second = runs.run()
+    others = sorted(scan_id for scan_id in shipped if not scan_id.endswith(ue_scan.name))
+    assert sorted(outcome(second)["released"]) == others
+    assert [item["scan"] for item in outcome(second)["shipping_again"]] == [f"{ue_scan.experiment}/{ue_scan.name}"]
+    assert ue_scan.path.exists() and not any(scan.path.exists() for scan in complete(site) if scan is not ue_scan)
+    rows = runs.rows()
+    assert {rows[scan.name]["state"] for scan in complete(site) if scan is not ue_scan} == {"released"}
+    assert rows[ue_scan.name]["state"] == "pending" and ARCHIVE in rows[ue_scan.name]["reason"]
+    (mail,) = second["mail"]
+    assert f"{ue_scan.experiment}/{ue_scan.name} is reverify_failed" in mail["body"] and "detector1" in mail["body"]
+    assert second["status"] == "FAILED", "a damaged backup copy is a failed night, told to a person"
+
+    third = runs.run()
+    assert outcome(third)["shipped"] == [f"{ue_scan.experiment}/{ue_scan.name}"] and third["mail"] == []
+    assert digest(copies(site, ue_scan)[1]) == runs.originals[ue_scan.name], "the damaged copy was repaired"
+    fourth = runs.run()
+    assert outcome(fourth)["released"] == [f"{ue_scan.experiment}/{ue_scan.name}"] and not ue_scan.path.exists()
+    assert runs.rows()[ue_scan.name]["state"] == "released"
+    assert runs.run()["details"]["output"]["summary"]["message"].startswith("No completed scans to ship")
+
+
+def test_a_scan_changed_on_the_daq_since_it_shipped_ships_again_instead_of_being_released(
+    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    scan = complete(site)[0]
+    written = sorted((scan.path / "detector1").iterdir())[0]
+    written.write_bytes(written.read_bytes() + b"more")
+    runs.originals[scan.name] = digest(scan.path)
+    second = runs.run()
+    assert f"{scan.experiment}/{scan.name}" not in outcome(second)["released"] and scan.path.exists()
+    assert "changed after its manifest was written" in runs.rows()[scan.name]["reason"]
+    assert second["mail"] == [], "nothing is wrong with the copies: no one needs to act"
+    assert outcome(runs.run())["shipped"] == [f"{scan.experiment}/{scan.name}"]
+    assert outcome(runs.run())["released"] == [f"{scan.experiment}/{scan.name}"]
+
+
+def test_without_retention_nothing_is_ever_released(site: DemoSite, runs_of: Callable[[DemoSite], Runs]) -> None:
+    two_destinations(site, release_after=None)
+    runs = runs_of(site)
+    runs.run()
+    runs.run()
+    assert all(scan.path.exists() for scan in site.scans)
+
+
+def test_a_scan_is_not_released_before_release_after(site: DemoSite, runs_of: Callable[[DemoSite], Runs]) -> None:
+    two_destinations(site, release_after="30d")
+    runs = runs_of(site)
+    runs.run()
+    second = runs.run()
+    assert "recorded" not in second["details"]["output"], "a quiet tick: nothing found, nothing due"
+    assert all(scan.path.exists() for scan in site.scans)
+
+
+def test_actions_per_run_are_one_transfer_and_one_verification_per_destination_with_scans(
+    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    runs = runs_of(site)
+    first = runs.run()
+    done = first["details"]["output"]["loop"]["done"]
+    assert len(done) == 3, "ue_* to two destinations, ms_* to one"
+    second = runs.run()
+    groups = second["details"]["output"]["find"]["result"]["groups"]
+    assert [(group["route"], group["destination"], group["release"]) for group in groups] == [
+        (0, 0, True),
+        (0, 1, True),
+        (1, 0, True),
+    ]
+    started = [entry for entry in second["log"] if entry["code"] == "ActionStarted"]
+    transfers = [entry for entry in started if "transfer" in json.dumps(entry.get("details", {})).lower()]
+    assert len(started) <= 6 and len(transfers) <= 1, "re-verification moves nothing before it has verified"
+
+
+def test_the_dry_run_lists_what_the_next_run_releases(
+    site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    two_destinations(site, max_release=2)
+    runs = runs_of(site)
+    runs.run()
+    code, out, err = cli("scans", "release", "--dry-run", "--json", "--config", str(site.config_path))
+    assert (code, err) == (0, "")
+    planned = [(row["experiment"], row["scan"]) for row in json.loads(out)]
+    assert len(planned) == 2 and all("release_after is 0 h 0 min" in row["reason"] for row in json.loads(out))
+    released = outcome(runs.run())["released"]
+    assert sorted(released) == sorted(f"{experiment}/{scan}" for experiment, scan in planned)
+    code, out, err = cli("scans", "release", "--dry-run", "--config", str(site.config_path))
+    assert code == 0 and "The next run releases 2 scans if every copy verifies. More are due" in out
+
+
+def test_release_without_dry_run_says_how_release_happens(site: DemoSite, cli: Cli) -> None:
+    code, out, err = cli("scans", "release", "--config", str(site.config_path))
+    assert code == 2 and err.count("\n") == 1 and "only by the flow's runs" in err and "--dry-run" in err
+
+
+def test_a_release_cut_short_after_the_rename_is_finished_by_the_next_tick(
+    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """The DAQ copy is renamed to the trash only after its verification; a crash then leaves the trash,
+    and the next tick settles the ledger and empties it."""
+    runs = runs_of(site)
+    runs.run()
+    scan = complete(site)[0]
+    trash = scan.path.parent / f".palxfel-released-{scan.name}"
+    scan.path.rename(trash)
+    second = runs.run()
+    assert f"{scan.experiment}/{scan.name}" not in outcome(second)["released"], "settled, not released twice"
+    assert not trash.exists() and runs.rows()[scan.name]["state"] == "released"
+
+
+def fault_matrix() -> list[str]:
+    """Every --fault a run of scan_backup can meet: each state crashed before, each action failed, each
+    delivered file damaged."""
+    states = load_flow("scan_backup")[0]["States"]
+    faults = [f"crash:{name}" for name in states]
+    faults += [f"fail:{name}" for name, state in states.items() if state["Type"] == "Action"]
+    faults += [f"corrupt:{name}:*" for name in ("TransferScans", "VerifyWithTransfer")]
+    return faults
+
+
+@pytest.mark.parametrize("fault", fault_matrix())
+def test_nothing_leaves_the_daq_without_a_verified_copy_at_every_destination_whatever_fails(
+    tmp_path: Path, fault: str, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """The property, over the fault matrix: the fault strikes in the run that ships and again in the run
+    that releases; after every run, a scan gone from the DAQ has its original bytes at each destination
+    (``Runs.check_nothing_lost``), and clean runs then release every complete scan."""
+    site = make_site(tmp_path / "site", scans=4, total_bytes=4000, experiments=("ue_251023_FXL", "ms_251020_timing"))
+    two_destinations(site, retry_backoff="0s")
+    runs = runs_of(site)
+    for _ in range(2):
+        try:
+            runs.run(parse_fault(fault))
+        except SimulatedCrash:
+            pass  # Runs.run checked what is left all the same
+    for _ in range(4):
+        runs.run()
+    left = {scan.name: runs.rows()[scan.name]["state"] for scan in complete(site) if scan.path.exists()}
+    if fault == "fail:RecordOutcome":  # the ledger never heard of the run: its claims stand until their lease ends
+        assert set(left.values()) <= {"claimed"}
+    else:
+        assert left == {}, "clean runs release every complete scan"
+
+
+def test_config_takes_several_destinations_and_the_one_destination_form(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", scans=3, total_bytes=3000)
+    two_destinations(site, release_after="30d", max_release=5)
+    config = load_config(site.config_path)
+    ue, ms = config.routes
+    assert [destination.collection for destination in ue.destinations] == [IDS["ue-collection"], ARCHIVE]
+    assert ms.primary.collection == IDS["ms-collection"] and len(ms.destinations) == 1
+    assert (config.retention.release_after, config.retention.max_release) == (30 * 86400, 5)
+    assert config.function_config()["retention"] == {"release_after": 2592000, "max_release": 5}
+    assert ARCHIVE in config.collections()
+
+
+BASE = {
+    "daq": {
+        "root": "/xfel/ffs/dat",
+        "collection": IDS["daq-collection"],
+        "collection_root": "/",
+        "compute_endpoint": IDS["daq-endpoint"],
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {
+                "route": [
+                    {"match": "*", "collection": ARCHIVE, "base_path": "/a", "destination": [{"collection": ARCHIVE}]}
+                ]
+            },
+            "[[route]] #1: give its collection and base_path either in [[route]] itself or in [[route.destination]]",
+        ),
+        (
+            {"route": [{"match": "*", "destination": [{"collection": ARCHIVE}]}]},
+            "[[route]] #1 [[route.destination]] #1: the key 'base_path' is required.",
+        ),
+        (
+            {"route": [{"match": "*", "destination": [{"collection": ARCHIVE, "base_path": "/a", "colection": 1}]}]},
+            "[[route]] #1 [[route.destination]] #1: unknown key 'colection'; did you mean 'collection'?",
+        ),
+        (
+            {"route": [{"match": "*", "destination": [{"collection": ARCHIVE, "base_path": "/a"}] * 2}]},
+            f"[[route]] #1: lists /a on {ARCHIVE} twice; each destination is a different place.",
+        ),
+        (
+            {
+                "route": [
+                    {
+                        "match": "*",
+                        "destination": [
+                            {"collection": ARCHIVE, "base_path": "/a"},
+                            {"collection": IDS["daq-collection"], "base_path": "/xfel/ffs/dat/copy"},
+                        ],
+                    }
+                ]
+            },
+            "[[route]] #1 [[route.destination]] #2.base_path: /xfel/ffs/dat/copy on the DAQ collection is inside",
+        ),
+        ({"retention": {"max_release": 5}}, "[retention]: the key 'release_after' is required"),
+        ({"retention": {"release_after": "soon"}}, "[retention].release_after: expected a duration"),
+        ({"retention": {"release_after": "1d", "max_release": 500}}, "[retention].max_release: 500 is more than 100"),
+        (
+            {"retention": {"release_afte": "1d"}},
+            "[retention]: unknown key 'release_afte'; did you mean 'release_after'?",
+        ),
+    ],
+)
+def test_each_mistake_in_destinations_and_retention_is_one_sentence(extra: dict[str, Any], expected: str) -> None:
+    document = {**BASE, "route": [{"match": "*", "collection": ARCHIVE, "base_path": "/a"}], **extra}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document, check_tree=False)
+    assert any(problem.startswith(expected) for problem in raised.value.problems), raised.value.problems
+
+
+def test_release_after_zero_is_allowed() -> None:
+    document = {**BASE, "route": [{"match": "*", "collection": ARCHIVE, "base_path": "/a"}]}
+    config = parse_config({**document, "retention": {"release_after": "0s"}}, check_tree=False)
+    assert (config.retention.release_after, config.retention.max_release) == (0, 20)
+
+
+def test_released_records_are_compacted_beyond_the_most_recent_and_listed_on_request(
+    site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    released = outcome(runs.run())["released"]
+    config = load_config(site.config_path)
+    ledger = str(config.daq.ledger)
+    assert call("record_outcome", function="compact_released", ledger=ledger, keep=2) == len(released) - 2
+    listing = call("list_scans", config=config.function_config())
+    assert sum(1 for row in listing["scans"] if row["state"] == "released") == 2
+    assert sum(item["count"] for item in listing["archived"]) == len(released) - 2
+    everything = call("list_scans", config=config.function_config(), archived=True)["scans"]
+    rows = sorted(f"{row['experiment']}/{row['scan']}" for row in everything if row["state"] == "released")
+    assert rows == sorted(released)
+    archived = next(row for row in everything if row["state"] == "released" and row["released_at"])
+    assert {place["state"] for place in archived["destinations"]} == {"verified"}
+
+    # a crash after the archive's summary named a batch, before its files went: the next compaction removes
+    # them, and nothing is counted twice
+    experiment = listing["archived"][0]["experiment"]
+    batch = call("record_outcome", function="archive_summary", ledger=ledger, experiment=experiment)["batch"]
+    path = Path(ledger) / "released" / experiment / f"{batch[0]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"experiment": experiment, "scan": batch[0], "state": "released"}), encoding="utf-8")
+    call("record_outcome", function="compact_released", ledger=ledger, keep=2)
+    again = call("list_scans", config=config.function_config(), archived=True)["scans"]
+    assert sorted(f"{row['experiment']}/{row['scan']}" for row in again if row["state"] == "released") == rows
+
+    code, out, err = cli("scans", "list", "--config", str(site.config_path))
+    said = " ".join(out.split())
+    assert code == 0 and f"{len(released) - 2} older released scans in" in said and "--archived lists them" in said
+    code, out, err = cli("scans", "list", "--archived", "--json", "--config", str(site.config_path))
+    assert sum(1 for row in json.loads(out) if row["state"] == "released") == len(released)
