@@ -2,9 +2,10 @@
 
 Ledger areas (beside those of _ledger):
 
-    retained/<experiment>/<scan>       empty; its mtime is when the scan last shipped. Every shipped
-                                       scan whose DAQ copy is still there, so a tick finds what is due
-                                       from a readdir and a stat each, never by walking the archive
+    retained/<day>/<experiment>/<scan> empty; its mtime is when the scan last shipped, on <day>
+                                       (YYYYMMDD, UTC). Every shipped scan whose DAQ copy is still
+                                       there, by the day it shipped, so a tick reads only the days
+                                       that are due, never the archive
     released/<experiment>/<scan>.json  the record of a released scan (its destinations, manifest digest)
     archive/<experiment>.jsonl         older released records, one line each (compacted), and
     archive/<experiment>.json          {count, bytes, size, batch}: what the lines hold
@@ -39,17 +40,33 @@ TRASH_PREFIX = ".palxfel-released-"
 KEEP_RELEASED = 100  # the most recent released records stay one file each; older ones are archived
 
 
-def queue_for_release(ledger, experiment, scan, shipped_time):
-    """The scan shipped at ``shipped_time``: its DAQ copy may go ``release_after`` later (a new ship restarts that)."""
+def _day(shipped_time):
+    import datetime
+
+    return datetime.datetime.fromtimestamp(shipped_time, datetime.timezone.utc).strftime("%Y%m%d")
+
+
+def _retained_path(ledger, day, experiment, scan):
     import os
 
-    path = ledger_path(ledger, RETAINED, experiment, scan)
+    return os.path.join(ledger, RETAINED, day, experiment, scan)
+
+
+def queue_for_release(ledger, experiment, scan, shipped_time):
+    """The scan shipped at ``shipped_time``: its DAQ copy may go ``release_after`` later."""
+    import os
+
+    ledger_path(ledger, RETAINED, experiment, scan)  # refuses names that are not plain
+    path = _retained_path(ledger, _day(shipped_time), experiment, scan)
     atomic_write(path, b"")
     os.utime(path, (shipped_time, shipped_time))
 
 
-def unqueue_release(ledger, experiment, scan):
-    remove_if_present(ledger_path(ledger, RETAINED, experiment, scan))
+def unqueue_release(ledger, experiment, scan, shipped_at):
+    """Take the scan shipped at ``shipped_at`` (the record's ISO time) off the queue."""
+    shipped_time = _parse_time(shipped_at)
+    if shipped_time is not None:
+        remove_if_present(_retained_path(ledger, _day(shipped_time), experiment, scan))
 
 
 def _parse_time(text):
@@ -72,7 +89,7 @@ def _fill_queue(ledger):
         for scan in plain_names(ledger_path(ledger, "shipped", experiment)):
             record, _problem = read_record(ledger, experiment, scan)
             shipped_time = _parse_time((record or {}).get("shipped_at"))
-            if shipped_time is not None and not os.path.exists(ledger_path(ledger, RETAINED, experiment, scan)):
+            if shipped_time is not None:
                 queue_for_release(ledger, experiment, scan, shipped_time)
     os.makedirs(ledger, exist_ok=True)
     atomic_write(marker, b"")
@@ -80,7 +97,7 @@ def _fill_queue(ledger):
 
 def due_for_release(config, now):
     """[(shipped_time, experiment, scan)] of retained scans shipped ``release_after`` ago or more, oldest
-    first; [] without ``[retention]``."""
+    first; [] without ``[retention]``. Only the days that can hold a due scan are read."""
     import os
 
     retention = config.get("retention")
@@ -88,21 +105,25 @@ def due_for_release(config, now):
         return []
     ledger = config["ledger"]
     _fill_queue(ledger)
+    last_due_day = _day(now - retention["release_after"])
     due = []
-    for experiment in plain_names(os.path.join(ledger, RETAINED)):
-        try:
-            entries = list(os.scandir(ledger_path(ledger, RETAINED, experiment)))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+    for day in plain_names(os.path.join(ledger, RETAINED)):
+        if day > last_due_day:
+            break
+        for experiment in plain_names(os.path.join(ledger, RETAINED, day)):
             try:
-                shipped_time = entry.stat().st_mtime
+                entries = list(os.scandir(os.path.join(ledger, RETAINED, day, experiment)))
             except FileNotFoundError:
                 continue
-            if shipped_time + retention["release_after"] <= now:
-                due.append((shipped_time, experiment, entry.name))
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    shipped_time = entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if shipped_time + retention["release_after"] <= now:
+                    due.append((shipped_time, experiment, entry.name))
     due.sort()
     return due
 
@@ -116,7 +137,7 @@ def release_candidates(config, now, problems, settle=True):
 
     ledger = config["ledger"]
     root = real_root(config["daq_root"])
-    for _shipped_time, experiment, scan in due_for_release(config, now):
+    for shipped_time, experiment, scan in due_for_release(config, now):
         if interrupted(config, root, experiment, scan):
             if settle:
                 finish_interrupted(config, experiment, scan, now)
@@ -125,9 +146,10 @@ def release_candidates(config, now, problems, settle=True):
         if problem:
             add_problem(problems, problem)
             continue
-        if record is None or record.get("state") != "shipped":  # forgotten, or shipping again: queued when it ships
-            if settle:
-                unqueue_release(ledger, experiment, scan)
+        queued_at = iso_time(shipped_time)
+        if record is None or record.get("state") != "shipped" or record.get("shipped_at") != queued_at:
+            if settle:  # forgotten, shipping again, or shipped again since: it is queued when it ships
+                unqueue_release(ledger, experiment, scan, queued_at)
             continue
         if not os.path.isdir(os.path.join(root, experiment, RAW_DATA, scan)):
             add_problem(
@@ -135,7 +157,7 @@ def release_candidates(config, now, problems, settle=True):
                 f"{experiment}/{scan} shipped, but its DAQ copy is gone (removed by hand?); nothing to release",
             )
             if settle:
-                unqueue_release(ledger, experiment, scan)
+                unqueue_release(ledger, experiment, scan, queued_at)
             continue
         route = route_for(experiment, config["routes"])
         if route is None:
@@ -215,7 +237,7 @@ def _settle(config, root, released):
     shutil.rmtree(trash_path(root, experiment, scan), ignore_errors=True)
     for marker in config["markers"]:
         remove_if_present(os.path.join(root, experiment, RAW_DATA, scan + marker))
-    unqueue_release(ledger, experiment, scan)
+    unqueue_release(ledger, experiment, scan, released.get("shipped_at"))
     return released
 
 

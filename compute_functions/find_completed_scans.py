@@ -8,6 +8,7 @@ completion is a marker look-up, and only the scans it returns are walked (to siz
 unless quiet-period completion is configured.
 """
 
+from _experiments import TickPlan
 from _layout import (
     MAX_PROBLEMS,
     DaqError,
@@ -16,7 +17,6 @@ from _layout import (
     destinations_of,
     has_marker,
     ledger_inside_root,
-    list_experiments,
     list_scans_of,
     real_root,
     route_for,
@@ -29,6 +29,7 @@ from _layout import (
 )
 from _ledger import (
     SETTLE_SECONDS,
+    StampReader,
     acquire_claim,
     catalog_due,
     claim_index,
@@ -36,14 +37,11 @@ from _ledger import (
     iso_time,
     mark_shipped_index,
     news_of,
-    read_finished,
     read_generation,
     read_record,
     release_claim,
     shares_due,
     shipped_names,
-    stamp_reader,
-    write_finished,
     write_record,
 )
 from _release import release_candidates
@@ -162,30 +160,28 @@ def find_completed_scans(config, run_id, now=None):
     claimed, releases, problems, unrouted, blocked, news = [], [], [], [], [], []
     total_bytes = 0
     more = False
-    generation = read_generation(ledger)
-    finished = read_finished(ledger, generation)
-    still_finished = {}
-    experiments = list_experiments(root, problems)
-    stamp_of = stamp_reader(root, [experiment["experiment"] for experiment in experiments])
+    plan = TickPlan(ledger, root, read_generation(ledger), now, problems)
+    learnt = {}  # experiment -> the stamp at which every scan is shipped, or None
+    stamp_of = StampReader(root, plan.names)
     try:
-        for number, experiment in enumerate(experiments):
-            name = experiment["experiment"]
+        for name in plan.names:
             stamp = stamp_of(name)
-            if stamp is not None and finished.get(name) == stamp:
-                still_finished[name] = stamp
+            if stamp is not None and plan.known.get(name) == stamp:
+                learnt[name] = stamp
                 continue
+            learnt[name] = None
             try:
                 scans, raw_names = list_scans_of(root, name, problems)
             except DaqError as exc:
                 add_problem(problems, f"The experiment {name} is skipped: {exc}")
                 continue
+            shipped = shipped_names(ledger, name) if scans else set()
+            if stamp is not None and shipped.issuperset(scans) and now - stamp / 1e9 > SETTLE_SECONDS:
+                learnt[name] = stamp  # every scan shipped (or released: an empty rawData)
             if not scans:
                 continue
-            shipped = shipped_names(ledger, name)
             claims = claim_index(ledger, name)
             route = route_for(name, config["routes"])
-            if stamp is not None and shipped.issuperset(scans) and now - stamp / 1e9 > SETTLE_SECONDS:
-                still_finished[name] = stamp
             for scan in scans:
                 if scan in shipped:
                     continue
@@ -239,7 +235,7 @@ def find_completed_scans(config, run_id, now=None):
                 claimed.append(
                     {
                         "experiment": name,
-                        "kind": experiment["kind"],
+                        "kind": plan.kinds[name],
                         "scan": scan,
                         "route": config["routes"].index(route),
                         "files": len(files),
@@ -248,13 +244,6 @@ def find_completed_scans(config, run_id, now=None):
                     }
                 )
             if more:
-                still_finished.update(
-                    {
-                        exp["experiment"]: finished[exp["experiment"]]
-                        for exp in experiments[number + 1 :]
-                        if exp["experiment"] in finished
-                    }
-                )
                 break
         if config.get("retention"):
             releases = _claim_releases(config, run_id, now, problems)
@@ -263,8 +252,9 @@ def find_completed_scans(config, run_id, now=None):
         for item in claimed + releases:
             release_claim(ledger, item["experiment"], item["scan"], run_id, now)
         raise
-    if still_finished != finished:
-        write_finished(ledger, generation, still_finished)
+    finally:
+        stamp_of.close()
+    plan.save(learnt)
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
     manifest_root = None
     if ledger_inside_root(root, ledger):

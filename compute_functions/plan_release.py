@@ -10,8 +10,14 @@ from _release import release_candidates
 
 
 def _age(seconds):
-    days, rest = divmod(int(seconds), 86400)
-    return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def plan_release(config, now=None):
@@ -39,9 +45,7 @@ def plan_release(config, now=None):
                     "experiment": item["experiment"],
                     "scan": item["scan"],
                     "shipped_at": item["shipped_at"],
-                    "reason": f"shipped {_age(now - shipped)} ago, release_after is {_age(retention['release_after'])};"
-                    f" released once its {len(places)} cop{'y verifies' if len(places) == 1 else 'ies verify'} again"
-                    " and its DAQ copy still matches its manifest",
+                    "reason": f"shipped {_age(now - shipped)} ago; release_after is {_age(retention['release_after'])}",
                     "destinations": places,
                 }
             )

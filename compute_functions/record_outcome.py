@@ -364,7 +364,7 @@ def _record_release(config, run_id, record, problem, destinations, now, damaged)
         record["reverify_failed_at"] = iso_time(now)
     write_record(ledger, record)
     unmark_shipped_index(ledger, experiment, scan)
-    unqueue_release(ledger, experiment, scan)
+    unqueue_release(ledger, experiment, scan, record.get("shipped_at"))
     release_claim(ledger, experiment, scan, run_id, now)
     bump_generation(ledger)  # its experiment may be cached as all shipped: the next tick must look again
     return "again", problem

@@ -431,6 +431,106 @@ def start_up(work: Path, repeats: int) -> list[Row]:
     return rows
 
 
+def archive_site(root: Path, experiments: int, on_disk: int, released: int) -> dict:
+    """A DAQ tree after years of backups, as the ledger keeps it: ``experiments`` experiments whose
+    ``on_disk`` scans are shipped and waiting out [retention] and whose ``released`` scans are gone from
+    the DAQ, their records compacted by the ledger's own code (all but the 100 most recent). Returns the
+    function config ([retention] set, nothing due)."""
+    from palxfel_globus.functions import call
+
+    config = find_config(root / "daq")
+    config["retention"] = {"release_after": 365 * 86400, "max_release": 20}
+    ledger = Path(config["ledger"])
+    long_ago = time.time() - 90 * 86400  # years of experiments: most untouched for months
+    for e in range(experiments):
+        experiment = f"ue_{(e // 28) % 90 + 10:02d}{e % 12 + 1:02d}{e % 28 + 1:02d}_exp{e:05d}"
+        raw = root / "daq" / experiment / "rawData"
+        raw.mkdir(parents=True)
+        for n in range(on_disk):
+            scan = f"251001_kept_{n + 1:05d}_DIR"
+            (raw / scan).mkdir()
+            (raw / scan / "f.h5").write_bytes(b"x")
+            (raw / scan / ".done").touch()
+            for area in ("shipped", "retained/20260101"):
+                (ledger / area / experiment).mkdir(parents=True, exist_ok=True)
+                (ledger / area / experiment / scan).touch()
+            record = {
+                "experiment": experiment,
+                "scan": scan,
+                "state": "shipped",
+                "shipped_at": "2026-01-01T00:00:00+00:00",
+            }
+            (ledger / "scans" / experiment).mkdir(parents=True, exist_ok=True)
+            (ledger / "scans" / experiment / f"{scan}.json").write_text(json.dumps(record))
+        os.utime(raw, (long_ago, long_ago))
+        gone = ledger / "released" / experiment
+        gone.mkdir(parents=True, exist_ok=True)
+        for n in range(released):
+            scan = f"240101_gone_{n + 1:05d}_DIR"
+            record = {"experiment": experiment, "scan": scan, "state": "released", "bytes": 10**9, "files": 40,
+                      "released_at": f"2026-01-01T00:00:00+00:00#{n:06d}"}  # fmt: skip
+            (gone / f"{scan}.json").write_text(json.dumps(record))
+    call("record_outcome", function="compact_released", ledger=str(ledger))
+    (ledger / "retained-filled").touch()
+    os.utime(root / "daq", (long_ago, long_ago))  # no experiment came or went lately
+    return config
+
+
+def released_ledger(work: Path, small: int, large: int, repeats: int) -> Row:
+    """find_completed_scans and scans list over the same DAQ tree after ``large`` released scans against
+    after ``small``: released records are compacted, so neither reads them one by one."""
+    from palxfel_globus.functions import load
+
+    find_and_claim, list_scans = load("find_completed_scans"), load("list_scans")
+    configs = [archive_site(work / f"released-{count}", 100, 2, count // 100) for count in (small, large)]
+
+    def tick_and_list(config: dict) -> Callable[[], float]:
+        return lambda: timed(lambda: (find_and_claim(config=config, run_id="bench"), list_scans(config=config)))
+
+    for config in configs:
+        tick_and_list(config)()  # the first tick records the finished experiments
+    seconds, baseline = interleaved(tick_and_list(configs[1]), tick_and_list(configs[0]), repeats)
+    return row(
+        f"find completed scans + scans list, 100 experiments, after {large:,} released scans vs after {small:,}",
+        "s",
+        seconds,
+        baseline,
+        "<=1.2",
+    )
+
+
+def steady_tick(work: Path, experiments: int, repeats: int) -> Row:
+    """A steady-state tick of scan_backup on the local engine (nothing new, nothing due) over an archive
+    ten times larger than another: ``experiments`` against 10 x ``experiments``, all shipped or released."""
+    from palxfel_globus.backup import LOCAL_FUNCTION_IDS, load_flow
+    from palxfel_globus.engine import BUNDLED, FunctionRef
+
+    definition, _schema = load_flow("scan_backup")
+    functions = {function_id: FunctionRef(BUNDLED, name) for name, function_id in LOCAL_FUNCTION_IDS.items()}
+    daq = "11111111-1111-4111-8111-111111111111"
+
+    def body(config: dict) -> dict:
+        return {"daq_endpoint": daq, "daq_collection": daq, "functions": LOCAL_FUNCTION_IDS, "config": config}
+
+    configs = [archive_site(work / f"archive-{count}", count, 2, 20) for count in (experiments, 10 * experiments)]
+    with Engine(collections={daq: work}, functions=functions, state_dir=work / "state") as engine:
+
+        def tick(config: dict) -> Callable[[], float]:
+            return lambda: timed(lambda: engine.run(definition, body(config)))
+
+        for config in configs:
+            tick(config)()  # the first tick records the finished experiments
+        seconds, baseline = interleaved(tick(configs[1]), tick(configs[0]), repeats)
+    return row(
+        f"steady-state tick on the local engine, {10 * experiments:,} experiments vs {experiments:,} (all shipped "
+        "or released)",
+        "s",
+        seconds,
+        baseline,
+        "<=1.2",
+    )
+
+
 def actions_per_tick(work: Path, counts: tuple[int, ...]) -> Row:
     """Globus actions one tick makes with 1 ... 1,000 complete scans waiting (two routes, a catalog)."""
     from palxfel_globus.backup import run_ticks
@@ -488,6 +588,8 @@ def main() -> int:
             rows.append(emulated_tick(work, scans=24, total=120_000_000, repeats=repeats))
         rows += start_up(work, repeats)
         rows.append(actions_per_tick(work, (1, 10, 100, 1000)))
+        rows.append(released_ledger(work, 100, 10_000 if options.quick else 100_000, repeats))
+        rows.append(steady_tick(work, 50 if options.quick else 200, repeats))
     if options.json:
         print(json.dumps([asdict(item) for item in rows], indent=2))
     else:

@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import MS_COLLECTION, NOW, UE_COLLECTION, Daq
@@ -365,3 +366,52 @@ def test_forgetting_a_scan_of_a_finished_experiment_ships_it_again(daq: Daq) -> 
     assert daq.find("run-2")["count"] == 0
     daq.call("manage_scan", scan_id="251023_alignment_00001_DIR", action="forget", now=NOW)
     assert daq.find("run-3")["count"] == 1
+
+
+def stats_of_raw_data(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every rawData directory the code stats from now on (until monkeypatch.undo)."""
+    statted: list[str] = []
+    real_stat = os.stat
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith("rawData"):
+            statted.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    return statted
+
+
+def test_dormant_experiments_are_looked_at_in_turn_and_a_scan_arriving_in_one_is_still_found(
+    daq: Daq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: a steady tick costs the same over ten times the archive. Experiments all shipped and
+    untouched for a week are statted a chunk (64) a tick, in turn; the others every tick."""
+    experiments = [
+        f"ue_25{month:02d}{day:02d}_E{number:03d}"
+        for number in range(150)
+        for month, day in [(number // 28 % 12 + 1, number % 28 + 1)]
+    ]
+    for experiment in experiments:
+        daq.scan(experiment=experiment, number=1)
+    daq.find("run-1")
+    for experiment in experiments:
+        daq.ship(experiment, f"{experiment.split('_')[1]}_alignment_00001_DIR")
+        os.utime(daq.root / experiment / "rawData", (NOW - 8 * 86400, NOW - 8 * 86400))
+    settle(daq.root)
+    daq.find("run-2")  # lists the root, learns every experiment is shipped and dormant
+    statted = stats_of_raw_data(monkeypatch)
+    listed = spy_on_listings(monkeypatch)
+    assert daq.find("run-3")["count"] == 0
+    assert len(statted) == 64 and str(daq.root) not in listed, "one chunk of dormant experiments, no root listing"
+    monkeypatch.undo()
+    late = experiments[100]
+    daq.scan(experiment=late, number=2)  # its rawData changes now, the root does not
+    found = []
+    for tick in range(4, 7):  # three chunks: 64, 64, 22
+        found += [(item["experiment"], item["scan"]) for item in daq.find(f"run-{tick}")["scans"]]
+    assert found == [(late, f"{late.split('_')[1]}_alignment_00002_DIR")]
+    new = "ue_261231_NEW"
+    daq.scan(experiment=new, number=1)
+    os.utime(daq.root, (NOW - 1800, NOW - 1800))  # the root changed (settled since)
+    assert [item["experiment"] for item in daq.find("run-7")["scans"]] == [new], "a new experiment is found at once"

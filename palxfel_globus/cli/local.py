@@ -29,7 +29,9 @@ def tick_line(tick: int, summary: Any) -> str:
     style = STATUS_STYLE.get(summary.status, "yellow")
     line = (
         f"tick {tick}: [{style}]{summary.status}[/]  found {summary.found}, shipped {len(summary.shipped)}, "
-        f"failed {len(summary.failed)}, quarantined {len(summary.quarantined)}, blocked {len(summary.blocked)}, "
+        + (f"released {len(summary.released)}, " if summary.released or summary.shipping_again else "")
+        + (f"to ship again {len(summary.shipping_again)}, " if summary.shipping_again else "")
+        + f"failed {len(summary.failed)}, quarantined {len(summary.quarantined)}, blocked {len(summary.blocked)}, "
         f"moved {format_size(summary.bytes_transferred)} in {summary.transfer_tasks} transfer task(s), "
         f"{summary.actions} actions"
     )

@@ -252,11 +252,18 @@ def release(
     if plan["retention"] is None and not json_output:
         say("The config has no [retention]: DAQ copies are never removed. Add release_after to free DAQ space.")
         return
-    fields = [("Experiment", "experiment"), ("Scan", "scan"), ("Shipped", "shipped_at"), ("Why", "reason")]
-    display(
-        plan["scans"], fields, json_output=json_output, empty="The next run releases nothing: no shipped scan is due."
-    )
+    fields = [
+        ("Experiment", "experiment"),
+        ("Scan", "scan"),
+        ("Why", "reason"),
+        ("Copies to verify", lambda row: len(row["destinations"])),
+    ]
+    empty = "The next run releases nothing: no shipped scan is due."
+    display(plan["scans"], fields, json_output=json_output, empty=empty)
     if plan["scans"] and not json_output:
-        more = " More are due: the runs after it take them." if plan["more"] else ""
         count = len(plan["scans"])
-        say(f"The next run releases {count} scan{'' if count == 1 else 's'} if every copy verifies.{more}")
+        more = " More are due: the runs after it take them." if plan["more"] else ""
+        say(
+            f"The next run releases {count} scan{'' if count == 1 else 's'} if every copy verifies again and the DAQ "
+            f"copy still matches its manifest; a scan that fails either check ships again instead.{more}"
+        )

@@ -42,8 +42,11 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
     if loaded.daq.root.is_dir():  # else loading the config already said the DAQ root is not here
         try:
-            scans = call("list_scans", config=loaded.function_config())["scans"]
-            report["ledger"] = dict(Counter(row["state"] for row in scans))
+            listing = call("list_scans", config=loaded.function_config())
+            scans = listing["scans"]
+            counts = Counter(row["state"] for row in scans)
+            counts["released"] += sum(item["count"] for item in listing["archived"])  # the compacted ones too
+            report["ledger"] = {state: count for state, count in counts.items() if count}
             report["need_a_person"] = [
                 {key: row[key] for key in ("experiment", "scan", "state", "reason")}
                 for row in scans
