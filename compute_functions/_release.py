@@ -18,7 +18,7 @@ finished by the next tick (``finish_interrupted``), never undone: the rename onl
 verification. Standard library only, valid on Python 3.9 (see _layout).
 """
 
-from _layout import RAW_DATA, add_problem, real_root, route_for
+from _layout import RAW_DATA, add_problem, destinations_of, real_root, route_for
 from _ledger import (
     atomic_write,
     claim_index,
@@ -38,6 +38,8 @@ RETAINED = "retained"
 RETAINED_FILLED = "retained-filled"  # the scans shipped before the queue existed have been queued
 TRASH_PREFIX = ".palxfel-released-"
 KEEP_RELEASED = 100  # the most recent released records stay one file each; older ones are archived
+MAX_COPIES = 100  # copies (a scan at one of its destinations) a run ships or verifies again: each carries a
+# verification result through the run state, which must stay well under the Flows service's 200 KB
 
 
 def _day(shipped_time):
@@ -172,6 +174,21 @@ def release_candidates(config, now, problems, settle=True):
             "route": config["routes"].index(route),
             "shipped_at": record.get("shipped_at"),
         }
+
+
+def release_batch(config, now, problems, take, settle=True):
+    """The scans one run releases: candidates in order while ``take(item)`` accepts them (a run claims
+    each), at most ``max_release`` and MAX_COPIES copies to verify again. Returns (items, copies, more)."""
+    items, copies, more = [], 0, False
+    for item in release_candidates(config, now, problems, settle):
+        needed = len(destinations_of(config["routes"][item["route"]]))
+        if len(items) >= config["retention"]["max_release"] or copies + needed > MAX_COPIES:
+            more = True
+            break
+        if take(item):
+            items.append(item)
+            copies += needed
+    return items, copies, more
 
 
 def interrupted(config, root_real, experiment, scan):

@@ -44,7 +44,7 @@ from _ledger import (
     shipped_names,
     write_record,
 )
-from _release import release_candidates
+from _release import MAX_COPIES, release_batch
 
 # The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
 # the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
@@ -116,19 +116,19 @@ def _groups(claimed, routes, source_root, manifest_root, release=False):
 
 
 def _claim_releases(config, run_id, now, problems):
-    """Claim up to ``max_release`` shipped scans whose time on the DAQ is up (see _release); the flow
-    verifies each at every destination before RecordOutcome removes its DAQ copy."""
+    """Claim the scans this run releases (see _release.release_batch): (releases, copies they take). The
+    flow verifies each at every destination before RecordOutcome removes its DAQ copy."""
     ledger = config["ledger"]
-    releases = []
-    for item in release_candidates(config, now, problems):
-        if len(releases) >= config["retention"]["max_release"]:
-            break
-        experiment, scan = item["experiment"], item["scan"]
-        generations = claim_index(ledger, experiment).get(scan, {})
-        gen = acquire_claim(ledger, experiment, scan, run_id, now, config["lease_seconds"], generations)
-        if gen is not None:
-            releases.append({"experiment": experiment, "scan": scan, "route": item["route"], "claim_gen": gen})
-    return releases
+
+    def claim(item):
+        generations = claim_index(ledger, item["experiment"]).get(item["scan"], {})
+        item["claim_gen"] = acquire_claim(
+            ledger, item["experiment"], item["scan"], run_id, now, config["lease_seconds"], generations
+        )
+        return item["claim_gen"] is not None
+
+    items, copies, _more = release_batch(config, now, problems, claim)
+    return [{key: item[key] for key in ("experiment", "scan", "route", "claim_gen")} for item in items], copies
 
 
 def find_completed_scans(config, run_id, now=None):
@@ -161,6 +161,9 @@ def find_completed_scans(config, run_id, now=None):
     total_bytes = 0
     more = False
     plan = TickPlan(ledger, root, read_generation(ledger), now, problems)
+    copies = 0  # scan copies to ship or verify again (see _release.MAX_COPIES); releases are taken first
+    if config.get("retention"):
+        releases, copies = _claim_releases(config, run_id, now, problems)
     learnt = {}  # experiment -> the stamp at which every scan is shipped, or None
     stamp_of = StampReader(root, plan.names)
     try:
@@ -204,7 +207,8 @@ def find_completed_scans(config, run_id, now=None):
                 if route is None:
                     unrouted.append(f"{name}/{scan}")
                     continue
-                if len(claimed) >= max_scans:
+                needed = len(destinations_of(route))
+                if len(claimed) >= max_scans or (claimed and copies + needed > MAX_COPIES):
                     more = True
                     break
                 try:
@@ -232,6 +236,7 @@ def find_completed_scans(config, run_id, now=None):
                     _tell(news, news_of(record, f"{name}/{scan}"))
                 _unblock(ledger, record, now)
                 total_bytes += size
+                copies += needed
                 claimed.append(
                     {
                         "experiment": name,
@@ -245,8 +250,6 @@ def find_completed_scans(config, run_id, now=None):
                 )
             if more:
                 break
-        if config.get("retention"):
-            releases = _claim_releases(config, run_id, now, problems)
     except BaseException:
         # this run ends here (its flow's Catch goes straight to Fail): give back what it took
         for item in claimed + releases:

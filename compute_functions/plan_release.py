@@ -6,7 +6,7 @@ it lists what the next run releases as long as every copy then verifies.
 """
 
 from _layout import destination_path, destinations_of
-from _release import release_candidates
+from _release import release_batch
 
 
 def _age(seconds):
@@ -23,30 +23,34 @@ def _age(seconds):
 def plan_release(config, now=None):
     """Returns {retention: {release_after, max_release} or None, scans: [{experiment, scan, shipped_at,
     reason, destinations: [{collection, path}]}], more (more are due than one run takes), problems}."""
-    import datetime
     import time
 
     now = time.time() if now is None else now
     retention = config.get("retention")
-    problems, scans, more = [], [], False
-    if retention:
-        for item in release_candidates(config, now, problems, settle=False):
-            if len(scans) >= retention["max_release"]:
-                more = True
-                break
-            route = config["routes"][item["route"]]
-            shipped = datetime.datetime.fromisoformat(item["shipped_at"]).timestamp() if item["shipped_at"] else now
-            places = [
-                {"collection": place["collection"], "path": destination_path(place, item["experiment"], item["scan"])}
-                for place in destinations_of(route)
-            ]
-            scans.append(
-                {
-                    "experiment": item["experiment"],
-                    "scan": item["scan"],
-                    "shipped_at": item["shipped_at"],
-                    "reason": f"shipped {_age(now - shipped)} ago; release_after is {_age(retention['release_after'])}",
-                    "destinations": places,
-                }
-            )
-    return {"retention": retention or None, "scans": scans, "more": more, "problems": problems}
+    problems = []
+    if not retention:
+        return {"retention": None, "scans": [], "more": False, "problems": problems}
+    items, _copies, more = release_batch(config, now, problems, lambda item: True, settle=False)
+    return {
+        "retention": retention,
+        "scans": [_described(config, item, now) for item in items],
+        "more": more,
+        "problems": problems,
+    }
+
+
+def _described(config, item, now):
+    import datetime
+
+    experiment, scan = item["experiment"], item["scan"]
+    shipped = datetime.datetime.fromisoformat(item["shipped_at"]).timestamp() if item["shipped_at"] else now
+    return {
+        "experiment": experiment,
+        "scan": scan,
+        "shipped_at": item["shipped_at"],
+        "reason": f"shipped {_age(now - shipped)} ago; release_after is {_age(config['retention']['release_after'])}",
+        "destinations": [
+            {"collection": place["collection"], "path": destination_path(place, experiment, scan)}
+            for place in destinations_of(config["routes"][item["route"]])
+        ],
+    }

@@ -347,6 +347,7 @@ def _record_release(config, run_id, record, problem, destinations, now, damaged)
     ledger = config["ledger"]
     experiment, scan = record["experiment"], record["scan"]
     if record.get("state") != "shipped":
+        release_claim(ledger, experiment, scan, run_id, now)
         return "kept", f"it is {record.get('state', 'not in the ledger')} now, not shipped; nothing was released"
     if problem is None:
         try:

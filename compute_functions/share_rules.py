@@ -40,9 +40,10 @@ def _principal(urn):
 
 
 def _experiments_shipped(ledger):
+    """Experiments with shipped data, or rules already made (their scans may all be released since)."""
     import os
 
-    return plain_names(os.path.join(ledger, "shipped"))
+    return sorted(set(plain_names(os.path.join(ledger, "shipped"))) | set(plain_names(os.path.join(ledger, "shares"))))
 
 
 def _read(ledger, experiment):

@@ -442,3 +442,25 @@ def test_released_records_are_compacted_beyond_the_most_recent_and_listed_on_req
     assert code == 0 and f"{len(released) - 2} older released scans in" in said and "--archived lists them" in said
     code, out, err = cli("scans", "list", "--archived", "--json", "--config", str(site.config_path))
     assert sum(1 for row in json.loads(out) if row["state"] == "released") == len(released)
+
+
+def test_the_run_state_stays_far_below_the_cap_with_two_destinations_and_releases(
+    tmp_path: Path, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """Every copy (a scan at one destination) carries its verification through the run state: a run
+    ships or re-verifies at most 100 copies, whatever max_scans says, and takes its releases first."""
+    from palxfel_globus.demo import arrive_markers
+
+    site = make_site(tmp_path / "site", scans=120, total_bytes=120 * 2048)
+    arrive_markers(site)
+    two_destinations(site)
+    text = site.config_path.read_text(encoding="utf-8").replace("max_scans = 50", "max_scans = 100")
+    site.config_path.write_text(text + f'\n[catalog]\nindex = "{IDS["catalog-index"]}"\n', encoding="utf-8")
+    runs = runs_of(site)
+    first, second = runs.run(), runs.run()
+    for run in (first, second):
+        assert run["status"] == "SUCCEEDED" and run["peak_state_bytes"] < 150 * 1024, run["peak_state_bytes"]
+        copies = sum(len(group["scans"]) for group in run["details"]["output"]["find"]["result"]["groups"])
+        assert 90 <= copies <= 100
+    assert first["details"]["output"]["find"]["result"]["more"], "the copies left wait for the next run"
+    assert len(outcome(second)["released"]) == 20, "max_release, taken before the scans to ship"
