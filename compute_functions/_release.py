@@ -201,9 +201,13 @@ def interrupted(config, root_real, experiment, scan):
 
 
 def trash_path(root_real, experiment, scan):
+    """Where a scan's DAQ copy waits for deletion: a hidden name in its rawData (the same filesystem, so
+    the rename is atomic), of fixed length (a 240-byte scan name plus a prefix would not fit in 255)."""
+    import hashlib
     import os
 
-    return os.path.join(root_real, experiment, RAW_DATA, TRASH_PREFIX + scan)
+    digest = hashlib.sha256(scan.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return os.path.join(root_real, experiment, RAW_DATA, TRASH_PREFIX + digest)
 
 
 def released_path(ledger, experiment, scan):

@@ -11,72 +11,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import pytest
+from tests_support import ARCHIVE, two_destinations
 
 from palxfel_globus.backup import LOCAL_FUNCTION_IDS, flow_input, load_flow, local_engine, local_run_lock
 from palxfel_globus.config import ConfigError, load_config, parse_config
-from palxfel_globus.config_text import render_config
-from palxfel_globus.demo import COLLECTION_ROOT, IDS, DemoScan, DemoSite, make_site
+from palxfel_globus.demo import IDS, DemoScan, DemoSite, make_site
 from palxfel_globus.engine import Faults, SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 from palxfel_globus.functions import call
 
-ARCHIVE = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive collection"))
-ARCHIVE_ENDPOINT = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive endpoint"))
 Cli = Callable[..., "tuple[int, str, str]"]
-
-
-def two_destinations(
-    site: DemoSite, release_after: Optional[str] = "0s", max_release: int = 20, retry_backoff: str = "1m"
-) -> None:
-    """ue_* goes to the facility backup (verified by Transfer) and to an archive verified on its own Compute
-    endpoint; ms_* to one place, as in the demo. E-mails go to the data manager."""
-    work = site.workdir
-    (work / "archive").mkdir(exist_ok=True)
-    document: dict[str, Any] = {
-        "daq": {
-            "root": site.daq_root,
-            "collection": IDS["daq-collection"],
-            "collection_root": COLLECTION_ROOT,
-            "compute_endpoint": IDS["daq-endpoint"],
-        },
-        "route": [
-            {
-                "match": "ue_*",
-                "destination": [
-                    {"collection": IDS["ue-collection"], "base_path": "/backup/ue"},
-                    {
-                        "collection": ARCHIVE,
-                        "base_path": "/archive/ue",
-                        "compute_endpoint": ARCHIVE_ENDPOINT,
-                        "verify_root": work / "archive" / "archive" / "ue",
-                    },
-                ],
-            },
-            {
-                "match": "ms_*",
-                "collection": IDS["ms-collection"],
-                "base_path": "/~/ms",
-                "compute_endpoint": IDS["ms-endpoint"],
-                "verify_root": work / "backup-ms" / "ms",
-            },
-        ],
-        "limits": {"max_scans": 50, "max_bytes": "1TB", "max_attempts": 3, "retry_backoff": retry_backoff},
-        "notify": {"email": ["dm@example.org"]},
-        "local": {
-            "collections": {
-                IDS["daq-collection"]: work / "daq",
-                IDS["ue-collection"]: work / "backup-ue",
-                IDS["ms-collection"]: work / "backup-ms",
-                ARCHIVE: work / "archive",
-            },
-            "endpoints": {
-                endpoint: {"workers": 1} for endpoint in (IDS["daq-endpoint"], IDS["ms-endpoint"], ARCHIVE_ENDPOINT)
-            },
-        },
-    }
-    if release_after is not None:
-        document["retention"] = {"release_after": release_after, "max_release": max_release}
-    site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
 
 
 def copies(site: DemoSite, scan: DemoScan) -> list[Path]:
@@ -286,7 +230,7 @@ def test_a_release_cut_short_after_the_rename_is_finished_by_the_next_tick(
     runs = runs_of(site)
     runs.run()
     scan = complete(site)[0]
-    trash = scan.path.parent / f".palxfel-released-{scan.name}"
+    trash = scan.path.parent / f".palxfel-released-{hashlib.sha256(scan.name.encode()).hexdigest()[:24]}"
     scan.path.rename(trash)
     second = runs.run()
     assert f"{scan.experiment}/{scan.name}" not in outcome(second)["released"], "settled, not released twice"
@@ -464,3 +408,12 @@ def test_the_run_state_stays_far_below_the_cap_with_two_destinations_and_release
         assert 90 <= copies <= 100
     assert first["details"]["output"]["find"]["result"]["more"], "the copies left wait for the next run"
     assert len(outcome(second)["released"]) == 20, "max_release, taken before the scans to ship"
+
+
+def test_the_trash_name_of_a_released_copy_fits_whatever_the_scan_name() -> None:
+    longest = "251023_" + "빔" * 74 + "_00001_DIR"  # 239 bytes, near the 240 a scan name may have
+    names = {
+        call("record_outcome", function="trash_path", root_real="/d", experiment="ue_251023_X", scan=scan)
+        for scan in (longest, longest.replace("00001", "00002"))
+    }
+    assert len(names) == 2 and all(len(Path(name).name.encode()) < 64 for name in names)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from tests_support import ask_states, serving, subscribed
+from tests_support import ARCHIVE, ask_states, serving, subscribed, two_destinations
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import check_site, make_site
@@ -78,6 +78,36 @@ def test_deploy_then_the_timer_ships_every_complete_scan_and_the_commands_see_it
     assert code == 0, err
     assert emulator.store.all("timer") == [] and emulator.store.all("flow") == []
     assert all(secret not in out + err for secret in (emulator.secret,))
+
+
+def test_two_destinations_and_release_through_the_emulated_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """Issue 12 over HTTP: the deployed flow ships each scan to both destinations on the timer's first
+    run; the dry run says what the second releases, and it does."""
+    site = make_site(tmp_path / "site", scans=6, total_bytes=60_000)
+    two_destinations(site, notify=False)
+    subscribed(site.config_path)
+    config = ["--config", str(site.config_path)]
+    with serving(site.config_path, tmp_path, monkeypatch) as emulator:
+        code, out, err = cli("deploy", *config)
+        assert code == 0, err
+        (first,) = wait_for_runs(emulator, 1)
+        assert first["status"] == "SUCCEEDED", first["details"]
+        code, out, err = cli("scans", "list", "--json", *config)
+        shipped = [row for row in json.loads(out) if row["state"] == "shipped"]
+        ue = [row for row in shipped if row["experiment"].startswith("ue_")]
+        assert ue and all([place["state"] for place in row["destinations"]] == ["verified"] * 2 for row in ue)
+        assert all(row["destinations"][1]["collection"] == ARCHIVE for row in ue)
+        code, out, err = cli("scans", "release", "--dry-run", "--json", *config)
+        planned = sorted(f"{row['experiment']}/{row['scan']}" for row in json.loads(out))
+        assert planned == sorted(f"{row['experiment']}/{row['scan']}" for row in shipped)
+        emulator.scheduler.advance(load_config(site.config_path).timer_interval)
+        second = wait_for_runs(emulator, 2)[-1]
+        assert second["status"] == "SUCCEEDED", second["details"]
+        code, out, err = cli("scans", "list", "--json", *config)
+        released = sorted(f"{row['experiment']}/{row['scan']}" for row in json.loads(out) if row["state"] == "released")
+        assert released == planned and not any(scan.path.exists() for scan in site.scans if scan.kind == "complete")
 
 
 def test_a_timer_skips_a_tick_while_its_run_is_active_and_stops_at_its_end(site: Any, emulator: Any) -> None:

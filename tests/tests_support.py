@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
 
@@ -127,3 +128,70 @@ def serving(config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         yield server
     finally:
         server.stop()
+
+
+# A second destination for ue_*, verified on its own Compute endpoint (issue 12's several destinations)
+ARCHIVE = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive collection"))
+ARCHIVE_ENDPOINT = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive endpoint"))
+
+
+def two_destinations(
+    site: Any,
+    release_after: Optional[str] = "0s",
+    max_release: int = 20,
+    retry_backoff: str = "1m",
+    notify: bool = True,
+) -> None:
+    """ue_* goes to the facility backup (verified by Transfer) and to an archive verified on its own Compute
+    endpoint; ms_* to one place, as in the demo. E-mails go to the data manager (on the local engine:
+    a deploy also needs the SMTP settings)."""
+    from palxfel_globus.config_text import render_config
+    from palxfel_globus.demo import COLLECTION_ROOT, IDS
+
+    work = site.workdir
+    (work / "archive").mkdir(exist_ok=True)
+    document: dict[str, Any] = {
+        "daq": {
+            "root": site.daq_root,
+            "collection": IDS["daq-collection"],
+            "collection_root": COLLECTION_ROOT,
+            "compute_endpoint": IDS["daq-endpoint"],
+        },
+        "route": [
+            {
+                "match": "ue_*",
+                "destination": [
+                    {"collection": IDS["ue-collection"], "base_path": "/backup/ue"},
+                    {
+                        "collection": ARCHIVE,
+                        "base_path": "/archive/ue",
+                        "compute_endpoint": ARCHIVE_ENDPOINT,
+                        "verify_root": work / "archive" / "archive" / "ue",
+                    },
+                ],
+            },
+            {
+                "match": "ms_*",
+                "collection": IDS["ms-collection"],
+                "base_path": "/~/ms",
+                "compute_endpoint": IDS["ms-endpoint"],
+                "verify_root": work / "backup-ms" / "ms",
+            },
+        ],
+        "limits": {"max_scans": 50, "max_bytes": "1TB", "max_attempts": 3, "retry_backoff": retry_backoff},
+        **({"notify": {"email": ["dm@example.org"]}} if notify else {}),
+        "local": {
+            "collections": {
+                IDS["daq-collection"]: work / "daq",
+                IDS["ue-collection"]: work / "backup-ue",
+                IDS["ms-collection"]: work / "backup-ms",
+                ARCHIVE: work / "archive",
+            },
+            "endpoints": {
+                endpoint: {"workers": 1} for endpoint in (IDS["daq-endpoint"], IDS["ms-endpoint"], ARCHIVE_ENDPOINT)
+            },
+        },
+    }
+    if release_after is not None:
+        document["retention"] = {"release_after": release_after, "max_release": max_release}
+    site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
