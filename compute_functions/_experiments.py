@@ -8,7 +8,8 @@ besides every active experiment (``index.json``). A steady tick thus reads the s
 chunk and stats the active experiments and that chunk; a scan that arrives in a dormant experiment
 is found within (chunks) ticks. The index is rebuilt from a listing of the root whenever the root
 changed (an experiment came, went or was renamed), the ledger's generation moved (retry, forget, a
-scan shipped again) or the index is missing, unreadable or not settled.
+scan shipped again) or the index is missing, unreadable or not settled. It is a cache: written
+without fsync, a crash may leave it empty, and the next tick rebuilds it.
 Standard library only, valid on Python 3.9 (see _layout).
 """
 
@@ -103,9 +104,8 @@ class TickPlan:
             dormant = sorted(name for name in self.names if self._dormant(result[name]))
             chunks = [dormant[start : start + DORMANT_CHUNK] for start in range(0, len(dormant), DORMANT_CHUNK)]
             for number, names in enumerate(chunks):
-                atomic_write(
-                    _path(self.ledger, _chunk_name(number)), encode_json({name: result[name] for name in names})
-                )
+                chunk = encode_json({name: result[name] for name in names})
+                atomic_write(_path(self.ledger, _chunk_name(number)), chunk, durable=False)
             resting = set(dormant)
             active = {name: result[name] for name in self.names if name not in resting}
             count, cursor = len(chunks), 0
@@ -121,10 +121,10 @@ class TickPlan:
                 if name not in chunk:
                     active[name] = result[name]
             if self.chunks and chunk != self.chunk:
-                atomic_write(_path(self.ledger, _chunk_name(self.cursor)), encode_json(chunk))
+                atomic_write(_path(self.ledger, _chunk_name(self.cursor)), encode_json(chunk), durable=False)
             count = self.chunks
             if not count and chunk:
-                atomic_write(_path(self.ledger, _chunk_name(0)), encode_json(chunk))
+                atomic_write(_path(self.ledger, _chunk_name(0)), encode_json(chunk), durable=False)
                 count = 1
             cursor = (self.cursor + 1) % count if count else 0
         index = {
@@ -136,4 +136,4 @@ class TickPlan:
             "cursor": cursor,
             "problems": self.problems,
         }
-        atomic_write(_path(self.ledger, "index.json"), encode_json(index))
+        atomic_write(_path(self.ledger, "index.json"), encode_json(index), durable=False)

@@ -72,7 +72,7 @@ def encode_json(document):
     return (json.dumps(document, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
 
 
-def _publish(path, data, exclusive):
+def _publish(path, data, exclusive, durable=None):
     """Write a temp file, then move it into place: ``os.replace``, or ``os.link`` when the
     name must not exist yet (a hard link never overwrites: that is the exclusive create).
 
@@ -83,21 +83,23 @@ def _publish(path, data, exclusive):
     import os
 
     directory = os.path.dirname(path)
-    temp = _write_temp(directory, data, durable=not exclusive)
+    durable = not exclusive if durable is None else durable
+    temp = _write_temp(directory, data, durable=durable)
     try:
         (os.link if exclusive else os.replace)(temp, path)
     except FileExistsError:
         return False
     finally:
         remove_if_present(temp)
-    if not exclusive:
+    if durable:
         _fsync_dir(directory)
     return True
 
 
-def atomic_write(path, data):
-    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix."""
-    _publish(path, data, exclusive=False)
+def atomic_write(path, data, durable=True):
+    """Replace ``path`` with ``data`` so a reader sees the old or the new bytes, never a mix; not
+    ``durable`` (no fsync) for a cache, which a crash may leave empty (its reader then rebuilds it)."""
+    _publish(path, data, exclusive=False, durable=durable)
 
 
 def exclusive_create(path, data):

@@ -330,6 +330,10 @@ def _archive(ledger, experiment, batch):
     atomic_write(ledger_path(ledger, "archive", experiment + ".json"), encode_json(summary))
     for record in batch:
         remove_if_present(released_path(ledger, experiment, record["scan"]))
+    try:  # a directory that held thousands of names stays slow to list even once emptied
+        os.rmdir(ledger_path(ledger, "released", experiment))
+    except OSError:  # not empty: recent records stay in it
+        pass
 
 
 def archived_records(ledger, experiment):

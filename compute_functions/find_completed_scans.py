@@ -115,20 +115,22 @@ def _groups(claimed, routes, source_root, manifest_root, release=False):
     return groups
 
 
-def _claim_releases(config, run_id, now, problems):
-    """Claim the scans this run releases (see _release.release_batch): (releases, copies they take). The
-    flow verifies each at every destination before RecordOutcome removes its DAQ copy."""
+def _claim_releases(config, run_id, now, problems, releases):
+    """Claim the scans this run releases (see _release.release_batch) into ``releases`` as they are taken
+    (so a failure midway gives back each); returns the copies they take. The flow verifies each at every
+    destination before RecordOutcome removes its DAQ copy."""
     ledger = config["ledger"]
 
     def claim(item):
         generations = claim_index(ledger, item["experiment"]).get(item["scan"], {})
-        item["claim_gen"] = acquire_claim(
-            ledger, item["experiment"], item["scan"], run_id, now, config["lease_seconds"], generations
-        )
-        return item["claim_gen"] is not None
+        gen = acquire_claim(ledger, item["experiment"], item["scan"], run_id, now, config["lease_seconds"], generations)
+        if gen is not None:
+            releases.append(
+                {"experiment": item["experiment"], "scan": item["scan"], "route": item["route"], "claim_gen": gen}
+            )
+        return gen is not None
 
-    items, copies, _more = release_batch(config, now, problems, claim)
-    return [{key: item[key] for key in ("experiment", "scan", "route", "claim_gen")} for item in items], copies
+    return release_batch(config, now, problems, claim)[1]
 
 
 def find_completed_scans(config, run_id, now=None):
@@ -162,11 +164,11 @@ def find_completed_scans(config, run_id, now=None):
     more = False
     plan = TickPlan(ledger, root, read_generation(ledger), now, problems)
     copies = 0  # scan copies to ship or verify again (see _release.MAX_COPIES); releases are taken first
-    if config.get("retention"):
-        releases, copies = _claim_releases(config, run_id, now, problems)
     learnt = {}  # experiment -> the stamp at which every scan is shipped, or None
     stamp_of = StampReader(root, plan.names)
     try:
+        if config.get("retention"):
+            copies = _claim_releases(config, run_id, now, problems, releases)
         for name in plan.names:
             stamp = stamp_of(name)
             if stamp is not None and plan.known.get(name) == stamp:

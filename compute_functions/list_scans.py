@@ -95,6 +95,7 @@ def list_scans(config, now=None, archived=False):
     bytes}], problems}; ``reason`` says why a blocked scan cannot ship, or a failed one's last error.
     Released scans are rows while recent; older ones are compacted in the ledger and only counted in
     ``archived``, unless ``archived`` asks for their rows too (a read of every one of them)."""
+    import functools
     import os
     import time
 
@@ -114,7 +115,9 @@ def list_scans(config, now=None, archived=False):
         recorded = _ledger_scan_names(ledger, name, problems)
         released = [item[: -len(".json")] for item in plain_names(ledger_path(ledger, "released", name))]
         claims = claim_index(ledger, name)
-        route = route_for(name, config["routes"])
+        row_of = functools.partial(
+            _row, config, root, experiments[name], route_for(name, config["routes"]), now, problems
+        )
         on_disk = set(on_disk_scans)
         summary = archive_summary(ledger, name)
         if summary.get("count"):
@@ -125,44 +128,15 @@ def list_scans(config, now=None, archived=False):
                 record, problem = read_released(ledger, name, scan)
             if problem:
                 add_problem(problems, problem)
-            rows.append(
-                _row(
-                    config,
-                    root,
-                    experiments[name],
-                    name,
-                    scan,
-                    record,
-                    claims,
-                    route,
-                    on_disk,
-                    raw_names,
-                    now,
-                    problems,
-                )
-            )
+            rows.append(row_of(scan, record, claims, on_disk, raw_names))
         if archived and summary.get("count"):
-            for record in archived_records(ledger, name):
-                rows.append(
-                    _row(
-                        config,
-                        root,
-                        experiments[name],
-                        name,
-                        record["scan"],
-                        record,
-                        {},
-                        route,
-                        set(),
-                        set(),
-                        now,
-                        problems,
-                    )
-                )
+            rows += [row_of(record["scan"], record, {}, set(), set()) for record in archived_records(ledger, name)]
     return {"scans": rows, "archived": compacted, "problems": problems}
 
 
-def _row(config, root, experiment, name, scan, record, claims, route, on_disk, raw_names, now, problems):
+def _row(config, root, experiment, route, now, problems, scan, record, claims, on_disk, raw_names):
+    """One scan's row: its state from the record, its claim and the tree as it is now."""
+    name = experiment["experiment"]
     lease = current_claim(config["ledger"], name, scan, claims.get(scan, {}), now)
     complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
     files = size = blocked_now = None

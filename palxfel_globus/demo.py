@@ -15,6 +15,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from palxfel_globus.sample_tree import SCAN_PARTS, mark_complete, write_scan
 
@@ -103,8 +104,18 @@ def make_site(
 def _config_text(site: DemoSite, catalog: bool) -> str:
     from palxfel_globus.config_text import render_config
 
+    header = (
+        "Written by 'palxfel-globus demo': local stand-ins for the DAQ collection, two backup\n"
+        "collections and two Compute endpoints. Machine studies are verified on their destination's\n"
+        "endpoint; user experiments by a second checksum-sync transfer."
+    )
+    return render_config(config_document(site, catalog), header)
+
+
+def config_document(site: DemoSite, catalog: bool = False) -> dict[str, Any]:
+    """The demo site's config as a TOML document (a dict), for tests that vary it."""
     work = site.workdir
-    document = {
+    return {
         "daq": {
             "root": site.daq_root,
             "collection": IDS["daq-collection"],
@@ -133,12 +144,6 @@ def _config_text(site: DemoSite, catalog: bool) -> str:
         },
         **({"catalog": {"index": IDS["catalog-index"]}} if catalog else {}),
     }
-    header = (
-        "Written by 'palxfel-globus demo': local stand-ins for the DAQ collection, two backup\n"
-        "collections and two Compute endpoints. Machine studies are verified on their destination's\n"
-        "endpoint; user experiments by a second checksum-sync transfer."
-    )
-    return render_config(document, header)
 
 
 @dataclass

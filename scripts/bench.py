@@ -463,14 +463,23 @@ def archive_site(root: Path, experiments: int, on_disk: int, released: int) -> d
             (ledger / "scans" / experiment).mkdir(parents=True, exist_ok=True)
             (ledger / "scans" / experiment / f"{scan}.json").write_text(json.dumps(record))
         os.utime(raw, (long_ago, long_ago))
-        gone = ledger / "released" / experiment
-        gone.mkdir(parents=True, exist_ok=True)
-        for n in range(released):
-            scan = f"240101_gone_{n + 1:05d}_DIR"
-            record = {"experiment": experiment, "scan": scan, "state": "released", "bytes": 10**9, "files": 40,
-                      "released_at": f"2026-01-01T00:00:00+00:00#{n:06d}"}  # fmt: skip
-            (gone / f"{scan}.json").write_text(json.dumps(record))
-    call("record_outcome", function="compact_released", ledger=str(ledger))
+        gone = [
+            {"experiment": experiment, "scan": f"240101_gone_{n + 1:05d}_DIR", "state": "released", "bytes": 10**9,
+             "files": 40, "released_at": f"2026-01-01T00:00:{n % 60:02d}+00:00"}
+            for n in range(released)
+        ]  # fmt: skip
+        if len(gone) > 1:  # archived as compaction does it, a run's releases at a time
+            for start in range(0, len(gone) - 1, 20):
+                call(
+                    "record_outcome",
+                    function="_archive",
+                    ledger=str(ledger),
+                    experiment=experiment,
+                    batch=gone[start : min(start + 20, len(gone) - 1)],
+                )
+        if gone:  # the most recent stays a record of its own
+            (ledger / "released" / experiment).mkdir(parents=True, exist_ok=True)
+            (ledger / "released" / experiment / f"{gone[-1]['scan']}.json").write_text(json.dumps(gone[-1]))
     (ledger / "retained-filled").touch()
     os.utime(root / "daq", (long_ago, long_ago))  # no experiment came or went lately
     return config

@@ -146,52 +146,26 @@ def two_destinations(
     endpoint; ms_* to one place, as in the demo. E-mails go to the data manager (on the local engine:
     a deploy also needs the SMTP settings)."""
     from palxfel_globus.config_text import render_config
-    from palxfel_globus.demo import COLLECTION_ROOT, IDS
+    from palxfel_globus.demo import IDS, config_document
 
     work = site.workdir
     (work / "archive").mkdir(exist_ok=True)
-    document: dict[str, Any] = {
-        "daq": {
-            "root": site.daq_root,
-            "collection": IDS["daq-collection"],
-            "collection_root": COLLECTION_ROOT,
-            "compute_endpoint": IDS["daq-endpoint"],
-        },
-        "route": [
-            {
-                "match": "ue_*",
-                "destination": [
-                    {"collection": IDS["ue-collection"], "base_path": "/backup/ue"},
-                    {
-                        "collection": ARCHIVE,
-                        "base_path": "/archive/ue",
-                        "compute_endpoint": ARCHIVE_ENDPOINT,
-                        "verify_root": work / "archive" / "archive" / "ue",
-                    },
-                ],
-            },
-            {
-                "match": "ms_*",
-                "collection": IDS["ms-collection"],
-                "base_path": "/~/ms",
-                "compute_endpoint": IDS["ms-endpoint"],
-                "verify_root": work / "backup-ms" / "ms",
-            },
-        ],
-        "limits": {"max_scans": 50, "max_bytes": "1TB", "max_attempts": 3, "retry_backoff": retry_backoff},
-        **({"notify": {"email": ["dm@example.org"]}} if notify else {}),
-        "local": {
-            "collections": {
-                IDS["daq-collection"]: work / "daq",
-                IDS["ue-collection"]: work / "backup-ue",
-                IDS["ms-collection"]: work / "backup-ms",
-                ARCHIVE: work / "archive",
-            },
-            "endpoints": {
-                endpoint: {"workers": 1} for endpoint in (IDS["daq-endpoint"], IDS["ms-endpoint"], ARCHIVE_ENDPOINT)
-            },
-        },
+    document = config_document(site)
+    ue = document["route"][0]
+    archive = {
+        "collection": ARCHIVE,
+        "base_path": "/archive/ue",
+        "compute_endpoint": ARCHIVE_ENDPOINT,
+        "verify_root": work / "archive" / "archive" / "ue",
     }
+    facility = {key: value for key, value in ue.items() if key != "match"}
+    document["route"][0] = {"match": ue["match"], "destination": [facility, archive]}
+    document["limits"]["retry_backoff"] = retry_backoff
+    document["local"]["collections"][ARCHIVE] = work / "archive"
+    endpoints = (IDS["daq-endpoint"], IDS["ms-endpoint"], ARCHIVE_ENDPOINT)
+    document["local"]["endpoints"] = {endpoint: {"workers": 1} for endpoint in endpoints}
+    if notify:
+        document["notify"] = {"email": ["dm@example.org"]}
     if release_after is not None:
         document["retention"] = {"release_after": release_after, "max_release": max_release}
     site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
