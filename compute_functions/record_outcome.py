@@ -333,7 +333,9 @@ def record_outcome(
         "skipped": skipped,
         "news": [item for item in news if item is not None],
         "summary": _summary(shipped, released, again, failed, quarantined, skipped)
-        + tick_notes(blocked + (found.get("blocked") or []), found.get("problems") or []),
+        + tick_notes(
+            blocked + (found.get("blocked") or []), _repairs(found, groups_done) + (found.get("problems") or [])
+        ),
     }
 
 
@@ -369,6 +371,22 @@ def _record_release(config, run_id, record, problem, destinations, now, damaged)
     release_claim(ledger, experiment, scan, run_id, now)
     bump_generation(ledger)  # its experiment may be cached as all shipped: the next tick must look again
     return "again", problem
+
+
+def _repairs(found, groups_done):
+    """A checksum-sync Transfer cannot say which scan's copy it repaired: when re-verifying scans due for
+    release had to move files, the run's summary says so of the destination (the copies are released once a
+    round moved nothing, as when shipping)."""
+    notes = []
+    for group, done in zip(found.get("groups") or [], groups_done or []):
+        verify = (done or {}).get("verify") or {}
+        if group.get("release") and not group.get("verify_endpoint") and (verify.get("rounds") or 0) > 1:
+            count = len(group["scans"])
+            notes.append(
+                f"re-verifying {count} scan{'' if count == 1 else 's'} at {group['destination_collection']} had to "
+                "repair copies there first (check that storage)"
+            )
+    return notes
 
 
 def _summary(shipped, released, again, failed, quarantined, skipped):

@@ -417,3 +417,20 @@ def test_the_trash_name_of_a_released_copy_fits_whatever_the_scan_name() -> None
         for scan in (longest, longest.replace("00001", "00002"))
     }
     assert len(names) == 2 and all(len(Path(name).name.encode()) < 64 for name in names)
+
+
+def test_a_copy_damaged_where_transfer_verifies_is_repaired_before_its_release_and_the_summary_says_so(
+    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """A checksum-sync Transfer repairs what differs but cannot say which scan it was: the copy is released
+    only after a round that moved nothing, and the run's summary names the destination."""
+    runs = runs_of(site)
+    runs.run()
+    ue_scan = next(scan for scan in complete(site) if scan.experiment.startswith("ue_"))
+    damaged = sorted((copies(site, ue_scan)[0] / "detector1").iterdir())[0]
+    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    second = runs.run()
+    assert f"{ue_scan.experiment}/{ue_scan.name}" in outcome(second)["released"]
+    assert digest(copies(site, ue_scan)[0]) == runs.originals[ue_scan.name]
+    message = second["details"]["output"]["summary"]["message"]
+    assert f"at {IDS['ue-collection']} had to repair copies there first" in message
