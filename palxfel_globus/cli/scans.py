@@ -250,7 +250,10 @@ def release(
     for problem in plan["problems"]:
         warn(problem)
     if plan["retention"] is None and not json_output:
-        say("The config has no [retention]: DAQ copies are never removed. Add release_after to free DAQ space.")
+        say(
+            'The config has no [retention], so DAQ copies are never removed; add release_after = "30d" there '
+            "to free DAQ space."
+        )
         return
     fields = [
         ("Experiment", "experiment"),
