@@ -14,7 +14,7 @@ Standard library only, valid on Python 3.9 (see _layout).
 """
 
 from _layout import list_experiments, parse_experiment_name
-from _ledger import SETTLE_SECONDS, atomic_write, encode_json, read_json
+from _ledger import SETTLE_SECONDS, atomic_write, encode_json, mtime_stamp, read_json
 
 INDEX_DIR = "experiments"
 DORMANT_SECONDS = 7 * 86400
@@ -31,22 +31,13 @@ def _chunk_name(number):
     return f"dormant-{number}.json"
 
 
-def _stamp(path):
-    import os
-
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return None
-
-
 class TickPlan:
     """The experiments this tick looks at (``names``, oldest first), what was known of each (``known``:
     name -> stamp or None), and, once the tick is done, ``save`` for what it learnt."""
 
     def __init__(self, ledger, root_real, generation, now, problems):
         self.ledger, self.generation, self.now = ledger, generation, now
-        self.root = _stamp(root_real)
+        self.root = mtime_stamp(root_real)
         settled = self.root is not None and now - self.root / 1e9 > SETTLE_SECONDS
         index, _problem = read_json(_path(ledger, "index.json"))
         usable = (
@@ -120,12 +111,9 @@ class TickPlan:
             for name in self.chunk:
                 if name not in chunk:
                     active[name] = result[name]
-            if self.chunks and chunk != self.chunk:
+            if chunk != self.chunk:  # without chunks yet, the cursor is 0 and this makes the first
                 atomic_write(_path(self.ledger, _chunk_name(self.cursor)), encode_json(chunk), durable=False)
-            count = self.chunks
-            if not count and chunk:
-                atomic_write(_path(self.ledger, _chunk_name(0)), encode_json(chunk), durable=False)
-                count = 1
+            count = self.chunks or (1 if chunk else 0)
             cursor = (self.cursor + 1) % count if count else 0
         index = {
             "version": 2,

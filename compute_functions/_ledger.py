@@ -378,14 +378,21 @@ def clear_claims(ledger, experiment, scan):
             remove_if_present(os.path.join(directory, name))
 
 
-def experiment_stamp(root_real, experiment):
-    """rawData's mtime_ns: a new scan or a sibling marker changes it."""
+def mtime_stamp(path):
+    """A directory's mtime_ns (an entry made, removed or renamed in it changes it), or None."""
     import os
 
     try:
-        return os.stat(os.path.join(root_real, experiment, "rawData")).st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
         return None
+
+
+def experiment_stamp(root_real, experiment):
+    """rawData's stamp: a new scan or a sibling marker changes it."""
+    import os
+
+    return mtime_stamp(os.path.join(root_real, experiment, "rawData"))
 
 
 def experiment_stamps(root_real, experiments, pool=None):

@@ -134,7 +134,8 @@ def release_candidates(config, now, problems, settle=True):
     """The scans a run would release now, oldest shipped first: {experiment, scan, route, shipped_at}
     for each shipped scan whose time on the DAQ is up, still on disk, routed and not claimed by a run.
     A run (``settle``) also finishes the releases a crash cut short and drops queue entries that no
-    longer apply; a dry run changes nothing, so both see the same scans."""
+    longer apply; a dry run claims and settles nothing, so both see the same scans (either may queue, once,
+    the scans a ledger shipped before the queue existed: ``_fill_queue``)."""
     import os
 
     ledger = config["ledger"]

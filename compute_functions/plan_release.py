@@ -1,7 +1,7 @@
 """Compute function: what the next run would release, and why, for ``palxfel-globus scans release --dry-run``.
 
 Runs on the DAQ host (directly from the CLI) or on the DAQ endpoint. It takes the scans the way a
-run's discovery does (``_release.release_candidates``) without claiming or changing anything, so
+run's discovery does (``_release.release_batch``) without claiming or settling anything, so
 it lists what the next run releases as long as every copy then verifies.
 """
 

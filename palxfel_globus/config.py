@@ -405,7 +405,8 @@ def _glob(value: Any) -> str:
 
 
 DAQ_KEYS = ("root", "collection", "collection_root", "compute_endpoint", "markers", "quiet_seconds", "ledger")
-ROUTE_KEYS = ("match", "collection", "base_path", "compute_endpoint", "verify_root", "destination")
+DESTINATION_KEYS = ("collection", "base_path", "compute_endpoint", "verify_root")
+ROUTE_KEYS = ("match", *DESTINATION_KEYS, "destination")  # a destination's keys, or [[route.destination]]
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
 TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog", "retention")
@@ -586,9 +587,6 @@ def _tables(
             continue
         check.known_keys(table, keys, where)
         yield where, table
-
-
-DESTINATION_KEYS = ("collection", "base_path", "compute_endpoint", "verify_root")
 
 
 def _parse_routes(check: _Checker, value: Any) -> tuple[Route, ...]:
