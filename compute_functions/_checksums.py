@@ -64,8 +64,9 @@ def capped(items):
     return items[:MAX_LISTED]
 
 
-def compare_with_manifest(manifest, files, algorithm, workers):
-    """Per-file differences between a manifest and the files found on disk."""
+def compare_with_manifest(manifest, files, algorithm, workers, contents=True):
+    """Per-file differences between a manifest and the files found on disk; by names and sizes only, without
+    reading a byte, when not ``contents``."""
     expected = {entry["path"]: entry for entry in manifest["files"]}
     found = {rel: (path, size) for rel, path, size, _mtime in files}
     missing = sorted(set(expected) - set(found))
@@ -77,6 +78,8 @@ def compare_with_manifest(manifest, files, algorithm, workers):
             size_mismatch.append({"path": rel, "expected": expected[rel]["size"], "actual": found[rel][1]})
         else:
             to_hash.append(rel)
+    if not contents:
+        to_hash = []
     digests = hash_files([found[rel][0] for rel in to_hash], algorithm, workers)
     digest_mismatch = [
         {"path": rel, "expected": expected[rel]["digest"], "actual": digest}

@@ -2,7 +2,8 @@
 
 Layout under the ledger directory (names are the experiment and scan directory names):
 
-    scans/<experiment>/<scan>.json        the record: shipped, failed, quarantined, pending
+    scans/<experiment>/<scan>.json        the record: pending, shipped, failed, quarantined, blocked,
+                                          releasing, restored
     shipped/<experiment>/<scan>           empty; present only once the record says shipped,
                                           so a tick lists shipped scans in one readdir
     claims/<experiment>/<scan>.<gen>.claim     a run's lease, generation <gen>
@@ -478,21 +479,48 @@ def iso_time(timestamp):
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-# What a person must hear about once: a scan that became blocked or quarantined. ``<state>_at`` is
-# when it entered that state, and ``told`` names the state and time a person was told of, so
-# the same state is told once and a scan that leaves it and comes back is told again.
-# A copy that failed its re-verification before release is news too (``reverify_failed``), though the
-# scan's state is then pending: it ships again by itself, and its DAQ copy stays until every copy verifies.
+def manifest_is_frozen(record):
+    """Whether a destination has verified a copy against the scan's manifest. From then on that manifest is
+    the truth: it is never rebuilt from the DAQ's bytes, and no transfer of the scan starts before the DAQ
+    copy is shown to match it (a flipped bit on the DAQ must never be synced over a verified backup)."""
+    record = record or {}
+    if record.get("verified_digest") or record.get("shipped_at"):
+        return True
+    places = record.get("destinations") or []
+    return any(isinstance(place, dict) and place.get("state") == "verified" for place in places)
+
+
+# Why a scan is blocked, when a person must decide rather than fix a cause the next tick sees by itself:
+# such a scan is looked at again only once a person ran the command its news names.
+DAQ_DIFFERS = "daq_differs"  # the DAQ copy no longer matches the manifest its backups were verified against
+ROUTE_IS_DAQ = "route_is_daq"  # a destination of its route is the DAQ storage itself: no distinct copy
+WAITS_FOR_A_PERSON = (DAQ_DIFFERS, ROUTE_IS_DAQ)
+
+# What a person must hear about once: a scan that became blocked, quarantined or stuck in its release. ``<state>_at``
+# is when it entered that state, and ``told`` names the state and time a person was told of, so the same state is
+# told once and a scan that leaves it and comes back is told again. A copy that failed its re-verification before
+# release is news too (``reverify_failed``), though the scan's state is then pending: it ships again by itself, and
+# its DAQ copy stays until every copy verifies.
 NEWS_COMMANDS = {
     "blocked": "fix the cause on the DAQ; the scan is then pending again and ships by itself",
+    DAQ_DIFFERS: (
+        "compare the DAQ copy with a backup: if the backups are right, put their files back on the DAQ, then "
+        "'palxfel-globus scans retry {scan}'; if the DAQ copy is right, 'palxfel-globus scans replace {scan}' "
+        "ships it over the backups"
+    ),
+    ROUTE_IS_DAQ: (
+        "give the route a destination on other storage (or fix the mount that maps it onto the DAQ), then "
+        "'palxfel-globus scans retry {scan}'"
+    ),
     "quarantined": "palxfel-globus scans retry {scan}   (once the cause is fixed)",
+    "releasing": "make the files named deletable (permissions, immutable flags); the next run deletes them",
     "reverify_failed": "none: it ships again by itself and its DAQ copy stays; check that destination's storage",
 }
 
 
 def _news_state(record):
     state = record.get("state")
-    if state in ("blocked", "quarantined"):
+    if state in ("blocked", "quarantined", "releasing"):
         return state
     return "reverify_failed" if record.get("reverify_failed_at") and state == "pending" else None
 
@@ -505,12 +533,13 @@ def news_of(record, scan_id):
     since = record.get(state + "_at")
     if record.get("told") == f"{state} {since}":
         return None
+    kind = record.get("blocked_kind") if state == "blocked" else None
     return {
         "scan": scan_id,
         "state": state,
         "since": since,
         "reason": record.get("reason") or record.get("last_error") or "no reason recorded",
-        "command": NEWS_COMMANDS[state].format(scan=scan_id),
+        "command": NEWS_COMMANDS[kind or state].format(scan=scan_id),
     }
 
 

@@ -4,27 +4,35 @@ Ledger areas (beside those of _ledger):
 
     retained/<day>/<experiment>/<scan> empty; its mtime is when the scan last shipped, on <day>
                                        (YYYYMMDD, UTC). Every shipped scan whose DAQ copy is still
-                                       there, by the day it shipped, so a tick reads only the days
-                                       that are due, never the archive
+                                       there (or still being deleted), by the day it shipped, so a tick
+                                       reads only the days that are due, never the archive
     released/<experiment>/<scan>.json  the record of a released scan (its destinations, manifest digest)
+    released-names/<experiment>/<scan> empty; every scan ever released, never compacted: a released scan
+                                       that comes back on the DAQ is known for restored data from one
+                                       readdir, and left alone
     archive/<experiment>.jsonl         older released records, one line each (compacted), and
     archive/<experiment>.json          {count, bytes, size, batch}: what the lines hold
 
-A DAQ copy goes only after a fresh verification at every destination and a fresh read of the DAQ
-copy against its manifest. Then, in this order: the scan directory is renamed to a hidden trash name
-in its rawData (one atomic step: the scan is gone from every listing), the record moves to
-released/, the other ledger entries go, the trash is removed. A crash between any two steps is
-finished by the next tick (``finish_interrupted``), never undone: the rename only ever follows a
-verification. Standard library only, valid on Python 3.9 (see _layout).
+A DAQ copy goes only after a fresh verification at every destination (and a probe showing that none
+of them is the DAQ storage itself) and a fresh read of the DAQ copy against its manifest, and never
+through a link. Then, in this order: the scan's name is added to released-names, the scan directory
+is renamed to a hidden trash name in its rawData (one atomic step: the scan is gone from every
+listing), the record says ``releasing``, the trash is deleted, and only once nothing of it is left
+does the record move to released/ and the other ledger entries go. A delete that cannot finish (an
+immutable file, a directory of another account) leaves the scan ``releasing`` with the reason, and
+every later run tries again. A crash between any two steps is finished by a later run, never undone:
+the rename only ever follows a verification. Nothing outside the scan directory is touched: a marker
+beside it stays. Standard library only, valid on Python 3.9 (see _layout).
 """
 
-from _layout import RAW_DATA, add_problem, destinations_of, real_root, route_for
+from _layout import RAW_DATA, DaqError, add_problem, confined, destinations_of, real_root, route_for
 from _ledger import (
     atomic_write,
     claim_index,
     clear_claims,
     current_claim,
     encode_json,
+    exclusive_create,
     iso_time,
     ledger_path,
     plain_names,
@@ -32,11 +40,15 @@ from _ledger import (
     read_record,
     remove_if_present,
     unmark_shipped_index,
+    write_record,
 )
 
 RETAINED = "retained"
 RETAINED_FILLED = "retained-filled"  # the scans shipped before the queue existed have been queued
+RELEASED_NAMES = "released-names"
+RELEASED_NAMES_FILLED = ".filled"  # in released-names/<experiment>/: the experiment's earlier releases are named
 TRASH_PREFIX = ".palxfel-released-"
+PROBE_NAME = ".palxfel-globus-probe"  # in a rawData: what a release run copies to each destination beside its scans
 KEEP_RELEASED = 100  # the most recent released records stay one file each; older ones are archived
 MAX_COPIES = 100  # copies (a scan at one of its destinations) a run ships or verifies again: each carries a
 # verification result through the run state, which must stay well under the Flows service's 200 KB
@@ -97,6 +109,40 @@ def _fill_queue(ledger):
     atomic_write(marker, b"")
 
 
+def released_names(ledger, experiment):
+    """The scans of an experiment that were ever released, from one readdir."""
+    _fill_released_names(ledger, experiment)
+    return set(plain_names(ledger_path(ledger, RELEASED_NAMES, experiment)))
+
+
+def _name_released(ledger, experiment, scan):
+    exclusive_create(ledger_path(ledger, RELEASED_NAMES, experiment, scan), b"")
+
+
+def forget_released(ledger, experiment, scan):
+    """A person's ``forget``: the scan is no longer known as released (a copy on the DAQ is then a new scan)."""
+    remove_if_present(ledger_path(ledger, RELEASED_NAMES, experiment, scan))
+    remove_if_present(released_path(ledger, experiment, scan))
+
+
+def _fill_released_names(ledger, experiment):
+    """Name, once per experiment, the scans a ledger released before it kept their names: one read of that
+    experiment's released records and archive, when a scan of it first needs the names (a reader that may not
+    write the ledger, such as 'scans list' run by another account, leaves it to the next run)."""
+    import os
+
+    marker = ledger_path(ledger, RELEASED_NAMES, experiment, RELEASED_NAMES_FILLED)
+    if os.path.exists(marker) or not os.access(ledger, os.W_OK):
+        return
+    for name in plain_names(ledger_path(ledger, "released", experiment)):
+        if name.endswith(".json"):
+            _name_released(ledger, experiment, name[: -len(".json")])
+    for record in archived_records(ledger, experiment):
+        _name_released(ledger, experiment, record["scan"])
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    atomic_write(marker, b"")
+
+
 def due_for_release(config, now):
     """[(shipped_time, experiment, scan)] of retained scans shipped ``release_after`` ago or more, oldest
     first; [] without ``[retention]``. Only the days that can hold a due scan are read."""
@@ -131,30 +177,30 @@ def due_for_release(config, now):
 
 
 def release_candidates(config, now, problems, settle=True):
-    """The scans a run would release now, oldest shipped first: {experiment, scan, route, shipped_at}
-    for each shipped scan whose time on the DAQ is up, still on disk, routed and not claimed by a run.
-    A run (``settle``) also finishes the releases a crash cut short and drops queue entries that no
-    longer apply; a dry run claims and settles nothing, so both see the same scans (either may queue, once,
-    the scans a ledger shipped before the queue existed: ``_fill_queue``)."""
+    """The scans a run would release now, oldest shipped first: {experiment, scan, route, shipped_at} for each
+    shipped scan whose time on the DAQ is up, still on disk, routed and not claimed by a run. A run (``settle``)
+    also gets the releases a crash or a stuck delete left unfinished ({..., "settle": True}: the run finishes
+    them) and drops queue entries that no longer apply; a dry run claims and settles nothing, so both see the
+    same scans (either may queue, once, the scans a ledger shipped before the queue existed: ``_fill_queue``)."""
     import os
 
     ledger = config["ledger"]
     root = real_root(config["daq_root"])
     for shipped_time, experiment, scan in due_for_release(config, now):
+        queued_at = iso_time(shipped_time)
         if interrupted(config, root, experiment, scan):
             if settle:
-                finish_interrupted(config, experiment, scan, now)
+                yield {"experiment": experiment, "scan": scan, "route": None, "shipped_at": queued_at, "settle": True}
             continue
         record, problem = read_record(ledger, experiment, scan)
         if problem:
             add_problem(problems, problem)
             continue
-        queued_at = iso_time(shipped_time)
         if record is None or record.get("state") != "shipped" or record.get("shipped_at") != queued_at:
-            if settle:  # forgotten, shipping again, or shipped again since: it is queued when it ships
+            if settle:  # forgotten, blocked, shipping again, or shipped again since: it is queued when it ships
                 unqueue_release(ledger, experiment, scan, queued_at)
             continue
-        if not os.path.isdir(os.path.join(root, experiment, RAW_DATA, scan)):
+        if not os.path.lexists(os.path.join(root, experiment, RAW_DATA, scan)):
             add_problem(
                 problems,
                 f"{experiment}/{scan} shipped, but its DAQ copy is gone (removed by hand?); nothing to release",
@@ -179,10 +225,11 @@ def release_candidates(config, now, problems, settle=True):
 
 def release_batch(config, now, problems, take, settle=True):
     """The scans one run releases: candidates in order while ``take(item)`` accepts them (a run claims
-    each), at most ``max_release`` and MAX_COPIES copies to verify again. Returns (items, copies, more)."""
+    each), at most ``max_release`` and MAX_COPIES copies to verify again (a release to finish verifies
+    nothing). Returns (items, copies, more)."""
     items, copies, more = [], 0, False
     for item in release_candidates(config, now, problems, settle):
-        needed = len(destinations_of(config["routes"][item["route"]]))
+        needed = 0 if item.get("settle") else len(destinations_of(config["routes"][item["route"]]))
         if len(items) >= config["retention"]["max_release"] or copies + needed > MAX_COPIES:
             more = True
             break
@@ -193,7 +240,8 @@ def release_batch(config, now, problems, take, settle=True):
 
 
 def interrupted(config, root_real, experiment, scan):
-    """Whether a release of this scan was cut short: its record moved, or its DAQ copy in the trash."""
+    """Whether a release of this scan was begun and not finished: its DAQ copy in the trash, or its record
+    moved to released/ while the queue still held it."""
     import os
 
     return os.path.exists(released_path(config["ledger"], experiment, scan)) or os.path.lexists(
@@ -219,48 +267,154 @@ def read_released(ledger, experiment, scan):
     return read_json(released_path(ledger, experiment, scan))
 
 
+def link_problem(root_real, experiment, scan):
+    """Why the scan's DAQ copy is not where its name says (a link on the way: the scan directory, its rawData
+    or its experiment), or None. Removing such a copy would remove a link and leave the bytes where it led."""
+    import os
+
+    path = os.path.join(root_real, experiment, RAW_DATA, scan)
+    if os.path.realpath(path) == path:
+        return None
+    return f"its DAQ copy {path} is reached through a symbolic link; links are never released (or followed)"
+
+
 def release_copy(config, record, now, destinations):
-    """Remove a verified scan's DAQ copy (see the module docstring for the order); the released record."""
+    """Remove a verified scan's DAQ copy (see the module docstring for the order). Returns (state, reason):
+    ("released", None), ("releasing", why its delete could not finish) or ("kept", why nothing was removed)."""
     import os
 
     root = real_root(config["daq_root"])
     experiment, scan = record["experiment"], record["scan"]
-    os.rename(os.path.join(root, experiment, RAW_DATA, scan), trash_path(root, experiment, scan))
-    released = dict(record, state="released", released_at=iso_time(now), updated_at=iso_time(now))
+    problem = link_problem(root, experiment, scan)
+    if problem:
+        return "kept", problem + "; nothing was released"
+    _name_released(config["ledger"], experiment, scan)
+    try:
+        os.rename(os.path.join(root, experiment, RAW_DATA, scan), trash_path(root, experiment, scan))
+    except OSError as exc:
+        return "kept", f"its DAQ copy could not be moved aside for removal ({exc.strerror or exc}); it stays"
+    record = dict(record, state="releasing", reason=None, updated_at=iso_time(now))
     if destinations:
-        released["destinations"] = destinations
-    return _settle(config, root, released)
+        record["destinations"] = destinations
+    write_record(config["ledger"], record)
+    return _settle(config, root, record, now)
 
 
-def finish_interrupted(config, experiment, scan, now):
-    """Finish a release a crash cut short (see ``interrupted``): the DAQ copy is renamed to the trash
-    only ever after its verification, so what is left is to settle the ledger and empty the trash."""
+def finish_release(config, experiment, scan, now):
+    """Finish a release a crash or a stuck delete left unfinished (see ``interrupted``): the DAQ copy is renamed
+    to the trash only ever after its verification, so what is left is to empty the trash and settle the
+    ledger. Returns (state, reason) as ``release_copy``."""
     ledger = config["ledger"]
-    released, _problem = read_released(ledger, experiment, scan)
-    if released is None:
-        record, _problem = read_record(ledger, experiment, scan)
-        released = dict(record or {"experiment": experiment, "scan": scan}, state="released", released_at=iso_time(now))
-    _settle(config, real_root(config["daq_root"]), released)
+    record, _problem = read_record(ledger, experiment, scan)
+    if record is None:
+        record, _problem = read_released(ledger, experiment, scan)
+    record = record or {"experiment": experiment, "scan": scan}
+    return _settle(config, real_root(config["daq_root"]), record, now)
 
 
-def _settle(config, root, released):
-    """Steps after the rename: the record to released/, the scan's other ledger entries gone, the trash removed."""
+def _settle(config, root, record, now):
+    """Steps after the rename: the trash deleted; then, only once nothing of it is left, the record to released/,
+    the scan's other ledger entries gone. A delete that cannot finish keeps the record ``releasing``, its reason
+    said (the state's time kept while the reason stays, so a person is told once)."""
     import os
-    import shutil
 
     ledger = config["ledger"]
-    experiment, scan = released["experiment"], released["scan"]
+    experiment, scan = record["experiment"], record["scan"]
+    left = _delete_tree(trash_path(root, experiment, scan))
+    if left:
+        since = record.get("releasing_at") if record.get("state") == "releasing" else None
+        record = dict(record, state="releasing", reason=left, releasing_at=since or iso_time(now))
+        write_record(ledger, dict(record, updated_at=iso_time(now)))
+        return "releasing", left
     path = released_path(ledger, experiment, scan)
     if not os.path.exists(path):
+        released = dict(record, state="released", reason=None, released_at=iso_time(now), updated_at=iso_time(now))
         atomic_write(path, encode_json(dict(released, version=1)))
     remove_if_present(ledger_path(ledger, "scans", experiment, scan + ".json"))
     unmark_shipped_index(ledger, experiment, scan)
     clear_claims(ledger, experiment, scan)
-    shutil.rmtree(trash_path(root, experiment, scan), ignore_errors=True)
-    for marker in config["markers"]:
-        remove_if_present(os.path.join(root, experiment, RAW_DATA, scan + marker))
-    unqueue_release(ledger, experiment, scan, released.get("shipped_at"))
-    return released
+    unqueue_release(ledger, experiment, scan, record.get("shipped_at"))
+    return "released", None
+
+
+def _delete_tree(path):
+    """Delete a trash directory, children first; None once nothing of it is left, else one sentence naming
+    what stays and why (the next run tries again)."""
+    import os
+
+    failures = []
+
+    def attempt(remove, target):
+        try:
+            remove(target)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            failures.append((target, exc.strerror or str(exc)))
+
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isdir(path):
+        attempt(os.unlink, path)
+    else:
+        for directory, subdirectories, files in os.walk(path, topdown=False, onerror=lambda exc: None):
+            for name in files:
+                attempt(os.unlink, os.path.join(directory, name))
+            for name in subdirectories:
+                entry = os.path.join(directory, name)
+                attempt(os.unlink if os.path.islink(entry) else os.rmdir, entry)
+        attempt(os.rmdir, path)
+    if not os.path.lexists(path):
+        return None
+    failed, reason = failures[0] if failures else (path, "it could not be read")
+    shown = os.path.relpath(failed, path) if failed != path else os.path.basename(path)
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return (
+        f"its DAQ copy could not be deleted completely: {shown} in {path}: {reason}{more}; it is tried again every run"
+    )
+
+
+def probe_name(destination):
+    """The name, in each experiment's rawData at a destination, of the probe a release run copies there: fixed
+    per destination (the next release run overwrites it), so a DAQ that sees it knows which one maps onto it."""
+    import hashlib
+
+    key = "{}\0{}".format(destination.get("collection"), destination.get("base_path"))
+    return PROBE_NAME + "-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+
+
+def write_probes(root_real, experiments, run_id):
+    """This run's id in ``<experiment>/rawData/.palxfel-globus-probe`` for each experiment it releases from:
+    the file the flow copies to every destination before anything is released (``probe_seen``). Returns the
+    experiments that got one (none is written through a link that leaves the root)."""
+    import os
+
+    written = []
+    for experiment in experiments:
+        try:
+            raw = confined(root_real, experiment, RAW_DATA)
+            atomic_write(os.path.join(raw, PROBE_NAME), run_id.encode("utf-8"), durable=False)
+        except (DaqError, OSError):
+            continue  # its scans are kept: their release finds no probe, or refuses the link
+        written.append(experiment)
+    return written
+
+
+def probe_seen(root_real, experiment, name, run_id):
+    """Whether the probe this run copied to a destination (``name``: see ``probe_name``) arrived on the DAQ
+    itself: the destination is the DAQ's own storage, under another collection or path (a bind mount, a second
+    collection onto the same files), and a release would leave no copy anywhere. The DAQ host cannot look at a
+    destination; it can only see whether what was written there appeared here. The probe found is removed."""
+    import os
+
+    path = os.path.join(root_real, experiment, RAW_DATA, name)
+    try:
+        with open(path, "rb") as handle:
+            seen = handle.read(200).decode("utf-8", "replace") == run_id
+    except OSError:
+        return False
+    remove_if_present(path)
+    return seen
 
 
 def released_records(ledger):

@@ -8,6 +8,7 @@ completion is a marker look-up, and only the scans it returns are walked (to siz
 unless quiet-period completion is configured.
 """
 
+from _checksums import compare_with_manifest, describe_differences
 from _experiments import TickPlan
 from _layout import (
     MAX_PROBLEMS,
@@ -29,6 +30,7 @@ from _layout import (
 )
 from _ledger import (
     SETTLE_SECONDS,
+    WAITS_FOR_A_PERSON,
     StampReader,
     acquire_claim,
     catalog_due,
@@ -38,13 +40,22 @@ from _ledger import (
     mark_shipped_index,
     news_of,
     read_generation,
+    read_manifest,
     read_record,
     release_claim,
     shares_due,
     shipped_names,
     write_record,
 )
-from _release import MAX_COPIES, release_batch
+from _release import (
+    MAX_COPIES,
+    archived_records,
+    probe_name,
+    read_released,
+    release_batch,
+    released_names,
+    write_probes,
+)
 
 # The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
 # the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
@@ -53,13 +64,49 @@ TRANSFER_WAIT_SECONDS = 7 * 86400
 
 
 def _eligible(record, now):
-    """Whether a scan's ledger record lets it ship now (None = never tried)."""
+    """Whether a scan's ledger record lets it ship now (None = never tried). A blocked scan is looked at again
+    every tick, unless it waits for a person's decision; a restored one is never touched."""
     if record is None:
         return True
     state = record.get("state")
     if state == "failed":
         return float(record.get("retry_after", 0)) <= now
-    return state in ("pending", "blocked")  # a blocked scan is looked at again every tick
+    if state == "blocked":
+        return record.get("blocked_kind") not in WAITS_FOR_A_PERSON
+    return state == "pending"
+
+
+def _set_restored(config, root, experiment, scan, now):
+    """A released scan is on the DAQ again (staff copied it back for re-analysis): restored data, recorded once
+    with how it compares with its manifest by names and sizes (no byte is read), and left alone: never shipped
+    over its backups, never released, its files and markers untouched, until a person says otherwise. Returns
+    the warning for the run's summary."""
+    ledger = config["ledger"]
+    released, _problem = read_released(ledger, experiment, scan)
+    if released is None:  # compacted: restores are rare, so one read of the experiment's archive is fine
+        released = next((item for item in archived_records(ledger, experiment) if item.get("scan") == scan), None)
+    manifest, _digest = read_manifest(ledger, experiment, scan)
+    try:
+        if manifest is None:
+            comparison = "its manifest is no longer in the ledger"
+        else:
+            result = compare_with_manifest(manifest, scan_files(root, experiment, scan), "sha256", 1, contents=False)
+            count = manifest.get("file_count")
+            comparison = (
+                f"its {count} files match its manifest by name and size"
+                if result["ok"]
+                else f"it differs from its manifest: {describe_differences(result)}"
+            )
+    except ScanError as exc:
+        comparison = f"it cannot be read as it is ({exc})"
+    reason = (
+        f"came back on the DAQ after its release ({comparison}); left alone: it is neither shipped nor released "
+        "again until a person runs 'palxfel-globus scans retry' (release it again) or 'scans forget' (a new scan)"
+    )
+    record = dict(released or {"experiment": experiment, "scan": scan}, experiment=experiment, scan=scan)
+    record.update(state="restored", reason=reason, restored_at=iso_time(now), updated_at=iso_time(now))
+    write_record(ledger, record)
+    return f"{experiment}/{scan} {reason}"
 
 
 def _set_blocked(ledger, experiment, scan, record, reason, now):
@@ -81,10 +128,11 @@ def _unblock(ledger, record, now):
         write_record(ledger, record)
 
 
-def _groups(claimed, routes, source_root, manifest_root, release=False):
+def _groups(claimed, routes, source_root, manifest_root, release=False, probed=()):
     """One group per route destination with scans: the flow makes one Transfer task and one
-    verification of each (a ``release`` group, of scans due to leave the DAQ, only the verification),
-    so its action count depends on the destinations, never on the number of scans.
+    verification of each (a ``release`` group, of scans due to leave the DAQ, a probe of the destination
+    instead of the Transfer: see _release.probe_seen), so its action count depends on the destinations,
+    never on the number of scans.
 
     A group carries the roots (collection paths without a trailing slash) and the scan names;
     the flow joins them into Transfer items (``<source_root>/<experiment>/rawData/<scan>/`` to
@@ -110,6 +158,8 @@ def _groups(claimed, routes, source_root, manifest_root, release=False):
                     "verify_root": destination.get("verify_root"),
                     "label": label.replace("palxfel-globus", "palxfel-globus re-verify", 1) if release else label,
                     "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
+                    "probe": probe_name(destination) if release else None,
+                    "probe_experiments": sorted({item["experiment"] for item in members} & set(probed)),
                 }
             )
     return groups
@@ -118,16 +168,16 @@ def _groups(claimed, routes, source_root, manifest_root, release=False):
 def _claim_releases(config, run_id, now, problems, releases):
     """Claim the scans this run releases (see _release.release_batch) into ``releases`` as they are taken
     (so a failure midway gives back each); returns the copies they take. The flow verifies each at every
-    destination before RecordOutcome removes its DAQ copy."""
+    destination before RecordOutcome removes its DAQ copy; a release to finish ({settle: true}: its copy is
+    in the trash already) only goes to RecordOutcome."""
     ledger = config["ledger"]
 
     def claim(item):
         generations = claim_index(ledger, item["experiment"]).get(item["scan"], {})
         gen = acquire_claim(ledger, item["experiment"], item["scan"], run_id, now, config["lease_seconds"], generations)
         if gen is not None:
-            releases.append(
-                {"experiment": item["experiment"], "scan": item["scan"], "route": item["route"], "claim_gen": gen}
-            )
+            taken = {"experiment": item["experiment"], "scan": item["scan"], "route": item["route"], "claim_gen": gen}
+            releases.append(dict(taken, settle=True) if item.get("settle") else taken)
         return gen is not None
 
     return release_batch(config, now, problems, claim)[1]
@@ -187,6 +237,7 @@ def find_completed_scans(config, run_id, now=None):
                 continue
             claims = claim_index(ledger, name)
             route = route_for(name, config["routes"])
+            released = None  # the experiment's released scans, read once a scan with no record needs them
             for scan in scans:
                 if scan in shipped:
                     continue
@@ -197,6 +248,12 @@ def find_completed_scans(config, run_id, now=None):
                 if problem:
                     add_problem(problems, problem)
                     continue
+                if record is None:
+                    if released is None:
+                        released = released_names(ledger, name)
+                    if scan in released:
+                        add_problem(problems, _set_restored(config, root, name, scan, now))
+                        continue
                 if record is not None and record.get("state") == "shipped":
                     mark_shipped_index(ledger, name, scan)
                     continue
@@ -260,6 +317,9 @@ def find_completed_scans(config, run_id, now=None):
     finally:
         stamp_of.close()
     plan.save(learnt)
+    settles = [item for item in releases if item.get("settle")]
+    releases = [item for item in releases if not item.get("settle")]
+    probed = write_probes(root, sorted({item["experiment"] for item in releases}), run_id) if releases else []
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
     manifest_root = None
     if ledger_inside_root(root, ledger):
@@ -270,11 +330,13 @@ def find_completed_scans(config, run_id, now=None):
         "scans": claimed,
         "lease_expires": iso_time(now + config["lease_seconds"]),
         "transfer_deadline": iso_time(now + TRANSFER_WAIT_SECONDS),
-        "groups": _groups(releases, config["routes"], source_root, manifest_root, release=True)
+        "groups": _groups(releases, config["routes"], source_root, manifest_root, release=True, probed=probed)
         + _groups(claimed, config["routes"], source_root, manifest_root),
         "count": len(claimed),
         "releases": releases,
         "release_count": len(releases),
+        "settles": settles,
+        "settle_count": len(settles),
         "bytes": total_bytes,
         "more": more,
         "unrouted": unrouted[:MAX_PROBLEMS],

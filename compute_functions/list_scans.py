@@ -7,6 +7,7 @@ false): a data manager auditing the backup still wants them.
 """
 
 from _layout import (
+    DaqError,
     ScanError,
     add_problem,
     destination_path,
@@ -22,7 +23,7 @@ from _layout import (
     scan_is_quiet,
 )
 from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, plain_names, read_record
-from _release import archive_summary, archived_records, read_released
+from _release import archive_summary, archived_records, read_released, released_names, trash_path
 
 
 def _ledger_scan_names(ledger, experiment, problems):
@@ -47,10 +48,13 @@ def _ledger_scan_names(ledger, experiment, problems):
     return scans
 
 
+RECORDED_STATES = ("shipped", "released", "releasing", "restored", "failed", "quarantined", "blocked")
+
+
 def _state(record, lease, complete):
     if lease is not None and lease["active"]:
         return "claimed"
-    if record is not None and record.get("state") in ("shipped", "released", "failed", "quarantined", "blocked"):
+    if record is not None and record.get("state") in RECORDED_STATES:
         return record["state"]
     return "pending" if complete else "incomplete"
 
@@ -109,11 +113,16 @@ def list_scans(config, now=None, archived=False):
         experiments.setdefault(name, parse_experiment_name(name))
     compacted = []
     for name in sorted(experiments, key=lambda exp: (experiments[exp]["date"], exp)):
-        on_disk_scans, raw_names = (
-            list_scans_of(root, name, problems) if os.path.isdir(os.path.join(root, name)) else ([], set())
-        )
+        try:
+            on_disk_scans, raw_names = (
+                list_scans_of(root, name, problems) if os.path.isdir(os.path.join(root, name)) else ([], set())
+            )
+        except DaqError as exc:  # its rawData leads outside the root: its ledger rows are still listed
+            add_problem(problems, f"The experiment {name}'s scans on disk are not listed: {exc}")
+            on_disk_scans, raw_names = [], set()
         recorded = _ledger_scan_names(ledger, name, problems)
         released = [item[: -len(".json")] for item in plain_names(ledger_path(ledger, "released", name))]
+        ever_released = released_names(ledger, name) if set(on_disk_scans) - set(recorded) else set()
         claims = claim_index(ledger, name)
         row_of = functools.partial(
             _row, config, root, experiments[name], route_for(name, config["routes"]), now, problems
@@ -128,19 +137,33 @@ def list_scans(config, now=None, archived=False):
                 record, problem = read_released(ledger, name, scan)
             if problem:
                 add_problem(problems, problem)
+            if scan in on_disk and scan in ever_released and (record is None or record.get("state") == "released"):
+                record = dict(record or {}, state="restored", reason=RESTORED_UNRECORDED)
             rows.append(row_of(scan, record, claims, on_disk, raw_names))
         if archived and summary.get("count"):
             rows += [row_of(record["scan"], record, {}, set(), set()) for record in archived_records(ledger, name)]
     return {"scans": rows, "archived": compacted, "problems": problems}
 
 
+RESTORED_UNRECORDED = (
+    "came back on the DAQ after its release; left alone: it is neither shipped nor released again until a person "
+    "runs 'palxfel-globus scans retry' (release it again) or 'scans forget' (a new scan)"
+)
+INTERRUPTED = "its release was cut short after its copy was moved aside for deletion; the next run finishes it"
+EXPLAINED = ("blocked", "releasing", "restored")  # states whose record's ``reason`` is the row's reason
+
+
 def _row(config, root, experiment, route, now, problems, scan, record, claims, on_disk, raw_names):
     """One scan's row: its state from the record, its claim and the tree as it is now."""
+    import os
+
     name = experiment["experiment"]
     lease = current_claim(config["ledger"], name, scan, claims.get(scan, {}), now)
     complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
+    if record is not None and record.get("state") == "shipped" and os.path.lexists(trash_path(root, name, scan)):
+        record = dict(record, state="releasing", reason=INTERRUPTED)  # a crash between the rename and the record
     files = size = blocked_now = None
-    if record is not None and record.get("state") in ("shipped", "released"):
+    if record is not None and record.get("state") in ("shipped", "released", "releasing", "restored"):
         files, size = record.get("files"), record.get("bytes")
     elif scan in on_disk:
         try:
@@ -172,7 +195,8 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         "destinations": _destinations(route, record, name, scan, state),
         "attempts": record.get("attempts", 0),
         "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
-        "reason": record.get("reason") if state == "blocked" else record.get("last_error"),
+        "reason": record.get("reason") if state in EXPLAINED else record.get("last_error"),
+        "blocked_kind": record.get("blocked_kind") if state == "blocked" else None,
         "last_error": record.get("last_error"),
         "claimed_by": lease["run_id"] if state == "claimed" else None,
         "shipped_at": record.get("shipped_at"),

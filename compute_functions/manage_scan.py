@@ -1,14 +1,20 @@
 """Compute function: a data manager's change to one scan's ledger entry.
 
-``retry`` makes a failed or quarantined scan pending again with a fresh attempt count;
-``forget`` removes everything the ledger knows of a scan, so the next tick ships it again
-(a checksum-sync transfer then moves only what differs). Both refuse while a run holds
-the scan's claim, unless that run is known to have ended: a local run whose process is
-gone, or a run the caller names in ``ended_runs`` (one Globus Flows reports ended).
+``retry`` makes a failed, quarantined or blocked scan pending again with a fresh attempt count (a
+blocked scan whose DAQ copy differs from its verified backups is then checked against them again:
+it ships only once it matches), and sends a restored scan back to ``shipped``, so that it is released
+again after a fresh verification; ``replace`` is a person's decision that the DAQ copy of such a
+blocked scan is the right one: the next tick makes a new manifest from it and ships it over the
+backups; ``forget`` removes everything the ledger knows of a scan, so the next tick ships it as a new
+one (a checksum-sync transfer then replaces what differs). All refuse while a run holds the scan's
+claim, unless that run is known to have ended: a local run whose process is gone, or a run the
+caller names in ``ended_runs`` (one Globus Flows reports ended). ``give_back`` returns every claim of
+one ended run at once.
 """
 
 from _layout import DaqError, list_experiments, list_scans_of, real_root, split_scan_id
 from _ledger import (
+    DAQ_DIFFERS,
     bump_generation,
     claim_index,
     clear_claims,
@@ -17,14 +23,18 @@ from _ledger import (
     ledger_path,
     local_run_has_ended,
     manifest_path,
+    mark_shipped_index,
     read_record,
     release_generation,
+    release_run_claims,
     remove_if_present,
     unmark_shipped_index,
     write_record,
 )
+from _release import forget_released, queue_for_release, released_path
 
-ACTIONS = ("retry", "forget")
+ACTIONS = ("retry", "forget", "replace")
+RETRIED = ("failed", "quarantined", "blocked")
 
 
 class ClaimedError(DaqError):
@@ -90,31 +100,91 @@ def manage_scan(config, scan_id, action, ended_runs=(), now=None):
         release_generation(ledger, experiment, scan, lease["gen"], run_id)
         released = run_id
     previous = (record or {}).get("state", "pending")
-    if action == "retry":
-        if previous not in ("failed", "quarantined") and released is None:
-            raise DaqError(f"{experiment}/{scan} is {previous}, not failed or quarantined; there is nothing to retry.")
-        if previous in ("failed", "quarantined"):
-            record.update(state="pending", attempts=0, retry_after=None, updated_at=iso_time(now))
-            write_record(ledger, record)
-        bump_generation(ledger)
-        return {
-            "experiment": experiment,
-            "scan": scan,
-            "action": action,
-            "previous_state": previous,
-            "state": "pending" if previous in ("failed", "quarantined") else previous,
-            "released_claim_of": released,
-        }
-    unmark_shipped_index(ledger, experiment, scan)
-    for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
-        remove_if_present(path)
-    clear_claims(ledger, experiment, scan)
-    bump_generation(ledger)
-    return {
+    result = {
         "experiment": experiment,
         "scan": scan,
         "action": action,
         "previous_state": previous,
-        "state": None,
         "released_claim_of": released,
     }
+    if action == "retry":
+        if previous == "restored":
+            return dict(result, state=_release_again(ledger, record, now))
+        if previous not in RETRIED and released is None:
+            raise DaqError(
+                f"{experiment}/{scan} is {previous}, not failed, quarantined, blocked or restored; "
+                "there is nothing to retry."
+            )
+        if previous in RETRIED:
+            record.update(
+                state="pending", attempts=0, retry_after=None, blocked_kind=None, reason=None, updated_at=iso_time(now)
+            )
+            write_record(ledger, record)
+        bump_generation(ledger)
+        return dict(result, state="pending" if previous in RETRIED else previous)
+    if action == "replace":
+        if previous != "blocked" or record.get("blocked_kind") != DAQ_DIFFERS:
+            raise DaqError(
+                f"{experiment}/{scan} is {previous}, not blocked for a DAQ copy that differs from its backups; "
+                "'replace' ships only such a copy over its backups."
+            )
+        _set_aside_manifest(ledger, experiment, scan, now)
+        unverified = [dict(place, state="replaced", verified_at=None) for place in record.get("destinations") or []]
+        for key in ("verified_digest", "shipped_at", "manifest_digest", "blocked_kind", "reason"):
+            record.pop(key, None)
+        record.update(state="pending", attempts=0, retry_after=None, destinations=unverified, updated_at=iso_time(now))
+        write_record(ledger, record)
+        bump_generation(ledger)
+        return dict(result, state="pending")
+    unmark_shipped_index(ledger, experiment, scan)
+    for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
+        remove_if_present(path)
+    forget_released(ledger, experiment, scan)
+    clear_claims(ledger, experiment, scan)
+    bump_generation(ledger)
+    return dict(result, state=None)
+
+
+def _release_again(ledger, record, now):
+    """A restored scan back to ``shipped`` (as it was before its release), so that the release phase checks it
+    against its manifest, verifies its copies afresh and removes the DAQ copy again. Its released record goes:
+    else a run would take the scan for a release that only needs finishing."""
+    import datetime
+
+    experiment, scan = record["experiment"], record["scan"]
+    for key in ("restored_at", "released_at", "reason"):
+        record.pop(key, None)
+    record.update(state="shipped", updated_at=iso_time(now))
+    record.setdefault("shipped_at", iso_time(now))
+    write_record(ledger, record)
+    mark_shipped_index(ledger, experiment, scan)
+    remove_if_present(released_path(ledger, experiment, scan))
+    queue_for_release(ledger, experiment, scan, datetime.datetime.fromisoformat(record["shipped_at"]).timestamp())
+    bump_generation(ledger)
+    return "shipped"
+
+
+def _set_aside_manifest(ledger, experiment, scan, now):
+    """Keep the manifest the backups were verified against, beside the new one the next tick makes."""
+    import os
+
+    path = manifest_path(ledger, experiment, scan)
+    if os.path.exists(path):
+        os.replace(path, ledger_path(ledger, "manifests", experiment, f"{scan}.replaced-{int(now)}.json"))
+
+
+def give_back(config, run_id, ended_runs=(), now=None):
+    """Every claim ``run_id`` still holds, given back at once, once the run is known to have ended (a local run
+    whose process is gone, or one Globus Flows reports ended: ``ended_runs``). Returns the scans given back."""
+    import time
+
+    ledger = config["ledger"]
+    if run_id not in ended_runs and not local_run_has_ended(ledger, run_id):
+        raise DaqError(
+            f"Run {run_id} is not known to have ended (it may still be going); its claims are given back when it "
+            "ends, or when their lease runs out."
+        )
+    released = release_run_claims(ledger, run_id, time.time() if now is None else now)
+    if released:
+        bump_generation(ledger)
+    return released

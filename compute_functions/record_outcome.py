@@ -7,17 +7,34 @@ found nothing to move *and* a fresh read of the DAQ copy that still matches the 
 (the Transfer compares source with destination, not with the manifest: a file rewritten
 after its manifest would otherwise ship unnoticed). A scan that cannot ship as it is
 becomes ``blocked``; anything else is a failed attempt with back-off, and ``quarantined``
-after ``max_attempts``.
+after ``max_attempts``. Once a destination verified a copy, the manifest is the truth: a DAQ
+copy found to differ from it is blocked for a person's decision, never shipped over the
+backups nor released. Each scan's outcome is its own: one that cannot be recorded (a link
+that appeared, an unreadable entry) is said and skipped, and every other scan is recorded.
 """
 
 from _checksums import checked_algorithm, compare_with_manifest, default_workers, describe_differences
-from _layout import RAW_DATA, DaqError, ScanError, checked_scan, join_collection_path, real_root, scan_files, tick_notes
+from _layout import (
+    RAW_DATA,
+    DaqError,
+    ScanError,
+    checked_scan,
+    join_collection_path,
+    real_root,
+    scan_files,
+    shown,
+    tick_notes,
+)
 from _ledger import (
+    DAQ_DIFFERS,
+    ROUTE_IS_DAQ,
+    WAITS_FOR_A_PERSON,
     bump_generation,
     claim_index,
     clear_claims,
     current_claim,
     iso_time,
+    manifest_is_frozen,
     mark_shipped_index,
     mark_told,
     news_of,
@@ -29,7 +46,14 @@ from _ledger import (
     unmark_shipped_index,
     write_record,
 )
-from _release import compact_released, queue_for_release, release_copy, unqueue_release
+from _release import (
+    compact_released,
+    finish_release,
+    probe_seen,
+    queue_for_release,
+    release_copy,
+    unqueue_release,
+)
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 
@@ -55,29 +79,38 @@ def _transfer_problem(transfer):
     return f"{task} ended {transfer.get('status')}: {reason}"
 
 
+def _key(item):
+    return (item.get("experiment"), item.get("scan"))
+
+
 def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
-    """Per-scan outcomes from what the flow gathered: the scans whose manifest could not be made
-    (their own outcome, whatever happened to the rest), then each scan's result at each of its
-    destinations, from the group of that destination: its Transfer task and its verification (Compute
-    results from verify_scan, or a checksum-sync Transfer). A scan due for release is marked so."""
-    outcomes = []
+    """Per-scan outcomes from what the flow gathered: the releases to finish, the scans whose manifest could not
+    be made or whose DAQ copy differs from it (their own outcome, whatever happened to the rest), then each scan's
+    result at each of its destinations, from the group of that destination: its Transfer task (or the error of
+    the task that failed on it, when the flow set it aside and made the task again for the others), the probe
+    of a release group, and its verification (Compute results from verify_scan, or a checksum-sync Transfer). A scan
+    due for release is marked so."""
+    found = found if isinstance(found, dict) else {}
+    releasing = {_key(item) for item in found.get("releases") or []}
+    outcomes = [dict(_key_fields(item), settle=True) for item in found.get("settles") or []]
     unhashed = set()
     for problem in manifest_problems or []:
-        unhashed.add((problem.get("experiment"), problem.get("scan")))
-        outcomes.append(
-            {
-                "experiment": problem.get("experiment"),
-                "scan": problem.get("scan"),
-                "error": problem.get("error") or "its manifest could not be made",
-                "blocked": problem.get("blocked") is True,
-            }
+        unhashed.add(_key(problem))
+        outcome = dict(
+            _key_fields(problem),
+            error=problem.get("error") or "its manifest could not be made",
+            blocked=problem.get("blocked") is True,
+            kind=problem.get("kind"),
         )
+        if _key(problem) in releasing:
+            outcome["release"] = True
+        outcomes.append(outcome)
     by_scan = {}
-    groups = found.get("groups", []) if isinstance(found, dict) else []
-    for index, group in enumerate(groups):
+    for index, group in enumerate(found.get("groups") or []):
         done = groups_done[index] if error is None and index < len(groups_done or []) else None
         transfer = (done or {}).get("transfer") or {}
         verify = (done or {}).get("verify") or {}
+        set_aside = {_key(item): str(item.get("error")) for item in (done or {}).get("set_aside") or []}
         results = {}
         if done is None:
             problem = error or "the run ended before this scan's transfer"
@@ -87,7 +120,7 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
             problem = f"the verification ended {verify.get('status')}: {verify.get('problem') or 'no details'}"
         elif group.get("verify_endpoint"):
             problem = None
-            results = {(item.get("experiment"), item.get("scan")): item for item in verify.get("result") or []}
+            results = {_key(item): item for item in verify.get("result") or []}
         else:
             moved = verify.get("files_transferred")
             check = {
@@ -96,19 +129,14 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
                 "task_id": verify.get("task_id"),
                 "summary": f"the checksum-sync Transfer had to move {moved} file(s)",
             }
-            results = {(scan["experiment"], scan["scan"]): check for scan in group["scans"]}
+            results = {_key(scan): check for scan in group["scans"]}
             problem = None
         for scan in group["scans"]:
-            key = (scan["experiment"], scan["scan"])
+            key = _key(scan)
             if key in unhashed:
                 continue
             if key not in by_scan:
-                by_scan[key] = {
-                    "experiment": key[0],
-                    "scan": key[1],
-                    "task_id": transfer.get("task_id"),
-                    "destinations": [],
-                }
+                by_scan[key] = dict(_key_fields(scan), task_id=transfer.get("task_id"), destinations=[])
                 if group.get("release"):
                     by_scan[key]["release"] = True
                 outcomes.append(by_scan[key])
@@ -116,9 +144,20 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
                 "collection": group.get("destination_collection"),
                 "path": join_collection_path(group.get("base_path") or "/", key[0], RAW_DATA, key[1]) + "/",
                 "task_id": transfer.get("task_id"),
+                "route": group.get("route"),
             }
+            if group.get("release"):
+                probe = (done or {}).get("probe") or {}
+                place["probe"] = {
+                    "name": group.get("probe"),
+                    "written": key[0] in (group.get("probe_experiments") or []),
+                    "status": probe.get("status"),
+                    "problem": probe.get("problem"),
+                }
             verification = results.get(key)
-            if problem is None and verification is not None:
+            if key in set_aside:  # the group's Transfer task failed on this scan, and was made again without it
+                place["error"] = set_aside[key]
+            elif problem is None and verification is not None:
                 place["verification"] = verification
             else:
                 place["error"] = problem or "no verification result came back for this scan"
@@ -126,9 +165,14 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
     return outcomes
 
 
+def _key_fields(item):
+    return {"experiment": item.get("experiment"), "scan": item.get("scan")}
+
+
 def _source_problem(config, experiment, scan, manifest):
     """Why the DAQ copy no longer matches its manifest, or None: the second half of a Transfer-verified
-    ship (the Transfer showed destination == source; this shows source == manifest, afterwards)."""
+    ship (the Transfer showed destination == source; this shows source == manifest, afterwards), and the
+    last look before a release removes it."""
     try:
         files = scan_files(real_root(config["daq_root"]), experiment, scan)
         result = compare_with_manifest(manifest, files, checked_algorithm(manifest["algorithm"]), default_workers())
@@ -138,8 +182,7 @@ def _source_problem(config, experiment, scan, manifest):
         return f"the DAQ copy cannot be read again after the transfer: {exc.strerror or exc}"
     if result["ok"]:
         return None
-    differences = describe_differences(result)
-    return f"the DAQ copy changed after its manifest was written ({differences}); the next attempt ships it again"
+    return f"the DAQ copy changed after its manifest was written ({describe_differences(result)})"
 
 
 def _places(outcome):
@@ -187,6 +230,291 @@ def _checked_places(places, ledger_digest, now):
     return first, states
 
 
+def _unverified(place, changed):
+    """A destination a checksum-sync Transfer showed equal to a DAQ copy that no longer matches its manifest."""
+    if place["state"] != "verified" or place["method"] != TRANSFER_CHECK:
+        return place
+    return dict(place, state="failed", verified_at=None, problem=changed)
+
+
+class _Run:
+    """What one run's RecordOutcome does to the ledger, scan by scan, and what it says of it."""
+
+    def __init__(self, config, run_id, now):
+        self.config, self.run_id, self.now = config, run_id, now
+        self.ledger = config["ledger"]
+        self.root = real_root(config["daq_root"])
+        self.shipped, self.released, self.again, self.failed, self.quarantined = [], [], [], [], []
+        self.blocked, self.skipped, self.releasing, self.news, self.warnings = [], [], [], [], []
+        self.probes = {}  # (probe name, experiment) -> whether it arrived on the DAQ
+
+    def record(self, outcome):
+        try:
+            experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
+        except DaqError as exc:
+            self.skipped.append({"scan": shown(str(outcome.get("scan"))), "reason": str(exc)})
+            return
+        scan_id = f"{experiment}/{scan}"
+        try:
+            self._record(outcome, experiment, scan, scan_id)
+        except (DaqError, OSError, ValueError, KeyError) as exc:  # this scan's alone: the others are recorded
+            reason = f"its outcome could not be recorded ({getattr(exc, 'strerror', None) or exc}); it is tried again"
+            self.skipped.append({"scan": scan_id, "reason": reason})
+            try:
+                release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+            except (DaqError, OSError):
+                pass  # the claim then ends with its lease
+
+    def _record(self, outcome, experiment, scan, scan_id):
+        if outcome.get("settle"):
+            self._released(scan_id, *finish_release(self.config, experiment, scan, self.now))
+            return
+        record, problem = read_record(self.ledger, experiment, scan)
+        if problem:
+            self.skipped.append({"scan": scan_id, "reason": problem})
+            return
+        record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
+        manifest, ledger_digest = read_manifest(self.ledger, experiment, scan)
+        places = _places(outcome)
+        problem, destinations = _checked_places(places, ledger_digest, self.now)
+        synced = [
+            place
+            for place in places
+            if _is_verified(place.get("verification"), ledger_digest)
+            and place["verification"].get("method") == TRANSFER_CHECK
+        ]
+        changed = None
+        if manifest is not None and not outcome.get("error") and (outcome.get("release") or synced):
+            changed = _source_problem(self.config, experiment, scan, manifest)  # a Transfer compared with the DAQ
+        if changed is not None:  # what a checksum-sync Transfer compared with the DAQ copy is not the manifest
+            destinations = [_unverified(place, changed) for place in destinations]
+        if any(place["state"] == "verified" for place in destinations) or (
+            problem is None and changed is None and ledger_digest
+        ):
+            record["verified_digest"] = ledger_digest  # from now on the manifest is the truth
+        problem = str(outcome["error"]) if outcome.get("error") else problem
+        if outcome.get("release"):
+            self._release(outcome, record, manifest, problem, changed, places, destinations, scan_id)
+            return
+        if problem is None and changed is None:
+            self._ship(outcome, record, manifest, ledger_digest, destinations, scan_id)
+            return
+        lease = current_claim(
+            self.ledger, experiment, scan, claim_index(self.ledger, experiment).get(scan, {}), self.now
+        )
+        if record.get("state") == "shipped" or (
+            lease is not None and lease["active"] and lease["run_id"] != self.run_id
+        ):
+            self.skipped.append({"scan": scan_id, "reason": "another run holds or has finished this scan"})
+            return
+        if destinations:
+            record["destinations"] = destinations
+        if changed and manifest_is_frozen(record):
+            reason = f"{changed}, while its backups were verified against that manifest; {_transfer_note(places)}"
+            self._block(record, reason, DAQ_DIFFERS, scan_id)
+        elif outcome.get("blocked"):
+            self._block(record, problem, outcome.get("kind"), scan_id)
+        else:
+            self._fail(outcome, record, problem or changed + "; the next attempt ships it again", scan_id)
+
+    def _ship(self, outcome, record, manifest, ledger_digest, destinations, scan_id):
+        experiment, scan = record["experiment"], record["scan"]
+        if record.get("state") != "shipped" or record.get("manifest_digest") != ledger_digest:
+            record.update(
+                state="shipped",
+                run_id=self.run_id,
+                task_id=outcome.get("task_id"),
+                files=manifest["file_count"],
+                bytes=manifest["bytes"],
+                manifest_digest=ledger_digest,
+                algorithm=manifest.get("algorithm"),
+                shipped_at=iso_time(self.now),
+                updated_at=iso_time(self.now),
+                last_error=None,
+                retry_after=None,
+                reason=None,
+                blocked_kind=None,
+                **({"destinations": destinations} if destinations else {}),
+            )
+            write_record(self.ledger, record)
+            if self.config.get("catalog"):
+                queue_for_catalog(self.ledger, experiment, scan)
+            queue_for_release(self.ledger, experiment, scan, self.now)
+        mark_shipped_index(self.ledger, experiment, scan)
+        clear_claims(self.ledger, experiment, scan)
+        self.shipped.append(scan_id)
+
+    def _block(self, record, reason, kind, scan_id):
+        """Blocked: it cannot ship (or leave the DAQ) as it is. A shipped scan found so leaves the shipped index
+        and the release queue; one whose ``kind`` waits for a person is looked at again only after their command."""
+        experiment, scan = record["experiment"], record["scan"]
+        was_shipped = record.get("state") == "shipped"
+        since = record.get("blocked_at") if record.get("state") == "blocked" else iso_time(self.now)
+        record.update(
+            state="blocked",
+            reason=reason,
+            blocked_kind=kind if kind in WAITS_FOR_A_PERSON else None,
+            run_id=self.run_id,
+            blocked_at=since,
+            updated_at=iso_time(self.now),
+        )
+        write_record(self.ledger, record)
+        if was_shipped:
+            unmark_shipped_index(self.ledger, experiment, scan)
+            unqueue_release(self.ledger, experiment, scan, record.get("shipped_at"))
+            bump_generation(self.ledger)  # its experiment may be cached as all shipped
+        release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+        self.blocked.append({"scan": scan_id, "reason": reason, "kind": record["blocked_kind"]})
+        self._tell(record, scan_id)
+
+    def _fail(self, outcome, record, reason, scan_id):
+        attempts = int(record.get("attempts") or 0) + 1
+        record.update(
+            attempts=attempts,
+            run_id=self.run_id,
+            task_id=outcome.get("task_id"),
+            last_error=reason,
+            updated_at=iso_time(self.now),
+        )
+        if attempts >= self.config["max_attempts"]:
+            record.update(state="quarantined", retry_after=None, quarantined_at=iso_time(self.now))
+            self.quarantined.append({"scan": scan_id, "attempts": attempts, "reason": reason})
+            self._tell(record, scan_id)
+        else:
+            delay = min(MAX_BACKOFF_SECONDS, self.config["backoff_seconds"] * 2 ** (attempts - 1))
+            record.update(state="failed", retry_after=self.now + delay)
+            self.failed.append(
+                {"scan": scan_id, "attempts": attempts, "retry_after": iso_time(self.now + delay), "reason": reason}
+            )
+        write_record(self.ledger, record)
+        release_claim(self.ledger, record["experiment"], record["scan"], self.run_id, self.now)
+
+    def _release(self, outcome, record, manifest, problem, changed, places, destinations, scan_id):
+        """A scan due for release, after its re-verification: its DAQ copy removed (``released``, or
+        ``releasing`` while its delete cannot finish) only when the DAQ copy matched its manifest before anything
+        moved, every destination verified afresh, no destination is the DAQ itself (the probe), and the DAQ copy
+        still matches its manifest now. A DAQ copy that differs is blocked for a person; a destination that is the
+        DAQ blocks the scan too; a damaged copy elsewhere (the DAQ copy matching) ships again, repaired from the
+        DAQ's verified bytes, and a person is told."""
+        experiment, scan = record["experiment"], record["scan"]
+        if record.get("state") != "shipped":
+            release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+            self._kept(
+                scan_id, f"it is {record.get('state', 'not in the ledger')} now, not shipped; nothing was released"
+            )
+            return
+        if outcome.get("error"):  # its DAQ copy was checked against the manifest before anything moved
+            if outcome.get("blocked"):  # it differs, or cannot be read as it is: it stays until that changes
+                self._block(record, problem, outcome.get("kind"), scan_id)
+            else:
+                release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+                self._kept(scan_id, f"{problem}; it stays on the DAQ")
+            return
+        refusal = self._probe_refusal(record, places)
+        if refusal is not None:
+            kind, reason = refusal
+            if kind == ROUTE_IS_DAQ:
+                self._block(record, reason, kind, scan_id)
+            else:
+                release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+                self._kept(scan_id, reason)
+            return
+        if changed is not None:
+            self._block(
+                record, f"{changed}, after its backups were verified; {_transfer_note(places)}", DAQ_DIFFERS, scan_id
+            )
+            return
+        if problem is None:
+            state, reason = release_copy(self.config, record, self.now, destinations)
+            if state == "kept":
+                release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+                self._kept(scan_id, reason)
+            else:
+                self._released(scan_id, state, reason)
+            return
+        record.update(
+            state="pending",
+            attempts=0,
+            retry_after=None,
+            last_error=problem,
+            run_id=self.run_id,
+            updated_at=iso_time(self.now),
+            reverify_failed_at=iso_time(self.now),
+        )
+        if destinations:
+            record["destinations"] = destinations
+        write_record(self.ledger, record)
+        unmark_shipped_index(self.ledger, experiment, scan)
+        unqueue_release(self.ledger, experiment, scan, record.get("shipped_at"))
+        release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+        bump_generation(self.ledger)  # its experiment may be cached as all shipped: the next tick must look again
+        self.again.append({"scan": scan_id, "reason": problem})
+        self._tell(record, scan_id)
+
+    def _probe_refusal(self, record, places):
+        """(kind, reason) when a probe keeps this scan on the DAQ: ROUTE_IS_DAQ when the probe written at one of
+        its destinations arrived on the DAQ itself, "kept" when a probe could not run; else None."""
+        experiment = record["experiment"]
+        for place in places:
+            probe = place.get("probe")
+            if probe is None:
+                continue
+            where = f"{place.get('collection')} {place.get('path')}"
+            if not probe.get("written") or probe.get("status") != "SUCCEEDED":
+                why = "no probe file could be written into its rawData" if not probe.get("written") else None
+                why = why or f"the probe ended {probe.get('status')}: {probe.get('problem') or 'no details'}"
+                return "kept", f"the probe of {where} did not complete ({why}); nothing is released until one does"
+            key = (probe.get("name"), experiment)
+            if key not in self.probes:
+                self.probes[key] = probe_seen(self.root, experiment, probe.get("name"), self.run_id)
+            if self.probes[key]:
+                number = (place.get("route") or 0) + 1
+                return ROUTE_IS_DAQ, (
+                    f"its destination {where} is the DAQ storage itself (a probe written there appeared in "
+                    f"{experiment}/rawData on the DAQ): no copy exists apart from the DAQ's, so nothing is released "
+                    f"from [[route]] #{number}"
+                )
+        return None
+
+    def _released(self, scan_id, state, reason):
+        if state == "released":
+            self.released.append(scan_id)
+            return
+        self.releasing.append({"scan": scan_id, "reason": reason})
+        self.warnings.append(f"{scan_id} {reason}")
+        experiment, _, scan = scan_id.partition("/")
+        record, _problem = read_record(self.ledger, experiment, scan)
+        self._tell(record, scan_id)
+
+    def _kept(self, scan_id, reason):
+        self.skipped.append({"scan": scan_id, "reason": reason})
+
+    def _tell(self, record, scan_id):
+        item = news_of(record, scan_id)
+        if item is not None:
+            self.news.append(item)
+
+
+def _transfer_note(places):
+    """What a person must know of a DAQ copy found to differ from the manifest its backups were verified against:
+    nothing more is shipped over them, and a copy a checksum-sync Transfer compared with the DAQ copy meanwhile
+    may hold the DAQ's bytes (the DAQ copy was checked just before that Transfer, so only a change in between)."""
+    synced = sorted(
+        {
+            place["collection"]
+            for place in places
+            if (place.get("verification") or {}).get("method") == TRANSFER_CHECK and place.get("collection")
+        }
+    )
+    text = "nothing is shipped over the backups or released until a person decides"
+    if synced:
+        text += (
+            " (it changed after its check, while a checksum-sync Transfer to {} ran from it: compare that copy "
+            "with the manifest too)".format(", ".join(synced))
+        )
+    return text
+
+
 def record_outcome(
     config,
     run_id,
@@ -200,15 +528,15 @@ def record_outcome(
 ):
     """Record one run's result for every scan it claimed.
 
-    Either ``outcomes`` ([{experiment, scan, verification?, error?, blocked?, task_id?}]), or what
-    the flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per group
-    {transfer, verify}) or an ``error`` that stopped the run, and ``manifest_problems`` (the scans
-    build_manifest could not hash). With only an ``error`` (the run's discovery itself failed), every
-    claim the run still holds is given back. Returns {ok, shipped: [id], failed: [{scan, attempts,
-    retry_after, reason}], quarantined: [{scan, attempts, reason}], blocked: [{scan, reason}],
-    skipped: [{scan, reason}], news: [{scan, state, since, reason, command}] (scans this run blocked or
-    quarantined), summary}. With ``told`` (news items a person was just e-mailed) it only notes that
-    they were told, so each state is told once, and returns {told: count}.
+    Either ``outcomes`` ([{experiment, scan, verification?, error?, blocked?, kind?, task_id?, release?,
+    settle?}]), or what the flow gathered: ``found`` (find_completed_scans' result) with ``groups_done`` (per
+    group {transfer, verify, probe}) or an ``error`` that stopped the run, and ``manifest_problems`` (the scans
+    build_manifest could not hash or found changed). With only an ``error`` (the run's discovery itself failed),
+    every claim the run still holds is given back. Returns {ok, shipped: [id], released: [id], releasing: [{scan,
+    reason}], shipping_again, failed: [{scan, attempts, retry_after, reason}], quarantined: [{scan, attempts,
+    reason}], blocked: [{scan, reason, kind}], skipped: [{scan, reason}], news: [{scan, state, since, reason,
+    command}] (scans a person must hear of), warnings: [sentence], summary}. With ``told`` (news items a person
+    was just e-mailed) it only notes that they were told, so each state is told once, and returns {told: count}.
     """
     import time
 
@@ -222,161 +550,41 @@ def record_outcome(
     if outcomes is None and found is None and error is not None:
         released = release_run_claims(ledger, run_id, now)
         summary = f"{len(released)} claim{'' if len(released) == 1 else 's'} given back; {error}"
-        nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped", "news")}
+        nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped", "news", "warnings")}
         return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
-    shipped, failed, quarantined, blocked, skipped, news, released, again = [], [], [], [], [], [], [], []
+    run = _Run(config, run_id, now)
     for outcome in outcomes:
-        try:
-            experiment, scan = checked_scan(outcome.get("experiment"), outcome.get("scan"))
-        except DaqError as exc:
-            skipped.append({"scan": str(outcome.get("scan")), "reason": str(exc)})
-            continue
-        scan_id = f"{experiment}/{scan}"
-        record, problem = read_record(ledger, experiment, scan)
-        if problem:
-            skipped.append({"scan": scan_id, "reason": problem})
-            continue
-        record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
-        manifest, ledger_digest = read_manifest(ledger, experiment, scan)
-        places = _places(outcome)
-        problem, destinations = _checked_places(places, ledger_digest, now)
-        problem = str(outcome["error"]) if outcome.get("error") else problem
-        changed = None
-        by_transfer = any((place.get("verification") or {}).get("method") == TRANSFER_CHECK for place in places)
-        if outcome.get("release") or (problem is None and by_transfer):  # a change on the DAQ explains all else
-            changed = _source_problem(config, experiment, scan, manifest) if manifest is not None else None
-        if outcome.get("release"):
-            damaged = changed is None and problem is not None
-            result, reason = _record_release(config, run_id, record, changed or problem, destinations, now, damaged)
-            if result == "released":
-                released.append(scan_id)
-            elif result == "kept":
-                skipped.append({"scan": scan_id, "reason": reason})
-            else:
-                again.append({"scan": scan_id, "reason": reason})
-                news.append(news_of(record, scan_id))
-            continue
-        if problem is None and changed is None:
-            if record.get("state") != "shipped" or record.get("manifest_digest") != ledger_digest:
-                record.update(
-                    state="shipped",
-                    run_id=run_id,
-                    task_id=outcome.get("task_id"),
-                    files=manifest["file_count"],
-                    bytes=manifest["bytes"],
-                    manifest_digest=ledger_digest,
-                    algorithm=manifest.get("algorithm"),
-                    shipped_at=iso_time(now),
-                    updated_at=iso_time(now),
-                    last_error=None,
-                    retry_after=None,
-                    **({"destinations": destinations} if destinations else {}),
-                )
-                write_record(ledger, record)
-                if config.get("catalog"):
-                    queue_for_catalog(ledger, experiment, scan)
-                queue_for_release(ledger, experiment, scan, now)
-            mark_shipped_index(ledger, experiment, scan)
-            clear_claims(ledger, experiment, scan)
-            shipped.append(scan_id)
-            continue
-        lease = current_claim(ledger, experiment, scan, claim_index(ledger, experiment).get(scan, {}), now)
-        if record.get("state") == "shipped" or (lease is not None and lease["active"] and lease["run_id"] != run_id):
-            skipped.append({"scan": scan_id, "reason": "another run holds or has finished this scan"})
-            continue
-        reason = problem or changed
-        if destinations:
-            record["destinations"] = destinations
-        if outcome.get("blocked"):
-            since = record.get("blocked_at") if record.get("state") == "blocked" else iso_time(now)
-            record.update(state="blocked", reason=reason, run_id=run_id, blocked_at=since, updated_at=iso_time(now))
-            write_record(ledger, record)
-            release_claim(ledger, experiment, scan, run_id, now)
-            blocked.append({"scan": scan_id, "reason": reason})
-            news.append(news_of(record, scan_id))
-            continue
-        attempts = int(record.get("attempts") or 0) + 1
-        record.update(
-            attempts=attempts,
-            run_id=run_id,
-            task_id=outcome.get("task_id"),
-            last_error=reason,
-            updated_at=iso_time(now),
-        )
-        if attempts >= config["max_attempts"]:
-            record.update(state="quarantined", retry_after=None, quarantined_at=iso_time(now))
-            quarantined.append({"scan": scan_id, "attempts": attempts, "reason": reason})
-            news.append(news_of(record, scan_id))
-        else:
-            delay = min(MAX_BACKOFF_SECONDS, config["backoff_seconds"] * 2 ** (attempts - 1))
-            record.update(state="failed", retry_after=now + delay)
-            failed.append(
-                {"scan": scan_id, "attempts": attempts, "retry_after": iso_time(now + delay), "reason": reason}
-            )
-        write_record(ledger, record)
-        release_claim(ledger, experiment, scan, run_id, now)
-    if released:
+        run.record(outcome if isinstance(outcome, dict) else {})
+    if run.released:
         compact_released(ledger)
     found = found if isinstance(found, dict) else {}
+    warnings = _repairs(found, groups_done) + run.warnings
+    decisions = [item for item in run.blocked if item["kind"] in WAITS_FOR_A_PERSON]
     return {
-        "ok": not (failed or quarantined or skipped or again),
-        "shipped": shipped,
-        "released": released,
-        "shipping_again": again,
-        "failed": failed,
-        "quarantined": quarantined,
-        "blocked": blocked,
-        "skipped": skipped,
-        "news": [item for item in news if item is not None],
-        "summary": _summary(shipped, released, again, failed, quarantined, skipped)
-        + tick_notes(
-            blocked + (found.get("blocked") or []), _repairs(found, groups_done) + (found.get("problems") or [])
-        ),
+        "ok": not (run.failed or run.quarantined or run.skipped or run.again or run.releasing or decisions),
+        "shipped": run.shipped,
+        "released": run.released,
+        "releasing": run.releasing,
+        "shipping_again": run.again,
+        "failed": run.failed,
+        "quarantined": run.quarantined,
+        "blocked": run.blocked,
+        "skipped": run.skipped,
+        "news": run.news,
+        "warnings": warnings,
+        "summary": _summary(run)
+        + tick_notes(run.blocked + (found.get("blocked") or []), warnings + (found.get("problems") or [])),
     }
 
 
-def _record_release(config, run_id, record, problem, destinations, now, damaged):
-    """A scan due for release, after its re-verification: its DAQ copy removed (state ``released``)
-    when every destination verified and the DAQ copy still matches its manifest; else shipped again:
-    pending, out of the shipped index (a damaged copy is then repaired by the next run's checksum-sync
-    Transfer), and, when a copy is ``damaged`` (a destination failed while the DAQ copy matches), news
-    for a person (``record`` is updated for it). Returns ("released", None), ("kept", why the DAQ copy
-    stays as it is) or ("again", why it ships again)."""
-    ledger = config["ledger"]
-    experiment, scan = record["experiment"], record["scan"]
-    if record.get("state") != "shipped":
-        release_claim(ledger, experiment, scan, run_id, now)
-        return "kept", f"it is {record.get('state', 'not in the ledger')} now, not shipped; nothing was released"
-    if problem is None:
-        try:
-            release_copy(config, record, now, destinations)
-        except OSError as exc:
-            release_claim(ledger, experiment, scan, run_id, now)
-            return "kept", f"its DAQ copy could not be moved aside for removal ({exc.strerror or exc}); it stays"
-        return "released", None
-    record.update(
-        state="pending", attempts=0, retry_after=None, last_error=problem, run_id=run_id, updated_at=iso_time(now)
-    )
-    if destinations:
-        record["destinations"] = destinations
-    if damaged:
-        record["reverify_failed_at"] = iso_time(now)
-    write_record(ledger, record)
-    unmark_shipped_index(ledger, experiment, scan)
-    unqueue_release(ledger, experiment, scan, record.get("shipped_at"))
-    release_claim(ledger, experiment, scan, run_id, now)
-    bump_generation(ledger)  # its experiment may be cached as all shipped: the next tick must look again
-    return "again", problem
-
-
 def _repairs(found, groups_done):
-    """A checksum-sync Transfer cannot say which scan's copy it repaired: when re-verifying scans due for
-    release had to move files, the run's summary says so of the destination (the copies are released once a
-    round moved nothing, as when shipping)."""
+    """A checksum-sync Transfer cannot say which scan's copy it repaired: when re-verifying scans due for release
+    had to move files, the run's warnings say so of the destination (the copies are released once a round moved
+    nothing, as when shipping; what it wrote was the DAQ copy, checked against the manifest just before)."""
     notes = []
     for group, done in zip(found.get("groups") or [], groups_done or []):
         verify = (done or {}).get("verify") or {}
@@ -389,22 +597,24 @@ def _repairs(found, groups_done):
     return notes
 
 
-def _summary(shipped, released, again, failed, quarantined, skipped):
+def _summary(run):
     """One sentence for the run's log and its FAILED message: what happened, and the first problem.
-    Blocked scans and warnings follow it (``tick_notes``): a blocked scan alone does not fail a run."""
-    parts = [f"{len(shipped)} shipped"]
+    Blocked scans and warnings follow it (``tick_notes``): a blocked scan alone does not fail a run,
+    unless it waits for a person's decision."""
+    parts = [f"{len(run.shipped)} shipped"]
     named = (
-        (released, "released"),
-        (again, "to ship again"),
-        (failed, "failed"),
-        (quarantined, "quarantined"),
-        (skipped, "skipped"),
+        (run.released, "released"),
+        (run.releasing, "still being deleted"),
+        (run.again, "to ship again"),
+        (run.failed, "failed"),
+        (run.quarantined, "quarantined"),
+        (run.skipped, "skipped"),
     )
     for entries, word in named:
         if entries:
             parts.append(f"{len(entries)} {word}")
     text = ", ".join(parts)
-    first = (again or failed or quarantined or skipped or [None])[0]
+    first = (run.again or run.failed or run.quarantined or run.skipped or run.releasing or [None])[0]
     if first is not None:
         text += f"; {first['scan']}: {first['reason']}"
     return text

@@ -145,6 +145,7 @@ class TickSummary:
     found: int = 0
     shipped: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)  # DAQ copies removed after every copy verified again
+    releasing: list[dict[str, Any]] = field(default_factory=list)  # DAQ copies whose delete could not finish
     shipping_again: list[dict[str, Any]] = field(default_factory=list)  # failed re-verification, or changed
     failed: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
@@ -171,11 +172,12 @@ class TickSummary:
             found=((state.get("find") or {}).get("result") or {}).get("count", 0),
             shipped=list(outcome.get("shipped", [])),
             released=list(outcome.get("released", [])),
+            releasing=list(outcome.get("releasing", [])),
             shipping_again=list(outcome.get("shipping_again", [])),
             failed=list(outcome.get("failed", [])),
             quarantined=list(outcome.get("quarantined", [])),
             blocked=list(blocked.values()),
-            warnings=list(found.get("problems") or []),
+            warnings=list(found.get("problems") or []) + list(outcome.get("warnings") or []),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
             transfer_tasks=sum(1 for group in done if (group.get("transfer") or {}).get("status") != "NOT_NEEDED"),
             actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),
@@ -190,23 +192,58 @@ class TickSummary:
 @contextmanager
 def local_run_lock(ledger: Path, run_id: str) -> Iterator[None]:
     """Hold ``<ledger>/runs/<run_id>.lock`` locked while a local run goes on: its lock dies with this
-    process however it ends, so the next tick, 'scans retry' and 'forget' can tell a killed or crashed
-    run's claims from a live one's (``local_run_has_ended`` in the ledger functions reads the file)."""
+    process however it ends, so the next tick, 'scans retry' and 'forget' can tell a run that ended
+    (crashed, killed, or one whose RecordOutcome failed and left its claims) from a live one
+    (``local_run_has_ended`` in the ledger functions reads the file). The file stays after the run, so
+    that its end can still be told; files older than any lease are removed, once a day."""
     import fcntl
     import os
 
     directory = ledger / "runs"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{run_id}.lock"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    _prune_run_locks(directory)
+    fd = os.open(directory / f"{run_id}.lock", os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
-    except BaseException:
-        os.close(fd)  # the lock goes and the file stays: the run's claims now read as a dead run's
-        raise
-    path.unlink(missing_ok=True)  # a run that ended recorded its outcome and gave its claims back
-    os.close(fd)
+    finally:
+        os.close(fd)  # the lock goes and the file stays: the run's claims now read as an ended run's
+
+
+RUN_LOCKS_KEPT_SECONDS = 30 * 86400  # past the default lease (10 days); a file gone only makes a claim wait its lease
+
+
+def _prune_run_locks(directory: Path) -> None:
+    """Remove the lock files of local runs that ended over RUN_LOCKS_KEPT_SECONDS ago, at most once a day (a
+    tick every minute makes 43,200 in a month: listing them every tick would cost more than the tick)."""
+    import fcntl
+    import os
+    import time
+
+    stamp = directory / ".pruned"
+    now = time.time()
+    try:
+        if now - stamp.stat().st_mtime < 86400:
+            return
+    except FileNotFoundError:
+        pass
+    stamp.touch()
+    for entry in os.scandir(directory):
+        if not entry.name.endswith(".lock"):
+            continue
+        try:
+            if now - entry.stat().st_mtime < RUN_LOCKS_KEPT_SECONDS:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a run that still holds its lock keeps its file
+            os.unlink(entry.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def run_ticks(

@@ -49,6 +49,8 @@ def test_items_carry_sizes_and_groups_carry_the_routed_roots(daq: Daq) -> None:
             "verify_root": None,
             "label": "palxfel-globus 1 scan 251023_alignment_00001_DIR",
             "scans": [{"experiment": "ue_251023_FXL", "scan": "251023_alignment_00001_DIR"}],
+            "probe": None,
+            "probe_experiments": [],
         },
         {
             "route": 1,
@@ -62,6 +64,8 @@ def test_items_carry_sizes_and_groups_carry_the_routed_roots(daq: Daq) -> None:
             "verify_root": None,
             "label": "palxfel-globus 1 scan 251101_-_00007_DIR",
             "scans": [{"experiment": "ms_251101_빔정렬", "scan": "251101_빔 정렬_00007_DIR"}],
+            "probe": None,
+            "probe_experiments": [],
         },
     ]
 

@@ -78,7 +78,8 @@ def test_the_failure_messages_take_a_cause_of_any_shape(failure: dict[str, Any])
         message = evaluate(expression, {"failure": failure}, {})
         assert isinstance(message, str) and message.startswith(failure.get("Error", "an action failed") + ": ")
     ledger = definition["States"]["LedgerNotUpdated"]["Parameters"]["cause.="]
-    assert evaluate(ledger, {"ledger_failure": failure}, {}).startswith("The DAQ ledger could not record this run (")
+    said = evaluate(ledger, {"ledger_failure": failure}, {"run_id": "r-1"})
+    assert said.startswith("The DAQ ledger could not record this run (") and "scans retry --run r-1" in said
     transfer, _schema = load_flow("transfer")
     why = transfer["States"]["WhyNotCopied"]["Parameters"]
     assert all(isinstance(evaluate(why[key], {"failure": failure}, {}), str) for key in ("error.=", "cause.="))

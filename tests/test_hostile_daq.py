@@ -260,6 +260,7 @@ def test_a_scan_changed_while_it_was_hashed_is_a_failed_attempt_of_that_scan_alo
         "scan": odd.name,
         "error": "ScanInfo/growing.h5 changed while it was hashed; is the scan still being written?",
         "blocked": False,
+        "kind": None,
     }
     found = load("find_completed_scans")(config=config, run_id="r1")
     others = [scan for scan in found["scans"] if scan["scan"] != odd.name]

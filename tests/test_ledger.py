@@ -100,12 +100,14 @@ def test_shipped_needs_a_passing_verification_of_the_ledgers_own_manifest(daq: D
         "ok": True,
         "shipped": [SCAN_ID],
         "released": [],
+        "releasing": [],
         "shipping_again": [],
         "failed": [],
         "quarantined": [],
         "blocked": [],
         "skipped": [],
         "news": [],
+        "warnings": [],
         "summary": "1 shipped",
     }
     shipped = record(daq)
@@ -204,7 +206,7 @@ def test_retry_makes_a_quarantined_scan_pending_and_refuses_other_states(daq: Da
     result = daq.call("manage_scan", scan_id=SCAN, action="retry", now=NOW)
     assert (result["previous_state"], result["state"]) == ("quarantined", "pending")
     assert daq.states() == {SCAN_ID: "pending"} and record(daq)["attempts"] == 0
-    with pytest.raises(Exception, match="is pending, not failed or quarantined"):
+    with pytest.raises(Exception, match="is pending, not failed, quarantined, blocked or restored"):
         daq.call("manage_scan", scan_id=SCAN, action="retry", now=NOW)
     assert daq.find("again")["count"] == 1
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import pytest
-from tests_support import ARCHIVE, two_destinations
+from tests_support import ARCHIVE, Runs, complete, copy_places, digest, outcome, two_destinations
 
-from palxfel_globus.backup import LOCAL_FUNCTION_IDS, flow_input, load_flow, local_engine, local_run_lock
+from palxfel_globus.backup import load_flow
 from palxfel_globus.config import ConfigError, load_config, parse_config
 from palxfel_globus.demo import IDS, DemoScan, DemoSite, make_site
-from palxfel_globus.engine import Faults, SimulatedCrash
+from palxfel_globus.engine import SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 from palxfel_globus.functions import call
 
@@ -25,67 +24,7 @@ Cli = Callable[..., "tuple[int, str, str]"]
 
 def copies(site: DemoSite, scan: DemoScan) -> list[Path]:
     """Where the scan's copies are: each destination of its route."""
-    if scan.experiment.startswith("ms_"):
-        return [site.workdir / "backup-ms" / "ms" / scan.experiment / "rawData" / scan.name]
-    return [
-        site.workdir / "backup-ue" / "backup" / "ue" / scan.experiment / "rawData" / scan.name,
-        site.workdir / "archive" / "archive" / "ue" / scan.experiment / "rawData" / scan.name,
-    ]
-
-
-def digest(directory: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(directory.rglob("*"))
-        if path.is_file() and not path.name.startswith(".")
-    }
-
-
-class Runs:
-    """scan_backup runs on one local engine over one site, each run's document with the e-mails it sent;
-    a context manager (the engine's workers stop at its end)."""
-
-    def __init__(self, site: DemoSite) -> None:
-        self.site = site
-        self.originals = {scan.name: digest(scan.path) for scan in site.scans if scan.kind == "complete"}
-        self.config = load_config(site.config_path)
-        self.engine = local_engine(self.config)
-
-    def __enter__(self) -> Runs:
-        self.engine.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.engine.__exit__(*exc_info)
-
-    def run(self, faults: Optional[Faults] = None) -> dict[str, Any]:
-        """One run as a local tick makes it (its lock tells a crashed run's claims from a live one's)."""
-        definition, _schema = load_flow("scan_backup")
-        run_id = str(uuid.uuid4())
-        self.engine.faults = faults or Faults()
-        self.engine.records.clear()
-        try:
-            with local_run_lock(self.config.daq.ledger, run_id):
-                run = self.engine.run(definition, flow_input(self.config, LOCAL_FUNCTION_IDS), run_id=run_id)
-            run["mail"] = [record for kind, record in self.engine.records if kind == "notification"]
-        finally:
-            self.check_nothing_lost()
-        return run
-
-    def check_nothing_lost(self) -> None:
-        """The property: a scan whose DAQ copy is gone has, at every destination, a copy of its original bytes."""
-        for scan in self.site.scans:
-            if scan.kind != "complete" or scan.path.exists():
-                continue
-            for copy in copies(self.site, scan):
-                assert digest(copy) == self.originals[scan.name], f"{scan.name} left the DAQ without its copy at {copy}"
-
-    def rows(self) -> dict[str, dict[str, Any]]:
-        return {row["scan"]: row for row in call("list_scans", config=self.config.function_config())["scans"]}
-
-
-def outcome(run: dict[str, Any]) -> dict[str, Any]:
-    return run["details"]["output"]["recorded"]["outcome"]
+    return copy_places(load_config(site.config_path), scan.experiment, scan.name)
 
 
 @pytest.fixture
@@ -100,10 +39,6 @@ def site(tmp_path: Path) -> DemoSite:
     site = make_site(tmp_path / "site", scans=9, total_bytes=9000)
     two_destinations(site)
     return site
-
-
-def complete(site: DemoSite) -> list[DemoScan]:
-    return [scan for scan in site.scans if scan.kind == "complete"]
 
 
 def test_two_destinations_then_release_everything_but_a_scan_damaged_at_the_second_which_ships_again(
@@ -147,21 +82,36 @@ def test_two_destinations_then_release_everything_but_a_scan_damaged_at_the_seco
     assert runs.run()["details"]["output"]["summary"]["message"].startswith("No completed scans to ship")
 
 
-def test_a_scan_changed_on_the_daq_since_it_shipped_ships_again_instead_of_being_released(
-    site: DemoSite, runs_of: Callable[[DemoSite], Runs]
+def test_a_scan_changed_on_the_daq_since_it_shipped_is_blocked_and_never_shipped_over_its_backups(
+    site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Runs]
 ) -> None:
+    """After shipping, the ledger's manifest is the truth: a DAQ copy that differs from it is blocked for a person
+    (told once), neither released nor synced over the verified copies, until 'scans replace' says the DAQ copy is
+    the one to keep."""
     runs = runs_of(site)
     runs.run()
     scan = complete(site)[0]
+    scan_id = f"{scan.experiment}/{scan.name}"
     written = sorted((scan.path / "detector1").iterdir())[0]
     written.write_bytes(written.read_bytes() + b"more")
-    runs.originals[scan.name] = digest(scan.path)
     second = runs.run()
-    assert f"{scan.experiment}/{scan.name}" not in outcome(second)["released"] and scan.path.exists()
-    assert "changed after its manifest was written" in runs.rows()[scan.name]["reason"]
-    assert second["mail"] == [], "nothing is wrong with the copies: no one needs to act"
-    assert outcome(runs.run())["shipped"] == [f"{scan.experiment}/{scan.name}"]
-    assert outcome(runs.run())["released"] == [f"{scan.experiment}/{scan.name}"]
+    assert scan_id not in outcome(second)["released"] and scan.path.exists()
+    row = runs.rows()[scan.name]
+    assert row["state"] == "blocked" and row["blocked_kind"] == "daq_differs"
+    assert "the DAQ copy differs from the verified backups (detector1/" in row["reason"]
+    assert all(digest(copy) == runs.originals[scan.name] for copy in copies(site, scan)), "the backups are intact"
+    (mail,) = second["mail"]
+    assert f"{scan_id} is blocked" in mail["body"] and "scans replace" in mail["body"]
+    third = runs.run()
+    assert third["mail"] == [] and runs.rows()[scan.name]["state"] == "blocked", "told once, then left alone"
+    assert all(digest(copy) == runs.originals[scan.name] for copy in copies(site, scan))
+
+    code, out, err = cli("scans", "replace", scan_id, "--yes", "--config", str(site.config_path))
+    assert (code, err) == (0, "") and "now pending: the next tick ships the DAQ copy over its backups" in out
+    runs.originals[scan.name] = digest(scan.path)
+    assert outcome(runs.run())["shipped"] == [scan_id]
+    assert all(digest(copy) == runs.originals[scan.name] for copy in copies(site, scan))
+    assert outcome(runs.run())["released"] == [scan_id]
 
 
 def test_without_retention_nothing_is_ever_released(site: DemoSite, runs_of: Callable[[DemoSite], Runs]) -> None:
@@ -195,9 +145,14 @@ def test_actions_per_run_are_one_transfer_and_one_verification_per_destination_w
         (0, 1, True),
         (1, 0, True),
     ]
-    started = [entry for entry in second["log"] if entry["code"] == "ActionStarted"]
-    transfers = [entry for entry in started if "transfer" in json.dumps(entry.get("details", {})).lower()]
-    assert len(started) <= 6 and len(transfers) <= 1, "re-verification moves nothing before it has verified"
+    started = [entry["details"]["state_name"] for entry in second["log"] if entry["code"] == "ActionStarted"]
+    assert sorted(started) == sorted(
+        ["FindCompletedScans", "Manifests", "RecordOutcome", "VerifyWithTransfer"]
+        + ["ProbeDestination"] * 3
+        + ["VerifyWithCompute"] * 2
+    ), "per destination a probe and a verification; the DAQ copies checked once, before anything"
+    done = second["details"]["output"]["loop"]["done"]
+    assert {group["transfer"]["status"] for group in done} == {"NOT_NEEDED"}, "no scan is moved to be released"
 
 
 def test_the_dry_run_lists_what_the_next_run_releases(
@@ -225,16 +180,19 @@ def test_release_without_dry_run_says_how_release_happens(site: DemoSite, cli: C
 def test_a_release_cut_short_after_the_rename_is_finished_by_the_next_tick(
     site: DemoSite, runs_of: Callable[[DemoSite], Runs]
 ) -> None:
-    """The DAQ copy is renamed to the trash only after its verification; a crash then leaves the trash,
-    and the next tick settles the ledger and empties it."""
+    """The DAQ copy is renamed to the trash only after its verification; a crash then leaves the trash, which
+    'scans list' shows as releasing, and the next run deletes it, settles the ledger and names it released."""
     runs = runs_of(site)
     runs.run()
     scan = complete(site)[0]
     trash = scan.path.parent / f".palxfel-released-{hashlib.sha256(scan.name.encode()).hexdigest()[:24]}"
     scan.path.rename(trash)
+    row = runs.rows()[scan.name]
+    assert (row["state"], row["on_disk"]) == ("releasing", False) and "the next run finishes it" in row["reason"]
     second = runs.run()
-    assert f"{scan.experiment}/{scan.name}" not in outcome(second)["released"], "settled, not released twice"
+    assert outcome(second)["released"].count(f"{scan.experiment}/{scan.name}") == 1
     assert not trash.exists() and runs.rows()[scan.name]["state"] == "released"
+    assert runs.run()["details"]["output"]["summary"]["message"].startswith("No completed scans to ship")
 
 
 def fault_matrix() -> list[str]:

@@ -135,15 +135,21 @@ ARCHIVE = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive collec
 ARCHIVE_ENDPOINT = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test archive endpoint"))
 
 
+# A second destination for ms_*, verified by Transfer (issue 24's two routes of two destinations each)
+MIRROR = str(uuid.uuid5(uuid.NAMESPACE_URL, "palxfel-globus test mirror collection"))
+
+
 def two_destinations(
     site: Any,
     release_after: Optional[str] = "0s",
     max_release: int = 20,
     retry_backoff: str = "1m",
     notify: bool = True,
+    ms_mirror: bool = False,
 ) -> None:
     """ue_* goes to the facility backup (verified by Transfer) and to an archive verified on its own Compute
-    endpoint; ms_* to one place, as in the demo. E-mails go to the data manager (on the local engine:
+    endpoint; ms_* to one place, as in the demo (verified on its own Compute endpoint), and, with
+    ``ms_mirror``, also to a mirror verified by Transfer. E-mails go to the data manager (on the local engine:
     a deploy also needs the SMTP settings)."""
     from palxfel_globus.config_text import render_config
     from palxfel_globus.demo import IDS, config_document
@@ -160,6 +166,15 @@ def two_destinations(
     }
     facility = {key: value for key, value in ue.items() if key != "match"}
     document["route"][0] = {"match": ue["match"], "destination": [facility, archive]}
+    if ms_mirror:
+        (work / "mirror").mkdir(exist_ok=True)
+        ms = document["route"][1]
+        place = {key: value for key, value in ms.items() if key != "match"}
+        document["route"][1] = {
+            "match": ms["match"],
+            "destination": [place, {"collection": MIRROR, "base_path": "/ms"}],
+        }
+        document["local"]["collections"][MIRROR] = work / "mirror"
     document["limits"]["retry_backoff"] = retry_backoff
     document["local"]["collections"][ARCHIVE] = work / "archive"
     endpoints = (IDS["daq-endpoint"], IDS["ms-endpoint"], ARCHIVE_ENDPOINT)
@@ -169,3 +184,119 @@ def two_destinations(
     if release_after is not None:
         document["retention"] = {"release_after": release_after, "max_release": max_release}
     site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
+
+
+def digest(directory: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under ``directory`` but hidden ones (markers, probes)."""
+    import hashlib
+
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def copy_places(config: Any, experiment: str, scan: str) -> list[Path]:
+    """Where the local engine keeps a scan's copy at each destination of its route."""
+    import fnmatch
+
+    route = next((route for route in config.routes if fnmatch.fnmatchcase(experiment, route.match)), None)
+    places = []
+    for destination in route.destinations if route else ():
+        root = config.local.all_collections()[destination.collection]
+        relative = destination.base_path[3:] if destination.base_path.startswith("/~/") else destination.base_path[1:]
+        places.append(root.joinpath(*[part for part in relative.split("/") if part], experiment, "rawData", scan))
+    return places
+
+
+class Runs:
+    """scan_backup runs on one local engine over one site, each run's document with the e-mails it sent;
+    a context manager (the engine's workers stop at its end). After every run it checks the property of the
+    release work: a complete scan gone from the DAQ has its original bytes at every destination."""
+
+    def __init__(self, site: Any) -> None:
+        from palxfel_globus.backup import local_engine
+        from palxfel_globus.config import load_config
+
+        self.site = site
+        self.originals = {scan.name: digest(scan.path) for scan in site.scans if scan.kind == "complete"}
+        self.config = load_config(site.config_path)
+        self.engine = local_engine(self.config)
+
+    def __enter__(self) -> Runs:
+        self.engine.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.engine.__exit__(*exc_info)
+
+    def run(self, faults: Any = None) -> dict[str, Any]:
+        """One run as a local tick makes it (its lock tells a crashed run's claims from a live one's)."""
+        from palxfel_globus.backup import LOCAL_FUNCTION_IDS, flow_input, load_flow, local_run_lock
+        from palxfel_globus.engine import Faults
+
+        definition, _schema = load_flow("scan_backup")
+        run_id = str(uuid.uuid4())
+        self.engine.faults = faults or Faults()
+        self.engine.records.clear()
+        try:
+            with local_run_lock(self.config.daq.ledger, run_id):
+                run = self.engine.run(definition, flow_input(self.config, LOCAL_FUNCTION_IDS), run_id=run_id)
+            run["mail"] = [record for kind, record in self.engine.records if kind == "notification"]
+        finally:
+            self.check_nothing_lost()
+        return run
+
+    def copies(self, scan: Any) -> list[Path]:
+        return copy_places(self.config, scan.experiment, scan.name)
+
+    def check_nothing_lost(self) -> None:
+        """A scan whose DAQ copy is gone has, at every destination, a copy of its original bytes."""
+        for scan in self.site.scans:
+            if scan.kind != "complete" or scan.path.exists():
+                continue
+            for copy in self.copies(scan):
+                assert digest(copy) == self.originals[scan.name], f"{scan.name} left the DAQ without its copy at {copy}"
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        from palxfel_globus.functions import call
+
+        return {row["scan"]: row for row in call("list_scans", config=self.config.function_config())["scans"]}
+
+
+def outcome(run: dict[str, Any]) -> dict[str, Any]:
+    return run["details"]["output"]["recorded"]["outcome"]
+
+
+def complete(site: Any) -> list[Any]:
+    return [scan for scan in site.scans if scan.kind == "complete"]
+
+
+def answer_probes(config: Any, aliased: frozenset[str] = frozenset()) -> None:
+    """Register Transfer's answers to the probe deploy and doctor make of every destination: its mkdir (the SDK's
+    own mkdir_result), and the DAQ root's listing, which holds the probe of each destination in ``aliased`` (the
+    entries in the SDK's own operation_stat file document)."""
+    import responses
+    from globus_sdk import TransferClient
+    from globus_sdk.testing import get_response_set
+
+    from palxfel_globus.globus.distinct import probe_name
+
+    made = get_response_set(TransferClient.operation_mkdir).lookup("default").json
+    entry = get_response_set(TransferClient.operation_stat).lookup("default").json
+    names = []
+    for _number, _place, _route, destination in config.destinations():
+        responses.add(
+            responses.POST,
+            f"https://transfer.api.globus.org/v0.10/operation/endpoint/{destination.collection}/mkdir",
+            json=made,
+        )
+        if destination.collection in aliased:
+            names.append(probe_name(destination))
+    listing = [dict(entry, name=name, type="dir") for name in names]
+    responses.add(
+        responses.GET,
+        f"https://transfer.api.globus.org/v0.10/operation/endpoint/{config.daq.collection}/ls",
+        json={"DATA_TYPE": "file_list", "DATA": listing, "path": config.daq.collection_root, "length": len(listing)},
+    )

@@ -1,4 +1,4 @@
-"""``palxfel-globus scans list | retry | forget | release``: the ledger on the DAQ host."""
+"""``palxfel-globus scans list | retry | replace | forget | release``: the ledger on the DAQ host."""
 
 import sys
 from pathlib import Path
@@ -34,6 +34,8 @@ STATE_STYLES = {
     "failed": "yellow",
     "quarantined": "bold red",
     "blocked": "red",
+    "releasing": "bold red",
+    "restored": "magenta",
     "unrouted": "magenta",
 }
 
@@ -61,8 +63,12 @@ def _note(row: dict[str, Any]) -> str:
         return f"after {row['attempts']} attempts: {row['last_error']}; fix, then 'scans retry'"
     if state == "claimed":
         return f"being shipped by run {row['claimed_by']}"
+    if state == "blocked" and row.get("blocked_kind"):
+        return f"{row['reason']}; see 'palxfel-globus scans retry --help' and 'scans replace --help'"
     if state == "blocked":
         return f"{row['reason']}; it ships by itself once that is fixed"
+    if state in ("releasing", "restored"):
+        return row["reason"] or ""
     if state == "unrouted":
         return "no [[route]] matches this experiment"
     if state == "shipped":
@@ -132,8 +138,8 @@ def list_scans(
         bool, typer.Option("--archived", help="Also list the older released scans the ledger keeps compacted.")
     ] = False,
 ) -> None:
-    """Every scan with its state: incomplete, pending, claimed, shipped, released, failed, quarantined, blocked,
-    unrouted."""
+    """Every scan with its state: incomplete, pending, claimed, shipped, releasing, released, restored, failed,
+    quarantined, blocked, unrouted."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
@@ -158,8 +164,9 @@ def _change(
     daq_root: Optional[Path],
     ledger: Optional[Path],
     json_output: bool,
-    explain: str,
+    explain: Any,
 ) -> None:
+    """Apply ``action`` to each scan and say what became of it (``explain``: one sentence, or one per new state)."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
@@ -179,7 +186,8 @@ def _change(
     for result in results:
         holder = result["released_claim_of"]
         released = f" the claim of ended run {holder} was released;" if holder else ""
-        say(f"{result['experiment']}/{result['scan']}: was {result['previous_state']};{released} {explain}")
+        said = explain.get(result["state"], explain["pending"]) if isinstance(explain, dict) else explain
+        say(f"{result['experiment']}/{result['scan']}: was {result['previous_state']};{released} {said}")
 
 
 def _globus_run_ended(config: Optional[Path], run_id: str) -> bool:
@@ -199,14 +207,91 @@ def _globus_run_ended(config: Optional[Path], run_id: str) -> bool:
 
 @app.command("retry")
 def retry(
-    scans: ScanArgument,
+    scans: Annotated[
+        Optional[list[str]],
+        typer.Argument(metavar="[SCAN]...", help="Scan name, or EXPERIMENT/SCAN when the name is not unique."),
+    ] = None,
+    run: Annotated[
+        Optional[str],
+        typer.Option("--run", metavar="RUN_ID", help="Give back every claim of this run, once it has ended."),
+    ] = None,
     config: ConfigOption = None,
     daq_root: DaqRootOption = None,
     ledger: LedgerOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Make failed or quarantined scans pending again, with a fresh attempt count."""
-    _change("retry", scans, config, daq_root, ledger, json_output, "now pending, the next tick ships it.")
+    """Look at scans again: failed, quarantined and blocked ones become pending with a fresh attempt count.
+
+    A scan blocked because its DAQ copy differs from its verified backups is checked against them again and ships
+    only once it matches (put the backup's files back first); one blocked because a destination is the DAQ storage
+    itself ships again to the route as the config now says. A restored scan (a released one copied back to the
+    DAQ) goes back to shipped: the next run past [retention] release_after verifies its copies and removes it from
+    the DAQ again. With --run, every scan claimed by that run is given back at once, once the run has ended.
+    """
+    if run is not None:
+        if scans:
+            raise PalxfelError("Give either scans or --run, not both.")
+        _give_back(run, config, daq_root, ledger, json_output)
+        return
+    if not scans:
+        raise PalxfelError("Name the scans to retry, or give --run RUN_ID to give back an ended run's claims.")
+    _change("retry", scans, config, daq_root, ledger, json_output, RETRIED)
+
+
+RETRIED = {
+    "pending": "now pending, the next tick ships it.",
+    "shipped": "shipped again: the first run past [retention] release_after verifies its copies and releases it.",
+}
+
+
+def _give_back(
+    run_id: str, config: Optional[Path], daq_root: Optional[Path], ledger: Optional[Path], json_output: bool
+) -> None:
+    from palxfel_globus.functions import call
+
+    function_config = _function_config(config, daq_root, ledger)
+    ended = [run_id] if _globus_run_ended(config, run_id) else []
+    given = call("manage_scan", function="give_back", config=function_config, run_id=run_id, ended_runs=ended)
+    if json_output:
+        print_json(given)
+    elif given:
+        say(f"{len(given)} claim{'' if len(given) == 1 else 's'} of run {run_id} given back: {', '.join(given)}.")
+    else:
+        say(f"Run {run_id} holds no claim now; nothing to give back.")
+
+
+@app.command("replace")
+def replace(
+    scans: ScanArgument,
+    config: ConfigOption = None,
+    daq_root: DaqRootOption = None,
+    ledger: LedgerOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Ship the DAQ copy of scans blocked because it differs from their verified backups, REPLACING those backups.
+
+    Use it only when the DAQ copy is the right one (its files were changed on purpose). The next tick makes a new
+    manifest from the DAQ copy as it is and ships it to every destination of the scan's route: the files that
+    differ there are overwritten, and the bytes the backups held until then are gone. The old manifest stays in the
+    ledger as <scan>.replaced-<time>.json. If the backups are the right ones instead, put their files back on the
+    DAQ and run 'palxfel-globus scans retry'.
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise PalxfelError("Refusing to replace backups without --yes when not run interactively.")
+        question = f"Replace the verified backups of {', '.join(scans)} with the DAQ copy as it is now?"
+        if not typer.confirm(question):
+            raise PalxfelError("Nothing was replaced.", exit_code=1)
+    _change(
+        "replace",
+        scans,
+        config,
+        daq_root,
+        ledger,
+        json_output,
+        "now pending: the next tick ships the DAQ copy over its backups.",
+    )
 
 
 @app.command("forget")
@@ -218,7 +303,11 @@ def forget(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Remove scans from the ledger; the next tick ships them again (only what differs moves)."""
+    """Remove scans from the ledger; the next tick ships them as new scans.
+
+    A new manifest is made from the DAQ copy as it is, and the checksum-sync Transfer replaces whatever differs
+    at the destinations: use it only for a DAQ copy you want backed up as it is now.
+    """
     if not yes:
         if not sys.stdin.isatty():
             raise PalxfelError("Refusing to forget scans without --yes when not run interactively.")

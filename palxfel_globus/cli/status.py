@@ -6,10 +6,11 @@ from typing import Any
 from palxfel_globus.cli.output import console, print_json, warn, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 
-NEED_A_PERSON = ("blocked", "quarantined")
+NEED_A_PERSON = ("blocked", "quarantined", "releasing")
 NEED_A_PERSON_HINT = (
-    "a blocked scan ships by itself once its cause is fixed; 'palxfel-globus scans retry EXPERIMENT/SCAN' "
-    "tries a quarantined one again"
+    "a blocked scan ships by itself once its cause is fixed, unless its reason asks for a decision "
+    "('palxfel-globus scans retry --help'); 'scans retry EXPERIMENT/SCAN' tries a quarantined one again; "
+    "a releasing one is deleted by the next run once its files can be"
 )
 SHOWN = 10
 

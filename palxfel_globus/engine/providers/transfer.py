@@ -225,15 +225,23 @@ class TransferProvider:
                 raise ProviderError(f"DATA[{number}] must be an object with source_path and destination_path")
             check_parameters(item, f"DATA[{number}]", ITEM_PARAMETERS)
             source_path, destination_path = require(item, "source_path", "destination_path")
-            source = self.collections.resolve(source_id, source_path)
-            destination = self.collections.resolve(destination_id, destination_path)
+            destination = self._writable(destination_id, destination_path)
+            try:
+                source = self.collections.resolve(source_id, source_path)
+            except ProviderError as exc:  # a link out of the collection: no file of it can be read
+                if "through a link" not in str(exc):
+                    raise
+                self._source_error(document, source_path, PermissionError(errno.EACCES, "a link out of the collection"))
+                continue
             recursive = item.get("recursive")
             if not source.exists():
                 raise TaskFailure("FILE_NOT_FOUND", f"{source_path} does not exist on the source collection")
             if source.is_dir():
                 if recursive is False:
                     raise ProviderError(f"DATA[{number}]: {source_path} is a directory; set recursive to true")
-                pairs.extend(self._plan_directory(source, destination, destination_path, document, rules))
+                pairs.extend(
+                    self._plan_directory(source, destination, destination_id, destination_path, document, rules)
+                )
                 if document["delete_destination_extra"]:
                     self._delete_extra(source, destination, document)
             else:
@@ -244,10 +252,22 @@ class TransferProvider:
         document["files"] = len(pairs)
         return pairs
 
+    def _writable(self, collection_id: Any, path: str) -> Path:
+        """The local path a destination item writes to. A path that leads out of the collection through a link
+        (at the item, or above it) fails the task as Transfer's permission check does when it runs, not the
+        submission: the task document says PERMISSION_DENIED and names the path."""
+        try:
+            return self.collections.resolve(collection_id, path)
+        except ProviderError as exc:
+            if "through a link" not in str(exc):
+                raise
+            raise TaskFailure("PERMISSION_DENIED", f"{path}: it leads outside the collection through a link") from None
+
     def _plan_directory(
         self,
         source: Path,
         destination: Path,
+        destination_id: Any,
         destination_path: str,
         document: dict[str, Any],
         rules: list[tuple[str, Optional[str], str]],
@@ -272,6 +292,13 @@ class TransferProvider:
                     self._source_error(document, f"{base}/{rel.encode('utf-8', 'backslashreplace').decode()}", exc)
                     continue
                 pairs.append(FilePair(path, destination / relative / name, f"{base}/{rel}", size))
+        root = self.collections.root(destination_id).resolve()
+        for pair in pairs:  # a link below the item at the destination (a directory, a file) is followed no further
+            real = Path(os.path.realpath(pair.destination))
+            if real != root and root not in real.parents:
+                raise TaskFailure(
+                    "PERMISSION_DENIED", f"{pair.destination_path}: it leads outside the collection through a link"
+                )
         return pairs
 
     @staticmethod
