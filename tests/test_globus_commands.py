@@ -11,7 +11,7 @@ import pytest
 import responses
 from globus_sdk import AuthClient, FlowsClient, NullAuthorizer, SpecificFlowClient, TimersClient, TransferClient
 from globus_sdk.testing import get_last_request, load_response
-from tests_support import SUBSCRIPTION, answer_collections, answer_flow, write_deployment
+from tests_support import SUBSCRIPTION, answer_collections, answer_flow, answer_probes, write_deployment
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input
 from palxfel_globus.config import load_config
@@ -357,6 +357,7 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: doctor_session())
     collection = answer_collections(config.collections(), mapped={config.routes[0].primary.collection})
+    answer_probes(config, aliased=frozenset({config.routes[1].primary.collection}))
     status = load_response(ComputeClientV2.get_endpoint_status).json
     for endpoint_id in {config.daq.compute_endpoint, *(route.primary.compute_endpoint for route in config.routes)} - {
         None
@@ -417,6 +418,9 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
         "detail": "myserver is a mapped collection, and the timer was created without its data_access consent",
         "fix": "palxfel-globus timer delete, then palxfel-globus deploy (it asks for the consent)",
     }
+    assert checks["route #1 apart from the DAQ"]["ok"]
+    apart = checks["route #2 apart from the DAQ"]
+    assert not apart["ok"] and "is the DAQ storage itself" in apart["detail"]
     assert not checks["flow"]["ok"] and checks["flow"]["fix"] == "palxfel-globus deploy"
     assert checks["flow subscription"] == {
         "what": "flow subscription",

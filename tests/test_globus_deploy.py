@@ -12,7 +12,7 @@ import responses
 from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient, TransferClient
 from globus_sdk.testing import load_response
 from globus_sdk.transport import RetryConfig
-from tests_support import SUBSCRIPTION, answer_collections, subscribed
+from tests_support import SUBSCRIPTION, answer_collections, answer_probes, subscribed
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
@@ -21,6 +21,7 @@ from palxfel_globus.errors import PalxfelError
 from palxfel_globus.functions import bundled_source
 from palxfel_globus.globus import deployment as deployment_module
 from palxfel_globus.globus.deployment import Clients, Deployment, Desired, apply, compute_client, deployment_path, plan
+from palxfel_globus.globus.distinct import probe_name
 from palxfel_globus.globus.errors import globus_errors
 from palxfel_globus.resources import data_dir
 
@@ -236,9 +237,15 @@ def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections())
+    answer_probes(config)
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 0, err
     assert "done: create timer" in out
+    made = [call for call in responses.calls if call.request.url.endswith("/mkdir")]
+    assert [json.loads(call.request.body)["path"] for call in made] == [
+        f"{destination.base_path.rstrip('/')}/{probe_name(destination)}"
+        for _number, _place, _route, destination in config.destinations()
+    ]
     daq, verifier = config.daq.compute_endpoint, config.routes[1].primary.compute_endpoint
     assert f"  palxfel-globus endpoint config daq    (DAQ, endpoint {daq})\n" in out
     assert f"  palxfel-globus endpoint config 2    (route #2 (ms_*), endpoint {verifier})\n" in out
@@ -246,6 +253,24 @@ def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
     assert code == 0 and f"  - {function_id}  # record_outcome" in yaml_text
     code, out, _ = cli("deploy", "--config", str(config.source))
     assert code == 0 and out.startswith("Nothing to do")
+
+
+def test_deploy_refuses_a_destination_that_is_the_daq_storage_itself(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe directory deploy makes at route #2's base_path shows up in the DAQ collection's root: the two
+    are the same storage, and nothing is deployed."""
+    from palxfel_globus.globus import auth as auth_module
+    from palxfel_globus.globus.auth import Session
+
+    monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
+    answer_collections(config.collections())
+    answer_probes(config, aliased=frozenset({config.routes[1].primary.collection}))
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("Error: Nothing was deployed: route #2: ")
+    assert "is the DAQ storage itself" in err and "give the route a destination on other storage" in err
+    assert not [call for call in responses.calls if call.request.url.endswith(("/flows", "/v2/timer", "/functions"))]
 
 
 def test_deploy_works_away_from_the_daq_host(config: Any, cli: Callable[..., tuple[int, str, str]]) -> None:

@@ -28,7 +28,7 @@ from globus_sdk.scopes import (
     TransferScopes,
 )
 from globus_sdk.testing import load_response
-from tests_support import AtTerminal, answer_collections, subscribed, write_deployment
+from tests_support import AtTerminal, answer_collections, answer_probes, subscribed, write_deployment
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
@@ -287,6 +287,7 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
     responses.add(responses.POST, "https://flows.automate.globus.org/flows", json=dict(flow, id=copy_flow_id))
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections(), mapped={config.daq.collection})
+    answer_probes(config)
     # what the person allows in the login deploy starts: the timer running the flow, and starting it themselves
     globus_auth.consent_to(timer_scope(flow_id, [config.daq.collection]), flow_scope(flow_id, [config.daq.collection]))
     code, out, err = cli("deploy", "--config", str(config.source))

@@ -122,6 +122,7 @@ def deploy(
     with globus_errors():
         ensure_login(current, "Deploying needs your Globus login")
         _warn_of_unshareable_destinations(loaded, current)
+        _refuse_a_destination_on_the_daq(loaded, current)
         _refuse_an_unwritable_catalog(loaded, current)
         _print_plan("Deploying", steps)
         apply(
@@ -146,6 +147,15 @@ def _warn_of_unshareable_destinations(config: Any, current: Any) -> None:
         problem = not_guest_problem(number, route, current.transfer.get_endpoint(route.primary.collection))
         if problem:
             warn(f"{problem}.")
+
+
+def _refuse_a_destination_on_the_daq(config: Any, current: Any) -> None:
+    """A destination that is the DAQ storage itself holds no copy, and a release from it would lose the data."""
+    from palxfel_globus.globus.distinct import daq_alias_problems
+
+    problems = daq_alias_problems(current.clients.transfer, config)
+    if problems:
+        raise PalxfelError(f"Nothing was deployed: {problems[0]}.")
 
 
 def _refuse_an_unwritable_catalog(config: Any, current: Any) -> None:

@@ -97,6 +97,21 @@ def run_checks(config: Any, current: Any) -> list[Check]:
             )
 
         checks.append(_probe(what, reachable, f"check {collection_id} in the web app"))
+    for number, place, route, destination in config.destinations():
+
+        def apart(where: str = route_place(number, place, route), destination: Any = destination) -> str:
+            from palxfel_globus.globus.distinct import daq_alias_problem
+
+            problem = daq_alias_problem(current.transfer, config, where, destination)
+            return _expect(not problem, "a probe written there does not appear on the DAQ", problem)
+
+        checks.append(
+            _probe(
+                f"{route_place(number, place, route)} apart from the DAQ",
+                apart,
+                "give the route a destination on other storage",
+            )
+        )
     for number, route in shared_routes(config):
 
         def guest(number: int = number, route: Any = route) -> str:
