@@ -54,6 +54,7 @@ def bodies(method: str, path_end: str) -> list[dict[str, Any]]:
 def first_deploy(config: Any) -> Deployment:
     """Deploy where the DAQ collection is a GCS mapped collection (it needs a data_access consent)."""
     load_response(ComputeClientV3.register_function)
+    answer_validation()
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections(), mapped={config.daq.collection})
@@ -204,6 +205,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     deployment.functions = {
         name: {"id": f"{name}-id", "hash": desired.function_hashes[name]} for name in FLOW_FUNCTIONS
     }
+    answer_validation()
     responses.add(
         responses.POST,
         "https://flows.automate.globus.org/flows",
@@ -212,7 +214,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     )
     with pytest.raises(PalxfelError, match="the Globus Flows service failed \\(500\\)"), globus_errors():
         apply(plan(desired, deployment), desired, deployment, clients())
-    assert len(responses.calls) == 1
+    assert [call.request.url.rsplit("/", 1)[1] for call in responses.calls] == ["validate", "validate", "flows"]
     responses.reset()
     responses.add(
         responses.GET,
@@ -233,6 +235,7 @@ def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
     function_id = load_response(ComputeClientV3.register_function).metadata["function_id"]
+    answer_validation()
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections())
@@ -271,9 +274,11 @@ def test_without_the_compute_sdk_deploy_says_which_python_it_needs_before_any_ch
     monkeypatch.setitem(sys.modules, "globus_compute_sdk.sdk.client", None)
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
     needs = r"globus-compute-sdk, which needs Python 3\.10 or newer \(this is 3\.\d+\.\d+\)"
+    answer_validation()
     with pytest.raises(PalxfelError, match=needs):
         apply(plan(desired, deployment), desired, deployment, clients())
-    assert len(responses.calls) == 0 and not deployment.path.exists()
+    assert all(call.request.url.endswith("/flows/validate") for call in responses.calls), "asked, nothing made"
+    assert not deployment.path.exists()
 
 
 @pytest.mark.parametrize(
@@ -449,3 +454,24 @@ def test_flow_validate_remote_asks_the_flows_service(
     assert code == 1 and "REFUSED" in out, "the local checks pass; the service's answer decides"
     (sent,) = bodies("POST", "/flows/validate")
     assert sent == {"definition": load_flow("transfer")[0]}
+
+
+def test_deploy_asks_the_flows_service_before_it_makes_anything_and_says_what_it_refused(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25: a plain deploy validates each definition it would create through POST /flows/validate;
+    a refusal is one sentence with the service's reasons, and nothing (no function, no flow) is made."""
+    logged_in(monkeypatch)
+    answer_collections(config.collections())
+    answer_validation("definition_error")
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("Error: Nothing was deployed: the Flows service refuses the flow: definition.States.Step1: ")
+    assert "; the transfer flow: definition.States.Step1: " in err
+    sent = bodies("POST", "/flows/validate")
+    assert [body["definition"] for body in sent] == [load_flow("scan_backup")[0], load_flow("transfer")[0]]
+    made = [
+        call for call in responses.calls if call.request.method != "GET" and "/flows/validate" not in call.request.url
+    ]
+    assert made == [], "look-ups and the validation only: nothing was made"
+    assert not deployment_path(config).exists()
