@@ -12,7 +12,7 @@ import responses
 from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient, TransferClient
 from globus_sdk.testing import load_response
 from globus_sdk.transport import RetryConfig
-from tests_support import SUBSCRIPTION, answer_collections, subscribed
+from tests_support import SUBSCRIPTION, answer_collections, answer_validation, subscribed
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
@@ -404,15 +404,6 @@ def logged_in(monkeypatch: pytest.MonkeyPatch) -> None:
     from palxfel_globus.globus.auth import Session
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
-
-
-def answer_validation(case: str = "default") -> dict[str, Any]:
-    """The SDK's registered validate_flow answer, for any definition (its own matches one sample only)."""
-    from globus_sdk.testing import get_response_set
-
-    registered = get_response_set(FlowsClient.validate_flow).lookup(case)
-    responses.add(responses.POST, registered.full_url, json=registered.json, status=registered.status)
-    return registered.json
 
 
 def test_a_dry_run_when_logged_in_asks_the_flows_service_about_each_definition(
