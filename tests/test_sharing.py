@@ -125,8 +125,10 @@ def test_through_local_serve_the_timer_s_run_sets_the_rules_transfer_lists(
         assert run["status"] == "SUCCEEDED", run["details"]
         app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
         listed_by_transfer = {rule["id"] for rule in TransferClient(app=app).endpoint_acl_list(ue)["DATA"]}
-    code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
-    assert code == 0 and {rule["id"] for rule in json.loads(out)} == listed_by_transfer and len(listed_by_transfer) == 4
+        code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
+    listed = json.loads(out)
+    assert code == 0 and {rule["id"] for rule in listed} == listed_by_transfer and len(listed_by_transfer) == 4
+    assert all(rule["held"] is True for rule in listed), "shares list asked the collection too"
 
 
 def test_a_quiet_tick_makes_no_sharing_action_and_removing_the_last_share_removes_its_rules(site: DemoSite) -> None:
