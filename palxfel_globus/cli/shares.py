@@ -1,8 +1,6 @@
 """``palxfel-globus shares list``: the access rules the flow set on the backups, the ledger's account
 beside what Transfer really holds on each collection."""
 
-from __future__ import annotations
-
 from typing import Any, Optional
 
 from palxfel_globus.cli.options import command_group
