@@ -77,8 +77,9 @@ MANAGE_PERMISSION = {
     "CREATE": Form(
         "manage_permission CREATE",
         _PERMISSION_PAGE,
-        frozenset({"operation", "endpoint_id", "path", "principal_type", "principal", "permissions"}),
-        types={"endpoint_id": STRING, "path": STRING, "principal_type": STRING, "principal": STRING},
+        frozenset({"operation", "endpoint_id", "path", "principal_type", "permissions"}),
+        frozenset({"principal"}),  # "" in the page's example for all_authenticated_users; a UUID otherwise
+        {"endpoint_id": STRING, "path": STRING, "principal_type": STRING, "principal": STRING},
     ),
     "UPDATE": Form(
         "manage_permission UPDATE",

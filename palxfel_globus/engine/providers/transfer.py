@@ -512,7 +512,7 @@ class TransferProvider:
         self, collection: Any, body: dict[str, Any], rules: dict[str, Any], context: ActionContext
     ) -> ActionResult:
         path, permissions = body["path"], body["permissions"]
-        principal_type, principal = body["principal_type"], body["principal"]
+        principal_type, principal = body["principal_type"], body.get("principal", "")
         if permissions not in RULE_PERMISSIONS:
             raise ProviderError(f"permissions {permissions!r} is not r or rw")
         if principal_type not in PRINCIPAL_TYPES:
