@@ -107,7 +107,7 @@ def _plan(config, ledger, now, shipped):
             if urn in current and current[urn]["permissions"] == permissions:
                 continue
             if refused_at is not None and now - refused_at["at"] < REFUSED_RETRY_SECONDS:
-                notes.append(refused_at["sentence"])
+                stuck.append(refused_at["sentence"])  # still a failure of the step, not asked again today
                 retry_at = min(retry_at or float("inf"), refused_at["at"] + REFUSED_RETRY_SECONDS)
                 break
             principal_type, principal = _principal(urn)
@@ -205,9 +205,9 @@ def _record(ledger, done, stuck, run_id, now):
 
 def share_rules(config, run_id, done=None, shipped=None, stuck=None, now=None):
     """Without ``done``: {create: [{experiment, collection, path, urn, principal_type, principal, permissions}],
-    delete: [{experiment, collection, path, principal, permissions, id}], stuck: [sentences], notes}. With
-    ``done`` (the flow's [{operation, rule, status, access_id, code, message}]) and the plan's ``stuck``:
-    {made, removed, notes, note, failed, news}."""
+    delete: [{experiment, collection, path, principal, permissions, id}], stuck: [sentences: what must change
+    and cannot], notes}. With ``done`` (the flow's [{operation, rule, status, access_id, code, message}]) and
+    the plan's ``stuck``: {made, removed, notes, note, failed, news}."""
     import time
 
     now = time.time() if now is None else now

@@ -90,6 +90,9 @@ def test_a_destination_that_is_not_a_guest_collection_gets_one_sentence_and_the_
     later = tick(site)
     assert "needs the route's destination to be a guest collection" in later.message
     assert later.actions < summary.actions, "a refusing destination is not asked again for a day"
+    assert [failure["step"] for failure in summary.side_steps + later.side_steps] == ["sharing", "sharing"], (
+        "a failure of the sharing step every run it stands (issue 25), so it is seen and, in time, e-mailed"
+    )
 
 
 def test_doctor_and_deploy_say_when_a_shared_destination_cannot_hold_access_rules(
