@@ -9,7 +9,9 @@ Layout under the ledger directory (names are the experiment and scan directory n
     claims/<experiment>/<scan>.<gen>.claim     a run's lease, generation <gen>
     claims/<experiment>/<scan>.<gen>.released  that lease given back
     manifests/<experiment>/<scan>.json    the checksum manifest
-    catalog/<experiment>/<scan>           empty; the scan's catalog entry is due (made or replaced)
+    catalog/<experiment>/<scan>           empty; the scan's catalog entry is due (made or replaced);
+                                          after Search refused it, when and why
+    side-steps/<step>.json                a side step (catalog, sharing) failing run after run
 
 Every write is atomic (temp file, fsync, rename, fsync of the directory) and a claim is an
 exclusive create (temp file, fsync, hard link to the final name), so a crash at any point
@@ -543,11 +545,66 @@ def news_of(record, scan_id):
     }
 
 
+# A side step (the catalog, the sharing) never changes what the backup did, so its failure is a sentence
+# in the run; when it fails KEEPS_FAILING runs in a row, a person hears of it once for that streak.
+KEEPS_FAILING = 3
+SIDE_STEP_COMMANDS = {
+    "catalog": "check [catalog] index with 'palxfel-globus doctor'; the entries not ingested are due again",
+    "sharing": "'palxfel-globus shares list' on the DAQ host shows each rule and what Transfer holds",
+}
+
+
+def _side_step_path(ledger, step):
+    return ledger_path(ledger, "side-steps", step + ".json")
+
+
+def note_side_step(ledger, step, problem, now):
+    """Record how this run's ``step`` went (``problem`` None: it worked). Returns news ({scan, step, state,
+    since, reason, command}) when the step has now failed KEEPS_FAILING runs in a row and nobody was
+    told of this streak yet, else None."""
+    path = _side_step_path(ledger, step)
+    kept, _problem = read_json(path)
+    if problem is None:
+        if kept is not None:
+            remove_if_present(path)
+        return None
+    previous = kept or {}
+    kept = {
+        "failures": previous.get("failures", 0) + 1,
+        "since": previous.get("since") or iso_time(now),
+        "reason": problem,
+        "told": previous.get("told"),
+    }
+    atomic_write(path, encode_json(kept))
+    if kept["failures"] < KEEPS_FAILING or kept["told"] == kept["since"]:
+        return None
+    return {
+        "scan": f"the {step} step",
+        "step": step,
+        "state": "failing",
+        "since": kept["since"],
+        "reason": f"{kept['failures']} runs in a row: {problem}",
+        "command": SIDE_STEP_COMMANDS[step],
+    }
+
+
+def _mark_side_step_told(ledger, item):
+    path = _side_step_path(ledger, item["step"])
+    kept, _problem = read_json(path)
+    if kept is None or kept.get("since") != item.get("since"):
+        return 0
+    atomic_write(path, encode_json(dict(kept, told=kept["since"])))
+    return 1
+
+
 def mark_told(ledger, news):
     """Note that a person was told of each item's state; a scan that changed state since is left as it is
     (its new state is news of its own). Returns how many records were marked."""
     marked = 0
     for item in news or []:
+        if item.get("step") in SIDE_STEP_COMMANDS:
+            marked += _mark_side_step_told(ledger, item)
+            continue
         experiment, _, scan = str(item.get("scan")).partition("/")
         record, problem = read_record(ledger, experiment, scan)
         if problem or not record or _news_state(record) != item.get("state"):

@@ -11,11 +11,14 @@ otherwise to whoever runs the flow.
 Which entries are due is known without walking the archive: record_outcome leaves an empty file
 ``catalog/<experiment>/<scan>`` in the ledger when a scan ships (or ships again), and the first run
 with a new index queues every scan already shipped (a backfill, once). Called on the DAQ endpoint
-twice in a run with entries due: ``catalog_entries(config, owner)`` plans a batch (at most
-MAX_ENTRIES, MAX_BATCH_BYTES: the run state is capped at 200 KB, the rest follow next run); after
-the flow's one Search ingest action succeeded, ``catalog_entries(config, owner,
-ingested=[...])`` clears what it ingested, unless a scan shipped again meanwhile (then its new entry
-is still due). A failed ingest clears nothing: the same entries are planned again next run.
+twice in a run with entries due: ``catalog_entries(config, owner)`` plans a batch, which the flow
+ingests one entry per Search ingest action, as the action provider documents (at most MAX_ENTRIES
+and MAX_BATCH_BYTES: each entry is an action, and the batch sits in the run state, capped at 200 KB;
+the rest follow next run); then ``catalog_entries(config, owner, ingested=[...], refused=...)``
+clears what Search took, unless a scan shipped again meanwhile (then its new entry is still due).
+The flow stops at the first refusal: that entry waits REFUSED_RETRY_SECONDS (so one entry Search
+will not take never holds up the others, and a refusing index costs one action a run), and the
+catalog step's failure is a sentence in the run and, when it keeps failing, an e-mail.
 """
 
 from _layout import (
@@ -38,16 +41,19 @@ from _ledger import (
     catalog_filled_for,
     encode_json,
     ledger_path,
+    note_side_step,
     plain_names,
     queue_for_catalog,
+    read_json,
     read_manifest,
     read_record,
     remove_if_present,
 )
 from _release import read_released
 
-MAX_ENTRIES = 40  # entries a run ingests; more wait for the next run
+MAX_ENTRIES = 20  # entries (one Search ingest action each) a run makes, as many as the sharing loop's rules
 MAX_BATCH_BYTES = 32_000  # their JSON; the plan sits twice in the run state (result and results)
+REFUSED_RETRY_SECONDS = 6 * 3600  # an entry Search refused waits this long; the others go on
 MAX_METADATA_BYTES = 1_500  # of an entry's metadata, as JSON
 MAX_METADATA_FILE_BYTES = 16_384  # read of one metadata file; a larger or binary file is listed only
 MAX_METADATA_FILES = 20  # listed per metadata directory
@@ -204,13 +210,23 @@ def _backfill(ledger, index):
     return queued
 
 
-def _plan(config, owner):
+def _refused_at(ledger, experiment, scan):
+    """When Search last refused the scan's entry (the due file then says so), or None."""
+    document, _problem = read_json(ledger_path(ledger, "catalog", experiment, scan))
+    return (document or {}).get("refused_at")
+
+
+def _plan(config, owner, now):
     ledger = config["ledger"]
     root = real_root(config["daq_root"])
     queued = _backfill(ledger, config["catalog"]["index"])
     manifest_ships = ledger_inside_root(root, ledger)
-    entries, scans, notes, size, more = [], [], [], 0, False
+    due, notes, size, more, waiting = [], [], 0, False, 0
     for experiment, scan in _due(ledger):
+        refused_at = _refused_at(ledger, experiment, scan)
+        if refused_at is not None and now - refused_at < REFUSED_RETRY_SECONDS:
+            waiting += 1
+            continue
         record, problem = read_record(ledger, experiment, scan)
         if record is None and not problem:  # released (its DAQ copy gone) before its entry was made
             record, problem = read_released(ledger, experiment, scan)
@@ -226,22 +242,23 @@ def _plan(config, owner):
             continue
         entry = _entry(config, root, route, record, owner, manifest_ships)
         weight = len(encode_json(entry))
-        if len(entries) >= MAX_ENTRIES or (entries and size + weight > MAX_BATCH_BYTES):
+        if len(due) >= MAX_ENTRIES or (due and size + weight > MAX_BATCH_BYTES):
             more = True
             break
-        entries.append(entry)
-        scans.append({"experiment": experiment, "scan": scan, "shipped_at": record.get("shipped_at")})
+        due.append(dict(entry, scan={"experiment": experiment, "scan": scan, "shipped_at": record.get("shipped_at")}))
         size += weight
     if queued:
         notes.append(f"{queued} scan{'' if queued == 1 else 's'} shipped before are queued for the new catalog")
+    if waiting:
+        notes.append(f"{waiting} catalog entr{'y waits' if waiting == 1 else 'ies wait'} after Search refused it")
     if more:
-        notes.append(f"more catalog entries are due than a run takes ({len(entries)}): the rest follow next run")
-    return {"entries": entries, "scans": scans, "more": more, "notes": list(dict.fromkeys(notes))[:10]}
+        notes.append(f"more catalog entries are due than a run takes ({len(due)}): the rest follow next run")
+    return {"due": due, "more": more, "notes": list(dict.fromkeys(notes))[:10]}
 
 
-def _record(config, ingested):
-    """Clear the due files of what the ingest carried, unless the scan shipped again since (its new
-    entry is still due)."""
+def _record(config, ingested, refused, now):
+    """Clear the due files of what Search took, unless the scan shipped again since (its new entry is
+    still due); mark the entry Search ``refused`` ({scan, reason}) so it waits; note how the step went."""
     import os
 
     ledger = config["ledger"]
@@ -257,17 +274,30 @@ def _record(config, ingested):
             os.rmdir(ledger_path(ledger, "catalog", experiment))
         except OSError:  # not empty yet
             pass
+    failed = None
+    if refused:
+        scan_id = f"{refused['scan']['experiment']}/{refused['scan']['scan']}"
+        failed = f"Search refused the catalog entry of {scan_id}: {str(refused.get('reason'))[:300]}"
+        path = ledger_path(ledger, "catalog", refused["scan"]["experiment"], refused["scan"]["scan"])
+        if os.path.exists(path):  # still due (not cleared by a run that took it meanwhile)
+            atomic_write(path, encode_json({"refused_at": now, "reason": failed}))
+    news = note_side_step(ledger, "catalog", failed, now)
     note = f"; {cleared} catalog entr{'y' if cleared == 1 else 'ies'} ingested" if cleared else ""
-    return {"catalogued": cleared, "note": note}
+    if failed:
+        note += f"; catalog: {failed} (it waits {REFUSED_RETRY_SECONDS // 3600} hours, the rest are due next run)"
+    return {"catalogued": cleared, "note": note, "failed": failed, "news": [news] if news else []}
 
 
-def catalog_entries(config, owner, ingested=None):
-    """Without ``ingested``: {entries: [GMetaEntry {subject, visible_to, content}], scans: [{experiment,
-    scan, shipped_at}], more, notes}. With ``ingested`` (the plan's ``scans``, once Search took the
-    entries): {catalogued, note}. ``owner`` (the run's user, a principal URN) sees the entries no
-    [[share]] names."""
+def catalog_entries(config, owner, ingested=None, refused=None, now=None):
+    """Without ``ingested``: {due: [{subject, visible_to, content, scan: {experiment, scan, shipped_at}}], more,
+    notes}, each entry the Search ingest action provider's documented input. With ``ingested`` (the ``scan``
+    of each entry Search took) and ``refused`` ({scan, reason} of the one it refused, or None): {catalogued,
+    note, failed, news}. ``owner`` (the run's user, a principal URN) sees the entries no [[share]] names."""
+    import time
+
     if not config.get("catalog"):
         raise DaqError("The config has no [catalog] index; there is nothing to catalogue.")
+    now = time.time() if now is None else now
     if ingested is not None:
-        return _record(config, ingested)
-    return _plan(config, owner)
+        return _record(config, ingested, refused, now)
+    return _plan(config, owner, now)

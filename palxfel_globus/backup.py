@@ -136,6 +136,13 @@ def run_message(run: dict[str, Any]) -> str:
     return str(summary.get("message") or details.get("description") or "")
 
 
+def side_step_failures(run: dict[str, Any]) -> list[dict[str, str]]:
+    """The side steps (sharing, catalog, e-mail) that failed in a run of scan_backup, each {step, problem}:
+    the backup went on, and the run's output says so (the flow's NoteSideSteps)."""
+    state = (run.get("details") or {}).get("output") or {}
+    return list(((state.get("side_steps") or {}).get("failed")) or [])
+
+
 @dataclass
 class TickSummary:
     """What one run did, for the terminal and for --json."""
@@ -151,6 +158,7 @@ class TickSummary:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     blocked: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    side_steps: list[dict[str, str]] = field(default_factory=list)  # {step, problem}: sharing, catalog, e-mail
     bytes_transferred: int = 0
     transfer_tasks: int = 0
     actions: int = 0
@@ -178,6 +186,7 @@ class TickSummary:
             quarantined=list(outcome.get("quarantined", [])),
             blocked=list(blocked.values()),
             warnings=list(found.get("problems") or []) + list(outcome.get("warnings") or []),
+            side_steps=side_step_failures(run),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
             transfer_tasks=sum(1 for group in done if (group.get("transfer") or {}).get("status") != "NOT_NEEDED"),
             actions=sum(1 for entry in run["log"] if entry["code"] == "ActionStarted"),

@@ -1,5 +1,6 @@
-"""Issue 13, catalog: every shipped scan has one Globus Search entry, made by one ingest action per run,
-replaced (never duplicated) when the scan ships again, visible to its experiment's principals only."""
+"""Issue 13, catalog: every shipped scan has one Globus Search entry, made by one documented single-entry
+ingest action each (issue 25), at most a bounded batch a run, replaced (never duplicated) when the scan
+ships again, visible to its experiment's principals only."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from palxfel_globus.engine import SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 from palxfel_globus.engine.providers.local_state import LocalState, default_state_dir
 from palxfel_globus.engine.providers.transfer import access_rules
-from palxfel_globus.functions import call
+from palxfel_globus.functions import call, load
 
 INDEX = "6077d057-989d-41e2-b60b-91fe001f0687"
 GROUP = "urn:globus:groups:id:aaaaaaaa-1111-4111-8111-111111111111"
@@ -145,14 +146,65 @@ def test_a_scan_shipped_again_after_damage_replaces_its_entry(site: DemoSite, cl
     assert after[changed]["run_id"] != before[changed]["run_id"]
 
 
-def test_a_failed_ingest_never_touches_the_backup_and_is_due_again_next_run(site: DemoSite) -> None:
+def refusals_are_old(site: DemoSite) -> int:
+    """Make every refusal Search gave a catalog entry older than its wait, as if the hours had passed."""
+    ledger = load_config(site.config_path).daq.ledger
+    aged = 0
+    for due in (ledger / "catalog").rglob("*"):
+        if due.is_file() and due.read_bytes():
+            due.write_text(json.dumps(dict(json.loads(due.read_text("utf-8")), refused_at=0)), encoding="utf-8")
+            aged += 1
+    return aged
+
+
+def test_a_refused_ingest_never_touches_the_backup_waits_alone_and_is_seen(site: DemoSite) -> None:
+    """Issue 25: Search refuses the first entry of the batch. The backup is what it was; the loop stops there
+    (a refusing index costs one action a run); the run says so in its summary and in side_steps; the next
+    run ingests the others while the refused one waits; once its wait is over it is ingested too."""
     catalogued(site, {})
-    failed = tick(site, faults=parse_fault("fail:IngestEntries:1"))
+    failed = tick(site, faults=parse_fault("fail:IngestEntry:1"))
     assert failed.status == "SUCCEEDED" and failed.shipped, "the backup is what it was"
-    assert "catalog not updated (due again next run)" in failed.message and not index_entries(site)
+    assert "catalog: Search refused the catalog entry of " in failed.message and not index_entries(site)
+    assert [entry["step"] for entry in failed.side_steps] == ["catalog"]
+    assert "fault injected into IngestEntry" in failed.side_steps[0]["problem"]
     retried = tick(site)
-    assert f"{len(failed.shipped)} catalog entries ingested" in retried.message
+    assert f"{len(failed.shipped) - 1} catalog entries ingested" in retried.message
+    assert "1 catalog entry waits after Search refused it" in retried.message and not retried.side_steps
+    assert len(index_entries(site)) == len(failed.shipped) - 1
+    assert refusals_are_old(site) == 1
+    assert "1 catalog entry ingested" in tick(site).message
     assert len(index_entries(site)) == len(failed.shipped)
+
+
+def test_the_undocumented_list_form_is_refused_as_the_service_would(site: DemoSite) -> None:
+    """The Search ingest provider takes one entry (its page, documented.py): the GMetaList this flow used to
+    send is refused, so a flow written that way fails here as it would in Globus."""
+    from palxfel_globus.backup import local_engine
+
+    config = load_config(site.config_path)
+    old_form = {
+        "Comment": "the old batch form",
+        "StartAt": "Ingest",
+        "States": {
+            "Ingest": {
+                "Type": "Action",
+                "ActionUrl": "https://actions.globus.org/search/ingest",
+                "Parameters": {
+                    "search_index": INDEX,
+                    "ingest_type": "GMetaList",
+                    "ingest_data": {"gmeta": [{"subject": "s", "visible_to": ["public"], "content": {}}]},
+                },
+                "ResultPath": "$.ingest",
+                "ExceptionOnActionFailure": True,
+                "End": True,
+            }
+        },
+    }
+    with local_engine(config) as engine:
+        run = engine.run(old_form, {})
+    assert run["status"] == "FAILED" and run["details"]["failure"]["error"] == "ActionUnableToRun"
+    assert "Search ingest has no parameter 'ingest_data'" in run["details"]["failure"]["cause"]
+    assert "ap-search-ingest" in run["details"]["failure"]["cause"]
 
 
 def test_entries_are_public_only_when_the_config_says_so(site: DemoSite) -> None:
@@ -172,8 +224,10 @@ def test_scans_shipped_before_the_catalog_are_catalogued_once_it_is_configured(s
     assert quiet.actions == 1, "nothing due: a quiet tick makes no catalog action (find only)"
 
 
-def test_a_run_ingests_a_bounded_batch_in_one_action_and_the_rest_next_run(tmp_path: Path) -> None:
-    """100 scans: one ingest action per run whatever the number, within the run-state budget."""
+def test_a_run_ingests_a_bounded_batch_one_action_an_entry_and_the_rest_next_run(tmp_path: Path) -> None:
+    """100 scans: at most MAX_ENTRIES single-entry ingest actions a run (sized like the sharing loop's
+    rules), so a run's actions stay bounded whatever is due; the rest follow in later runs."""
+    max_entries = load("catalog_entries").__globals__["MAX_ENTRIES"]
     site = make_site(tmp_path / "site", scans=120, total_bytes=120 * 2048)
     arrive_markers(site)
     catalogued(site, {})
@@ -182,10 +236,10 @@ def test_a_run_ingests_a_bounded_batch_in_one_action_and_the_rest_next_run(tmp_p
     first = tick(site)
     assert len(first.shipped) == 100
     assert "the rest follow next run" in first.message
-    assert 0 < len(index_entries(site)) < 100
-    runs = [tick(site) for _ in range(4)]
+    assert 0 < len(index_entries(site)) <= max_entries
+    runs = [tick(site) for _ in range(6)]
     assert len(index_entries(site)) == 100 and "the rest follow" not in runs[-1].message
-    assert max(run.actions for run in runs) <= 4, "find, plan, one ingest, record: never one per scan"
+    assert max(run.actions for run in runs) <= 3 + max_entries, "find, plan, an ingest an entry, record: bounded"
 
 
 def test_the_run_state_stays_far_below_the_cap_with_a_full_catalog_batch(tmp_path: Path) -> None:
@@ -287,9 +341,10 @@ def test_deploy_refuses_a_catalog_index_that_does_not_exist_and_changes_nothing(
     "fault",
     [
         "fail:PlanCatalog",
-        "fail:IngestEntries",
+        "fail:IngestEntry",
         "fail:RecordCatalog",
-        "crash:IngestEntries",
+        "crash:IngestEntry",
+        "crash:EntryIngested",
         "crash:RecordCatalog",
         "crash:KeepCatalogRecorded",
     ],
@@ -304,6 +359,7 @@ def test_after_a_fault_anywhere_in_the_catalog_step_the_next_run_leaves_one_entr
         assert tick(site, faults=parse_fault(fault)).shipped, "the backup is what it was"
     except SimulatedCrash:
         assert fault.startswith("crash:")
+    refusals_are_old(site)  # a refused entry waits some hours: as if they had passed
     tick(site)
     subjects = [entry["subject"] for entry in index_entries(site)]
     assert len(subjects) == len(set(subjects))

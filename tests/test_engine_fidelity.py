@@ -227,13 +227,13 @@ def test_access_rules_are_updated_and_deleted_by_id_and_listed_for_a_person(site
     with engine_for(site) as engine:
         rule = {"path": "/a/", "permissions": "r", "principal_type": "identity", "principal": PEOPLE}
         rule_id = manage(engine, endpoint_id=GUEST, operation="CREATE", **rule)["details"]["access_id"]
-        updated = manage(engine, endpoint_id=GUEST, operation="UPDATE", access_id=rule_id, permissions="rw")
+        updated = manage(engine, endpoint_id=GUEST, operation="UPDATE", rule_id=rule_id, permissions="rw")
         assert updated["status"] == "SUCCEEDED"
     code, out, _err = cli("local", "access-rules", GUEST, "--state", str(site["state"]), "--json")
     assert code == 0 and [(rule["id"], rule["permissions"]) for rule in json.loads(out)] == [(rule_id, "rw")]
     with engine_for(site) as engine:
-        assert manage(engine, endpoint_id=GUEST, operation="DELETE", access_id=rule_id)["status"] == "SUCCEEDED"
-        missing = manage(engine, endpoint_id=GUEST, operation="DELETE", access_id=rule_id)
+        assert manage(engine, endpoint_id=GUEST, operation="DELETE", rule_id=rule_id)["status"] == "SUCCEEDED"
+        missing = manage(engine, endpoint_id=GUEST, operation="DELETE", rule_id=rule_id)
     assert missing["details"]["code"] == "AccessRuleNotFound"
     code, out, _err = cli("local", "access-rules", GUEST, "--state", str(site["state"]))
     assert code == 0 and "No access rule" in out

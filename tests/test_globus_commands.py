@@ -237,7 +237,7 @@ def test_status_away_from_the_daq_host_says_what_each_run_did(config: Any, cli: 
         start_time="2026-11-24T01:00:00+00:00",
         details={"code": "FlowFailed", "description": "State RecordOutcome failed: LedgerNotUpdated"},
     )
-    runs = {"runs": [failed, shipped], "has_next_page": False}
+    runs = {"runs": [shipped, failed], "has_next_page": False}  # as asked: newest first
     responses.add(responses.GET, "https://flows.automate.globus.org/runs", json=runs)
     answer_flow(Deployment.load(deployment_path(config)).flow["id"], created_at="2026-11-20T09:00:00+00:00")
     code, out, err = cli("status", "--config", str(config.source))
@@ -251,6 +251,8 @@ def test_status_away_from_the_daq_host_says_what_each_run_did(config: Any, cli: 
     assert lines.index(next(line for line in lines if "SUCCEEDED" in line)) < lines.index(
         next(line for line in lines if "FAILED" in line)
     ), "newest first"
+    (asked,) = [call.request for call in responses.calls if call.request.path_url.startswith("/runs")]
+    assert "orderby=start_time+DESC" in asked.path_url, "the service orders the runs (GET /runs documents orderby)"
     assert "scans counted on the DAQ host only ('palxfel-globus status' there)" in lines
     assert err.count("\n") == 1 and "is not on this machine" in err, "one warning, not one per missing thing"
 
@@ -399,9 +401,10 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
         },
     )
     load_response(TimersClient.get_job)
+    load_response(FlowsClient.list_runs)
     code, out, _ = cli("doctor", "--config", str(config.source), "--json")
     checks = {check["what"]: check for check in json.loads(out)}
-    assert code == 1
+    assert code == 1 and checks["side steps"]["ok"], "the SDK's sample runs are not scan_backup's"
     assert checks["DAQ Compute endpoint"]["ok"] and not checks["route #2 (ms_*) Compute endpoint"]["ok"]
     assert checks["route #2 (ms_*) Compute endpoint"]["fix"].startswith("globus-compute-endpoint start")
     assert checks["DAQ allowed functions"] == {
@@ -576,3 +579,75 @@ def test_catalog_search_pages_through_search_with_the_experiment_as_a_filter(con
         "filters": [{"type": "match_all", "field_name": "experiment", "values": ["ue_251023_FXL"]}],
     }
     assert second == dict(first, offset=1000)
+
+
+def runs_with_side_steps() -> dict[str, Any]:
+    """Three runs as Flows lists them newest first: the catalog step failed in the two newest (the backup
+    went on), sharing in the oldest only, and the newest could not send its e-mail either."""
+    run = load_response(FlowsClient.list_runs).json["runs"][0]
+    responses.reset()
+    failing = {"step": "catalog", "problem": "Search refused the catalog entry of ue_1/s1: not allowed to write"}
+    older = {"step": "catalog", "problem": "catalog not updated: the index is gone"}
+    mail = {"step": "e-mail", "problem": "the e-mail to dm@example.org about this failed run was not sent: 535"}
+    sharing = {"step": "sharing", "problem": "the access rule r1 on c1 was not deleted: PermissionDenied"}
+    outputs = [
+        {"summary": {"message": "2 shipped"}, "catalog": {}, "mail": {}, "side_steps": {"failed": [failing, mail]}},
+        {"summary": {"message": "1 shipped"}, "catalog": {}, "side_steps": {"failed": [older]}},
+        {"summary": {"message": "3 shipped"}, "catalog": {}, "shares": {}, "side_steps": {"failed": [sharing]}},
+    ]
+    runs = [
+        dict(run, run_id=f"{number}{number}{number}{number}0000-0000-4000-8000-000000000001", status="SUCCEEDED",
+             start_time=f"2026-11-24T0{3 - number}:00:00+00:00", details={"output": output})
+        for number, output in enumerate(outputs, 1)
+    ]  # fmt: skip
+    responses.add(responses.GET, "https://flows.automate.globus.org/runs", json={"runs": runs, "has_next_page": False})
+    return {"runs": runs, "catalog": failing, "mail": mail}
+
+
+def test_a_failed_side_step_shows_in_runs_list_runs_show_and_status(config: Any, cli: Cli) -> None:
+    """Issue 25: a side step that fails leaves the run SUCCEEDED, and every place a person looks says so."""
+    listed = runs_with_side_steps()
+    newest = listed["runs"][0]
+    code, out, _ = cli("runs", "list", "--config", str(config.source))
+    text = " ".join(out.split())
+    assert code == 0 and "side step failed: catalog, e-mail; 'runs show' says why" in text
+    assert text.count("side step failed:") == 3
+    responses.add(responses.GET, f"https://flows.automate.globus.org/runs/{newest['run_id']}", json=newest)
+    code, out, _ = cli("runs", "show", newest["run_id"], "--config", str(config.source))
+    text = " ".join(out.split())
+    assert code == 0 and f"catalog failed {listed['catalog']['problem']}" in text
+    assert f"e-mail failed {listed['mail']['problem']}" in text
+
+    load_response(TimersClient.get_job)
+    answer_flow(Deployment.load(deployment_path(config)).flow["id"])
+    code, out, _ = cli("status", "--config", str(config.source))
+    text = " ".join(out.split())
+    assert code == 0
+    assert f"side step catalog: the last 2 runs could not ingest: {listed['catalog']['problem']}" in text
+    assert f"side step e-mail: the last run could not send the e-mail: {listed['mail']['problem']}" in text
+    assert "side step sharing: the last run to try could not set the access rules: the access rule r1" in text
+    code, out, _ = cli("status", "--config", str(config.source), "--json")
+    failing = {failure["step"]: failure for failure in json.loads(out)["side_steps_failing"]}
+    assert failing["catalog"] == {
+        "step": "catalog",
+        "runs": 2,
+        "problem": listed["catalog"]["problem"],
+        "newest": True,
+    }
+
+
+def test_doctor_names_a_side_step_that_keeps_failing(config: Any, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from palxfel_globus.cli.doctor import _side_step_checks
+
+    listed = runs_with_side_steps()
+    checks = _side_step_checks(auth_module.open_session(config), Deployment.load(deployment_path(config)).flow["id"])
+    by_name = {check.what: check for check in checks}
+    assert set(by_name) == {"catalog step", "e-mail step", "sharing step"}
+    assert not by_name["catalog step"].ok and by_name["catalog step"].fix.startswith("the [catalog] index must exist")
+    assert (
+        by_name["catalog step"].detail == f"catalog: the last 2 runs could not ingest: {listed['catalog']['problem']}"
+    )
+    responses.reset()
+    responses.add(responses.GET, "https://flows.automate.globus.org/runs", json={"runs": [], "has_next_page": False})
+    (quiet,) = _side_step_checks(auth_module.open_session(config), "f")
+    assert quiet.ok and quiet.detail == "no runs yet"

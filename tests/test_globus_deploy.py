@@ -12,7 +12,7 @@ import responses
 from globus_sdk import ComputeClientV3, FlowsClient, NullAuthorizer, TimersClient, TransferClient
 from globus_sdk.testing import load_response
 from globus_sdk.transport import RetryConfig
-from tests_support import SUBSCRIPTION, answer_collections, answer_probes, subscribed
+from tests_support import SUBSCRIPTION, answer_collections, answer_probes, answer_validation, subscribed
 
 from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
@@ -55,6 +55,7 @@ def bodies(method: str, path_end: str) -> list[dict[str, Any]]:
 def first_deploy(config: Any) -> Deployment:
     """Deploy where the DAQ collection is a GCS mapped collection (it needs a data_access consent)."""
     load_response(ComputeClientV3.register_function)
+    answer_validation()
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections(), mapped={config.daq.collection})
@@ -205,6 +206,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     deployment.functions = {
         name: {"id": f"{name}-id", "hash": desired.function_hashes[name]} for name in FLOW_FUNCTIONS
     }
+    answer_validation()
     responses.add(
         responses.POST,
         "https://flows.automate.globus.org/flows",
@@ -213,7 +215,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     )
     with pytest.raises(PalxfelError, match="the Globus Flows service failed \\(500\\)"), globus_errors():
         apply(plan(desired, deployment), desired, deployment, clients())
-    assert len(responses.calls) == 1
+    assert [call.request.url.rsplit("/", 1)[1] for call in responses.calls] == ["validate", "validate", "flows"]
     responses.reset()
     responses.add(
         responses.GET,
@@ -234,6 +236,7 @@ def test_deploy_applies_the_plan_and_names_the_endpoint_configs_to_rewrite(
 
     monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
     function_id = load_response(ComputeClientV3.register_function).metadata["function_id"]
+    answer_validation()
     load_response(FlowsClient.create_flow)
     load_response(TimersClient.create_timer, case="flow_timer_success")
     answer_collections(config.collections())
@@ -296,9 +299,11 @@ def test_without_the_compute_sdk_deploy_says_which_python_it_needs_before_any_ch
     monkeypatch.setitem(sys.modules, "globus_compute_sdk.sdk.client", None)
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
     needs = r"globus-compute-sdk, which needs Python 3\.10 or newer \(this is 3\.\d+\.\d+\)"
+    answer_validation()
     with pytest.raises(PalxfelError, match=needs):
         apply(plan(desired, deployment), desired, deployment, clients())
-    assert len(responses.calls) == 0 and not deployment.path.exists()
+    assert all(call.request.url.endswith("/flows/validate") for call in responses.calls), "asked, nothing made"
+    assert not deployment.path.exists()
 
 
 @pytest.mark.parametrize(
@@ -426,15 +431,6 @@ def logged_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth_module, "open_session", lambda _config: Session(None, clients(), None, None, None))
 
 
-def answer_validation(case: str = "default") -> dict[str, Any]:
-    """The SDK's registered validate_flow answer, for any definition (its own matches one sample only)."""
-    from globus_sdk.testing import get_response_set
-
-    registered = get_response_set(FlowsClient.validate_flow).lookup(case)
-    responses.add(responses.POST, registered.full_url, json=registered.json, status=registered.status)
-    return registered.json
-
-
 def test_a_dry_run_when_logged_in_asks_the_flows_service_about_each_definition(
     config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -474,3 +470,27 @@ def test_flow_validate_remote_asks_the_flows_service(
     assert code == 1 and "REFUSED" in out, "the local checks pass; the service's answer decides"
     (sent,) = bodies("POST", "/flows/validate")
     assert sent == {"definition": load_flow("transfer")[0]}
+
+
+def test_deploy_asks_the_flows_service_before_it_makes_anything_and_says_what_it_refused(
+    config: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25: a plain deploy validates each definition it would create through POST /flows/validate;
+    a refusal is one sentence with the service's reasons, and nothing (no function, no flow) is made."""
+    logged_in(monkeypatch)
+    answer_collections(config.collections())
+    answer_probes(config)
+    answer_validation("definition_error")
+    code, out, err = cli("deploy", "--config", str(config.source))
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("Error: Nothing was deployed: the Flows service refuses the flow: definition.States.Step1: ")
+    assert "; the transfer flow: definition.States.Step1: " in err
+    sent = bodies("POST", "/flows/validate")
+    assert [body["definition"] for body in sent] == [load_flow("scan_backup")[0], load_flow("transfer")[0]]
+    made = [
+        call
+        for call in responses.calls
+        if call.request.method != "GET" and not call.request.url.endswith(("/flows/validate", "/mkdir"))
+    ]
+    assert made == [], "look-ups, the destinations' probe directories and the validation only: nothing was made"
+    assert not deployment_path(config).exists()

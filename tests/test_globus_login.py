@@ -28,7 +28,7 @@ from globus_sdk.scopes import (
     TransferScopes,
 )
 from globus_sdk.testing import load_response
-from tests_support import AtTerminal, answer_collections, answer_probes, subscribed, write_deployment
+from tests_support import AtTerminal, answer_collections, answer_probes, answer_validation, subscribed, write_deployment
 
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
@@ -282,6 +282,7 @@ def test_a_first_deploy_asks_for_the_timer_consent_once_the_flow_exists(
     monkeypatch.setattr("sys.stdin", AtTerminal("first-code", "second-code"))
     assert cli("login", "--config", str(config.source))[0] == 0
     load_response(ComputeClientV3.register_function)
+    answer_validation()
     flow = load_response(FlowsClient.create_flow).json
     flow_id, copy_flow_id = flow["id"], "c0c0c0c0-0000-4000-8000-00000000000c"
     responses.add(responses.POST, "https://flows.automate.globus.org/flows", json=dict(flow, id=copy_flow_id))

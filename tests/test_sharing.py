@@ -90,6 +90,9 @@ def test_a_destination_that_is_not_a_guest_collection_gets_one_sentence_and_the_
     later = tick(site)
     assert "needs the route's destination to be a guest collection" in later.message
     assert later.actions < summary.actions, "a refusing destination is not asked again for a day"
+    assert [failure["step"] for failure in summary.side_steps + later.side_steps] == ["sharing", "sharing"], (
+        "a failure of the sharing step every run it stands (issue 25), so it is seen and, in time, e-mailed"
+    )
 
 
 def test_doctor_and_deploy_say_when_a_shared_destination_cannot_hold_access_rules(
@@ -125,8 +128,10 @@ def test_through_local_serve_the_timer_s_run_sets_the_rules_transfer_lists(
         assert run["status"] == "SUCCEEDED", run["details"]
         app = ClientApp("t", client_id=server.client_id, client_secret=server.secret)
         listed_by_transfer = {rule["id"] for rule in TransferClient(app=app).endpoint_acl_list(ue)["DATA"]}
-    code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
-    assert code == 0 and {rule["id"] for rule in json.loads(out)} == listed_by_transfer and len(listed_by_transfer) == 4
+        code, out, _ = cli("shares", "list", "--config", str(site.config_path), "--json")
+    listed = json.loads(out)
+    assert code == 0 and {rule["id"] for rule in listed} == listed_by_transfer and len(listed_by_transfer) == 4
+    assert all(rule["held"] is True for rule in listed), "shares list asked the collection too"
 
 
 def test_a_quiet_tick_makes_no_sharing_action_and_removing_the_last_share_removes_its_rules(site: DemoSite) -> None:

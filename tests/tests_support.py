@@ -41,6 +41,17 @@ def answer_collections(collection_ids: list[str], mapped: frozenset[str] = froze
     return document
 
 
+def answer_validation(case: str = "default") -> dict[str, Any]:
+    """The SDK's registered validate_flow answer, for any definition (its own matches one sample only)."""
+    import responses
+    from globus_sdk import FlowsClient
+    from globus_sdk.testing import get_response_set
+
+    registered = get_response_set(FlowsClient.validate_flow).lookup(case)
+    responses.add(responses.POST, registered.full_url, json=registered.json, status=registered.status)
+    return registered.json
+
+
 def answer_flow(flow_id: str, **fields: Any) -> dict[str, Any]:
     """Register Flows' answer for ``flow_id`` (the SDK's own get_flow document, with ``fields``)."""
     import responses

@@ -155,6 +155,8 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
         checks.append(_probe("flow", same_flow, "palxfel-globus deploy"))
 
+    if deployment.flow:
+        checks += _side_step_checks(current, deployment.flow["id"])
     for what, record in (("flow subscription", deployment.flow), ("copy flow subscription", deployment.transfer_flow)):
         if record:
             subscribed = functools.partial(_subscribed, get_flow, config, record["id"])
@@ -173,6 +175,26 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
         checks.append(_probe("timer", timer_running, "palxfel-globus timer resume"))
     return checks
+
+
+def _side_step_checks(current: Any, flow_id: str) -> list[Check]:
+    """Sharing, catalog and e-mail as the last runs tell them: a side step that fails leaves the run
+    SUCCEEDED (the backup is what it was), so doctor says which one fails and since how many runs."""
+    from globus_sdk import GlobusError
+
+    from palxfel_globus.cli.runs import latest_runs
+    from palxfel_globus.globus.errors import describe
+    from palxfel_globus.side_steps import FIX, failing
+
+    try:
+        runs = latest_runs(current.clients.flows, flow_id, 5)
+    except GlobusError as error:
+        return [Check("side steps", False, describe(error), "palxfel-globus runs list")]
+    found = failing(runs)
+    if not found:
+        detail = "sharing, catalog and e-mail failed in none of the last runs" if runs else "no runs yet"
+        return [Check("side steps", True, detail)]
+    return [Check(f"{failure.step} step", False, failure.sentence(), FIX[failure.step]) for failure in found]
 
 
 def _allows_deployed(current: Any, role: Any, function_ids: dict[str, str]) -> str:

@@ -32,9 +32,12 @@ def start_run(flow: Any, body: dict[str, Any], *, label: str, kind: str, what: s
 
 
 def latest_runs(flows: Any, flow_id: str, limit: int) -> list[dict[str, Any]]:
-    """The flow's newest runs first (the service's own order is not documented)."""
-    runs = list(flows.list_runs(filter_flow_id=flow_id, query_params={"per_page": limit}))
-    return sorted(runs, key=lambda run: run.get("start_time", ""), reverse=True)[:limit]
+    """The flow's newest runs first, in the order the service was asked for (GET /runs documents
+    ``orderby``): one page sorted here could miss the newest runs."""
+    from palxfel_globus.engine.providers.documented import NEWEST_RUNS_FIRST
+
+    query = {"per_page": limit, "orderby": NEWEST_RUNS_FIRST}
+    return list(flows.list_runs(filter_flow_id=flow_id, query_params=query))[:limit]
 
 
 def runs_table(runs: list[dict[str, Any]]) -> None:
@@ -42,7 +45,7 @@ def runs_table(runs: list[dict[str, Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.backup import run_message
+    from palxfel_globus.backup import run_message, side_step_failures
 
     if not runs:
         console.print("No runs yet.")
@@ -53,11 +56,12 @@ def runs_table(runs: list[dict[str, Any]]) -> None:
     table.add_column("run, and what it did", overflow="fold")  # the id on a line of its own stays whole
     for run in runs:
         status = run.get("status", "")
-        table.add_row(
-            when(run.get("start_time"), missing=""),
-            Text(status, style=STYLES.get(status, "")),
-            Text.assemble(str(run.get("run_id")), "\n", (run_message(run), "dim" if status == "SUCCEEDED" else "")),
-        )
+        failed_steps = list(dict.fromkeys(failure["step"] for failure in side_step_failures(run)))
+        quiet = status == "SUCCEEDED" and not failed_steps
+        story = Text.assemble(str(run.get("run_id")), "\n", (run_message(run), "dim" if quiet else ""))
+        if failed_steps:  # the backup went on, but a person must see it: the run is not all green
+            story.append(f"\nside step failed: {', '.join(failed_steps)}; 'runs show' says why", style="yellow")
+        table.add_row(when(run.get("start_time"), missing=""), Text(status, style=STYLES.get(status, "")), story)
     console.print(table)
 
 
@@ -95,7 +99,7 @@ def _run_fields(run: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from palxfel_globus.backup import run_message
+    from palxfel_globus.backup import run_message, side_step_failures
 
     table = Table(show_header=False, box=None)
     table.add_column(no_wrap=True)
@@ -111,6 +115,8 @@ def _run_fields(run: dict[str, Any]) -> None:
     ):
         if value:
             table.add_row(key, Text(str(value), style=STYLES.get(str(value), "") if key == "status" else ""))
+    for failure in side_step_failures(run):
+        table.add_row(f"{failure['step']} failed", Text(failure["problem"], style="yellow"))
     console.print(table)
 
 

@@ -1,6 +1,7 @@
 """``palxfel-globus status``: the timer, the last runs and, on the DAQ host, the ledger."""
 
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from palxfel_globus.cli.output import console, print_json, warn, when
@@ -25,6 +26,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from palxfel_globus.functions import call
     from palxfel_globus.globus.deployment import flow_expiry
     from palxfel_globus.globus.errors import globus_errors
+    from palxfel_globus.side_steps import failing
 
     loaded, deployment, flow_id = deployed(config, "flow")
     report: dict[str, Any] = {
@@ -34,6 +36,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         "runs": [],
         "ledger": None,
         "need_a_person": [],
+        "side_steps_failing": [],
     }
     current = session(loaded)
     with globus_errors():
@@ -41,6 +44,8 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         if deployment.timer:
             report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
         report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
+    failing_steps = failing(report["runs"])
+    report["side_steps_failing"] = [asdict(failure) for failure in failing_steps]
     if loaded.daq.root.is_dir():  # else loading the config already said the DAQ root is not here
         try:
             listing = call("list_scans", config=loaded.function_config())
@@ -77,5 +82,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         table.add_row("", Text(f"… and {len(report['need_a_person']) - SHOWN} more: palxfel-globus scans list"))
     if report["need_a_person"]:
         table.add_row("", Text(NEED_A_PERSON_HINT))
+    for failure in failing_steps:  # the backup went on; these need a person all the same
+        table.add_row("side step", Text(failure.sentence(), style="yellow"))
     console.print(table)
     runs_table(report["runs"])

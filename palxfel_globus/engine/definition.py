@@ -169,6 +169,13 @@ def _validate_state(name: str, state: Any, states: dict[str, Any]) -> Iterator[F
         yield from _validate_transition(name, state, states, allow_end=kind not in ("ExpressionEval", "Wait"))
     if kind == "Action":
         yield from _validate_action(name, state)
+    if kind == "Pass" and "Result" in state:
+        yield Finding(
+            name,
+            "Result is not in the Flows API's published Pass schema (the authoring page still names it); "
+            "give the value as Parameters",
+            warning=True,
+        )
     if kind == "Wait" and sum(key in state for key in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath")) != 1:
         yield Finding(name, "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
     if kind == "Wait":

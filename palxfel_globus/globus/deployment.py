@@ -276,6 +276,19 @@ def once(client: Any) -> Any:
     return client.retry_config.tune(max_retries=0)
 
 
+def refuse_what_flows_refuses(flows_client: Any, documents: dict[str, dict[str, Any]]) -> None:
+    """``POST /flows/validate`` for each flow document; PalxfelError with the service's reasons when it
+    refuses one (the local checks follow the documentation; the service is the authority)."""
+    from palxfel_globus.globus.validation import validate_remotely
+
+    if not documents:
+        return
+    refused = [verdict for verdict in validate_remotely(flows_client, documents) if not verdict.accepted]
+    if refused:
+        reasons = "; ".join(f"the {verdict.flow}: {verdict.answer}" for verdict in refused)
+        raise PalxfelError(f"Nothing was deployed: the Flows service refuses {reasons}.", exit_code=1)
+
+
 def apply(
     steps: list[Step],
     desired: Desired,
@@ -283,9 +296,15 @@ def apply(
     clients: Clients,
     report: Callable[[Step], None] = lambda step: None,
 ) -> None:
-    """Carry out the plan in order, saving the deployment file after each step."""
+    """Carry out the plan in order, saving the deployment file after each step. First the Flows service
+    itself checks each definition the plan creates or updates: one it refuses stops the deploy before
+    anything is made."""
     flows = desired.flows()
     from globus_sdk import FlowTimer, RecurringTimerSchedule
+
+    refuse_what_flows_refuses(
+        clients.flows, {step.target: flows[step.target][1] for step in steps if step.target in flows}
+    )
 
     for step in steps:
         if step.kind == "register":

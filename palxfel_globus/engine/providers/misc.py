@@ -10,6 +10,7 @@ from palxfel_globus.engine import jsonpath
 from palxfel_globus.engine.errors import ExpressionError, JsonPathError
 from palxfel_globus.engine.expressions import evaluate
 from palxfel_globus.engine.providers.base import ActionContext, ActionResult, ProviderError, check_parameters, require
+from palxfel_globus.engine.providers.documented import NOTIFY
 
 TEST_PREFIX = "10.5072"  # DataCite's prefix for tests: a stand-in DOI never looks like a real one
 
@@ -24,14 +25,13 @@ def hello_world(body: dict[str, Any], context: ActionContext) -> ActionResult:
 
 
 def notify(body: dict[str, Any], context: ActionContext) -> ActionResult:
-    """Renders ``body_template`` with ``$Name`` variables; the message is recorded, never sent."""
+    """Renders ``body_template`` with ``$Name`` variables; the message is recorded, never sent. Only the
+    documented form (documented.py): ``destination`` one address, so a list is refused."""
     import string
 
-    allowed = {"destination", "sender", "subject", "body_template", "body_variables", "body_mimetype"}
-    allowed |= {"send_credentials", "notification_method", "notification_priority"}
-    check_parameters(body, "the notification action provider", allowed)
-    destination, body_template = require(body, "destination", "body_template")
-    message = string.Template(str(body_template)).safe_substitute(body.get("body_variables") or {})
+    NOTIFY.check(body)
+    destination = body["destination"]
+    message = string.Template(body["body_template"]).safe_substitute(body.get("body_variables") or {})
     record = {"destination": destination, "subject": body.get("subject", ""), "body": message}
     context.record("notification", record)
     # the message itself stays in the run (at the state's ResultPath), where a person or a test reads it

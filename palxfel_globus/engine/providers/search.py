@@ -2,9 +2,8 @@
 index, and the query a person (or 'catalog search') runs against it.
 
 The parameters are the action providers' (docs.globus.org/api/flows/hosted-action-providers/
-ap-search-ingest and ap-search-delete): ingest takes ``search_index``, ``subject``,
-``visible_to``, ``content`` and an optional entry ``id`` (or, here, Search's own ingest document: see
-``_entries``); delete takes ``search_index`` and
+ap-search-ingest and ap-search-delete): ingest takes one entry, ``search_index``, ``subject``,
+``visible_to``, ``content`` and an optional entry ``id`` (documented.py); delete takes ``search_index`` and
 ``delete_by`` (``subject``, ``entry`` or ``query``). As in Globus Search, an entry is keyed by
 (subject, id), so ingesting the same subject again replaces its entry instead of adding one.
 The index is one document in the engine's local state, named by the index UUID.
@@ -17,6 +16,7 @@ from typing import Any
 
 from palxfel_globus.engine.clock import iso
 from palxfel_globus.engine.providers.base import ActionContext, ActionResult, ProviderError, check_parameters, require
+from palxfel_globus.engine.providers.documented import SEARCH_INGEST
 from palxfel_globus.engine.providers.local_state import LocalState
 
 INDEX = "search"
@@ -30,41 +30,16 @@ def _index_id(value: Any) -> str:
         raise ProviderError(f"search_index {value!r} is not an index UUID") from None
 
 
-def _entries(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The entries an ingest carries: the documented one (subject, visible_to, content, id), or Search's
-    own ingest document (``ingest_type`` GMetaEntry or GMetaList with ``ingest_data``), which carries many
-    in one action. The second form is what Search's ingest API takes; that the hosted action provider
-    takes it too is UNVERIFIED (see ../shared/globus-flows.md)."""
-    if "ingest_type" not in body and "ingest_data" not in body:
-        return [_checked_entry({key: body[key] for key in ENTRY_KEYS if key in body})]
-    if any(key in body for key in ENTRY_KEYS):
-        raise ProviderError("give one entry (subject, visible_to, content) or ingest_type with ingest_data, not both")
-    kind, data = require(body, "ingest_type", "ingest_data")
-    if kind == "GMetaEntry":
-        items = [data]
-    elif kind == "GMetaList":
-        items = data.get("gmeta") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not items:
-            raise ProviderError('a GMetaList\'s ingest_data must be {"gmeta": [entries]} with at least one entry')
-    else:
-        raise ProviderError(f"ingest_type {kind!r} is not GMetaEntry or GMetaList")
-    return [_checked_entry(item) for item in items]
-
-
-def _checked_entry(entry: Any) -> dict[str, Any]:
-    if not isinstance(entry, dict):
-        raise ProviderError("an entry must be a JSON object with subject, visible_to and content")
-    unknown = sorted(set(entry) - set(ENTRY_KEYS) - {"@datatype", "@version"})
-    if unknown:
-        raise ProviderError(f"an entry has unknown fields {', '.join(unknown)}; it takes {', '.join(ENTRY_KEYS)}")
-    subject, visible_to, content = require(entry, "subject", "visible_to", "content")
-    if not isinstance(subject, str) or not subject:
+def _entry(body: dict[str, Any]) -> dict[str, Any]:
+    """The one entry an ingest carries, in the documented form (documented.py). Search's own ingest
+    document (``ingest_type`` GMetaList with ``ingest_data``) is refused: no page documents it for the
+    action provider and no public flow sends it."""
+    SEARCH_INGEST.check(body)
+    if not body["subject"]:
         raise ProviderError("subject must be a non-empty string")
-    if not isinstance(visible_to, list) or not visible_to or not all(isinstance(p, str) for p in visible_to):
+    if not body["visible_to"] or not all(isinstance(p, str) for p in body["visible_to"]):
         raise ProviderError('visible_to must be a non-empty list of principal URNs or "public"')
-    if not isinstance(content, dict):
-        raise ProviderError("content must be a JSON object")
-    return entry
+    return {key: body[key] for key in ENTRY_KEYS if key in body}
 
 
 def _task(context: ActionContext, index_id: str, kind: str, count: int) -> dict[str, Any]:
@@ -86,23 +61,19 @@ class SearchProvider:
         self.state = state
 
     def ingest(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        check_parameters(body, "Search ingest", {"search_index", *ENTRY_KEYS, "ingest_type", "ingest_data"})
-        (index_id,) = require(body, "search_index")
-        index_id = _index_id(index_id)
-        entries = _entries(body)
+        entry = _entry(body)
+        index_id = _index_id(body["search_index"])
         now = iso(context.clock.now())
         with self.state.changing(INDEX, index_id) as index:
-            kept = index.setdefault("entries", {})
-            for entry in entries:
-                kept[f"{entry['subject']}\n{entry.get('id') or ''}"] = {
-                    "subject": entry["subject"],
-                    "id": entry.get("id"),
-                    "visible_to": entry["visible_to"],
-                    "content": entry["content"],
-                    "ingested_at": now,
-                    "run_id": context.run_id,
-                }
-        return ActionResult("SUCCEEDED", _task(context, index_id, "INGEST", len(entries)))
+            index.setdefault("entries", {})[f"{entry['subject']}\n{entry.get('id') or ''}"] = {
+                "subject": entry["subject"],
+                "id": entry.get("id"),
+                "visible_to": entry["visible_to"],
+                "content": entry["content"],
+                "ingested_at": now,
+                "run_id": context.run_id,
+            }
+        return ActionResult("SUCCEEDED", _task(context, index_id, "INGEST", 1))
 
     def delete(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
         allowed = {"search_index", "delete_by", "subject", "entry_id", "q", "filters", "query_template", "advanced"}

@@ -35,6 +35,7 @@ from palxfel_globus.engine.providers.base import (
     new_id,
     require,
 )
+from palxfel_globus.engine.providers.documented import TRANSFER, TRANSFER_ITEM, manage_permission_form
 from palxfel_globus.engine.providers.local_state import LocalState
 
 SYNC_LEVELS = {
@@ -54,21 +55,8 @@ PARTIAL_PREFIX = ".palxfel-part-"  # short and fixed: a 250-byte file name still
 SOURCE_ERRORS = (errno.EACCES, errno.EPERM, errno.ENOENT)  # what skip_source_errors skips, as Transfer's
 QUOTA_ERRORS = (errno.ENOSPC, errno.EDQUOT)
 NOTIFY = ("notify_on_succeeded", "notify_on_failed", "notify_on_inactive")
-# docs.globus.org/api/transfer/action-providers/transfer (and task_submit for what each means)
-TRANSFER_PARAMETERS = {
-    "source_endpoint", "destination_endpoint", "DATA", "label", "deadline", "sync_level", "verify_checksum",
-    "preserve_timestamp", "encrypt_data", "skip_source_errors", "fail_on_quota_errors", "delete_destination_extra",
-    "store_base_path_info", "filter_rules", "source_local_user", "destination_local_user", "DATA_TYPE", *NOTIFY,
-}  # fmt: skip
-# DATA_TYPE ("transfer_item") as the official transfer_share example writes it
-ITEM_PARAMETERS = {
-    "DATA_TYPE",
-    "source_path",
-    "destination_path",
-    "recursive",
-    "external_checksum",
-    "checksum_algorithm",
-}
+TRANSFER_PARAMETERS = TRANSFER.allowed  # documented.py has the page
+ITEM_PARAMETERS = TRANSFER_ITEM.allowed
 # the documented breaking rename when the providers moved to transfer.actions.globus.org (.../migration)
 RENAMED = {
     "source_endpoint_id": "source_endpoint",
@@ -521,12 +509,12 @@ class TransferProvider:
         return ActionResult("SUCCEEDED", document)
 
     def manage_permission(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        """Access rules on a guest collection: CREATE, UPDATE (permissions) and DELETE by ``access_id``,
-        kept with the collection in the engine's local state (the rules are recorded, not enforced: a
-        local directory has no Globus ACLs). docs.globus.org/api/transfer/action-providers/manage-permission"""
-        allowed = {"endpoint_id", "operation", "path", "permissions", "principal_type", "principal", "access_id"}
-        check_parameters(body, "Transfer manage_permission", allowed | {"notify_email", "notify_message"})
-        collection, operation = require(body, "endpoint_id", "operation")
+        """Access rules on a guest collection: CREATE, then UPDATE (permissions) and DELETE by the ``rule_id``
+        CREATE answered as ``access_id``, kept with the collection in the engine's local state (the rules
+        are recorded, not enforced: a local directory has no Globus ACLs). Only the documented forms
+        (documented.py): an ``access_id`` given to DELETE is refused, as the service's schema refuses it."""
+        manage_permission_form(body).check(body)
+        collection, operation = body["endpoint_id"], body["operation"]
         self.collections.root(collection)
         if not self.collections.is_guest(collection):
             return _rule_failure(
@@ -536,25 +524,22 @@ class TransferProvider:
             rules = stored.setdefault("rules", {})
             if operation == "CREATE":
                 return self._create_rule(collection, body, rules, context)
-            (access_id,) = require(body, "access_id")
-            if access_id not in rules:
-                return _rule_failure("AccessRuleNotFound", f"no access rule {access_id} on {collection}")
+            rule_id = body["rule_id"]
+            if rule_id not in rules:
+                return _rule_failure("AccessRuleNotFound", f"no access rule {rule_id} on {collection}")
             if operation == "DELETE":
-                del rules[access_id]
-                return ActionResult("SUCCEEDED", _rule_result(access_id, "Deleted", "Access rule deleted successfully"))
-            if operation == "UPDATE":
-                (permissions,) = require(body, "permissions")
-                if permissions not in RULE_PERMISSIONS:
-                    raise ProviderError(f"permissions {permissions!r} is not r or rw")
-                rules[access_id]["permissions"] = permissions
-                return ActionResult("SUCCEEDED", _rule_result(access_id, "Updated", "Access rule updated successfully"))
-        raise ProviderError(f"operation {operation!r} is not CREATE, UPDATE or DELETE")
+                del rules[rule_id]
+                return ActionResult("SUCCEEDED", _rule_result(rule_id, "Deleted", "Access rule deleted successfully"))
+            if body["permissions"] not in RULE_PERMISSIONS:
+                raise ProviderError(f"permissions {body['permissions']!r} is not r or rw")
+            rules[rule_id]["permissions"] = body["permissions"]
+            return ActionResult("SUCCEEDED", _rule_result(rule_id, "Updated", "Access rule updated successfully"))
 
     def _create_rule(
         self, collection: Any, body: dict[str, Any], rules: dict[str, Any], context: ActionContext
     ) -> ActionResult:
-        path, permissions, principal_type = require(body, "path", "permissions", "principal_type")
-        principal = body.get("principal", "")
+        path, permissions = body["path"], body["permissions"]
+        principal_type, principal = body["principal_type"], body.get("principal", "")
         if permissions not in RULE_PERMISSIONS:
             raise ProviderError(f"permissions {permissions!r} is not r or rw")
         if principal_type not in PRINCIPAL_TYPES:
