@@ -99,7 +99,10 @@ def no_globus_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 
     for name in list(os.environ):
-        if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_")) or name in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+        if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_", "GLOBUS_COMPUTE_")) or name in (
+            "GLOBUS_CLIENT_ID",
+            "GLOBUS_CLIENT_SECRET",
+        ):
             monkeypatch.delenv(name)
 
 
