@@ -421,17 +421,6 @@ def test_a_run_left_active_by_a_kill_is_marked_failed_at_the_next_start(site: An
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def globus_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = tmp_path_factory.mktemp("globus-cli")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "globus-cli"], capture_output=True, text=True
-    )
-    assert installed.returncode == 0, installed.stderr[-2000:]
-    return venv / "bin" / "globus"
-
-
 def test_the_globus_cli_lists_the_flow_its_run_its_catalog_and_the_paused_timer(
     globus_cli: Path,
     site: Any,

@@ -271,8 +271,7 @@ class Engine:
             if self.clock.now() - run.started > MAX_RUN_SECONDS:
                 return self._failed(run, name, FlowError("States.Runtime", "the run passed the one-year limit"))
             if run.cancelled():
-                self._event(run, "FlowCanceled", "The Flow Instance was canceled", {"state_name": name})
-                return "ENDED", {"code": "FlowCanceled", "description": f"The run was cancelled before state {name}"}
+                return self._cancelled(run, name)
             state = states[name]
             kind = state["Type"]
             self.faults.maybe_crash(name)
@@ -301,6 +300,8 @@ class Engine:
                 name = catcher["Next"]
                 continue
             run.state = new_state
+            if run.cancelled():  # cancelled while the state ran (a Wait, an action): it does not complete
+                return self._cancelled(run, name)
             if kind == "Fail":
                 return self._failed(run, name, following)  # type: ignore[arg-type]
             details = self._io(name, kind, "output", run.state, state.get("ResultPath", "$"))
@@ -313,6 +314,10 @@ class Engine:
                     "description": "The Flow run reached a successful completion state",
                 }
             name = following
+
+    def _cancelled(self, run: _Run, name: str) -> tuple[str, dict[str, Any]]:
+        self._event(run, "FlowCanceled", "The Flow Instance was canceled", {"state_name": name})
+        return "ENDED", {"code": "FlowCanceled", "description": f"The run was cancelled at state {name}"}
 
     def _failed(self, run: _Run, name: str, error: FlowError) -> tuple[str, dict[str, Any]]:
         description = f"State {name} failed: {error.name}: {error.cause}"
