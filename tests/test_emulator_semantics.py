@@ -119,9 +119,13 @@ def test_a_flow_naming_an_action_provider_the_service_would_not_resolve_is_refus
     assert server.store.all("flow") == []
 
 
-def test_serve_stops_at_once_on_sigterm_and_a_run_it_interrupts_is_failed_saying_so(site: Any, tmp_path: Path) -> None:
-    """A run sleeping in an hour-long Wait: SIGTERM ends the server now (communicate's bound is a minute),
-    the run is FAILED with the description the README gives, and the next start finds nothing active."""
+@pytest.mark.parametrize("kind", ["wait", "compute"])
+def test_serve_stops_at_once_on_sigterm_and_a_run_it_interrupts_is_failed_saying_so(
+    site: Any, tmp_path: Path, kind: str
+) -> None:
+    """A run an hour from its end, in a Wait or in a Compute task: SIGTERM ends the server now (communicate's
+    bound is a minute), and the run is FAILED with the description the README gives."""
+    from palxfel_globus.config import load_config
     from palxfel_globus.emulator.runs import INTERRUPTED
     from palxfel_globus.emulator.store import Store
 
@@ -135,7 +139,7 @@ def test_serve_stops_at_once_on_sigterm_and_a_run_it_interrupts_is_failed_saying
     )
     try:
         assert (server.stdout.readline() if server.stdout else "").startswith("Globus emulator at")
-        run_id = _start_a_long_wait(state)
+        run_id = _start_a_long_run(state, kind, load_config(site.config_path).daq.compute_endpoint)
     finally:
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=60)
@@ -150,29 +154,21 @@ def test_serve_stops_at_once_on_sigterm_and_a_run_it_interrupts_is_failed_saying
         store.close()
 
 
-def _start_a_long_wait(state: Path) -> str:
-    """Through env.sh's variables only, as another shell would: a flow whose run sleeps an hour."""
-    script = (
-        "import os, time\n"
-        "from globus_sdk import ClientApp, FlowsClient, SpecificFlowClient\n"
-        "env = os.environ\n"
-        "identity = {'client_id': env['GLOBUS_CLIENT_ID'], 'client_secret': env['GLOBUS_CLIENT_SECRET']}\n"
-        "app = ClientApp('t', **identity)\n"
-        "flows = FlowsClient(app=app)\n"
-        f"flow = flows.create_flow('waits', {LONG_WAIT!r}, {{}})\n"
-        "run = SpecificFlowClient(flow['id'], app=app).run_flow({})\n"
-        "while 'WaitStarted' not in [e['code'] for e in flows.get_run_logs(run['run_id'])['entries']]:\n"
-        "    time.sleep(0.2)\n"
-        "print(run['run_id'])\n"
-    )
+def _start_a_long_run(state: Path, kind: str, endpoint: str) -> str:
+    """tests/data/start_long_run.py with env.sh's variables only, as another shell would run it."""
     variables = dict(
         line[len("export ") :].split("=", 1)
         for line in (state / "env.sh").read_text().splitlines()
         if line.startswith("export ")
     )
     environment = {**{key: value.strip("'") for key, value in variables.items()}, "HOME": str(state.parent / "home")}
+    script = Path(__file__).parent / "data" / "start_long_run.py"
     answer = subprocess.run(
-        [sys.executable, "-c", script], env={**os.environ, **environment}, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), kind, endpoint],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert answer.returncode == 0, answer.stderr
     return answer.stdout.strip()

@@ -171,10 +171,13 @@ class ComputeProvider:
             return self._pools[endpoint]
 
     def close(self, wait: bool = True) -> None:
-        """Stop the workers; ``wait=False`` (a service stopping at once) leaves running tasks to end
-        on their own, as a stopped endpoint's would."""
+        """Stop the workers; ``wait=False`` (a service stopping at once) ends running tasks too, as a
+        stopped endpoint's end: the executor would otherwise hold the process until they finish."""
         with self._lock:
             for pool in self._pools.values():
+                workers = [] if wait else list((getattr(pool, "_processes", None) or {}).values())
+                for worker in workers:  # the executor has no public call for this before Python 3.14
+                    worker.terminate()
                 pool.shutdown(wait=wait, cancel_futures=True)
             self._pools.clear()
 
