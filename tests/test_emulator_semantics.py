@@ -172,3 +172,30 @@ def _start_a_long_run(state: Path, kind: str, endpoint: str) -> str:
     )
     assert answer.returncode == 0, answer.stderr
     return answer.stdout.strip()
+
+
+def test_a_function_the_compute_sdk_serialized_needs_the_compute_sdk_to_decode_one_sentence_without_it(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Source text registers either way; a serialized function, where the emulator's Python has no
+    Compute SDK, is refused with one sentence saying what to do."""
+    compute_sdk = pytest.importorskip("globus_compute_sdk.serialize", reason="the Compute SDK needs Python 3.10+")
+    from globus_sdk import ClientApp, ComputeClientV3, GlobusAPIError
+
+    def double(x):  # registered as a user would, untyped
+        return 2 * x
+
+    serializer = compute_sdk.ComputeSerializer()
+    packed = serializer.pack_buffers([serializer.serialize(double)])
+    app = ClientApp("semantics", client_id=server.client_id, client_secret=server.secret)
+    compute = ComputeClientV3(app=app)
+    monkeypatch.setitem(sys.modules, "globus_compute_sdk.serialize", None)  # as if it were not installed
+    with pytest.raises(GlobusAPIError) as refused:
+        compute.register_function({"function_name": "double", "function_code": packed})
+    assert refused.value.http_status == 422
+    assert refused.value.message == (
+        "This function was serialized by the Compute SDK, and the emulator's Python has no globus-compute-sdk to "
+        "decode it: install globus-compute-sdk next to palxfel-globus, or register source text."
+    )
+    source = {"function_name": "double", "function_code": "def double(x):\n    return 2 * x\n", "serialized": False}
+    assert compute.register_function(source)["function_uuid"]

@@ -79,7 +79,6 @@ class Runs:
         self.store, self.owner = store, owner
         self.engine: Any = None
         self._cancelled: set[str] = set()
-        self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._ended = threading.Condition()
         self._current = threading.local()  # the run a thread executes, for the clock's interruptions
@@ -177,11 +176,7 @@ class Runs:
 
     def _go(self, document: dict[str, Any], step: Callable[[Callable[[], bool]], dict[str, Any]]) -> None:
         """Run ``step`` (the engine's run or resume of this run) in a thread of its own."""
-        run_id = document["run_id"]
-        thread = threading.Thread(target=self._execute, args=(document, step), daemon=True)
-        with self._lock:
-            self._threads[run_id] = thread
-        thread.start()
+        threading.Thread(target=self._execute, args=(document, step), daemon=True).start()
 
     def _execute(self, document: dict[str, Any], step: Callable[[Callable[[], bool]], dict[str, Any]]) -> None:
         run_id = document["run_id"]
@@ -195,7 +190,6 @@ class Runs:
 
     def _settle(self, run_id: str, document: dict[str, Any], ended: dict[str, Any]) -> None:
         with self._lock:
-            self._threads.pop(run_id, None)
             cancelled = run_id in self._cancelled
             self._cancelled.discard(run_id)
             if self.closed:
@@ -261,13 +255,6 @@ class Runs:
     def is_active(self, run_id: Optional[str]) -> bool:
         run = self.store.get("run", run_id) if run_id else None
         return bool(run) and run["status"] not in ENDED_STATUSES
-
-    def wait(self, timeout: Optional[float] = None) -> None:
-        """Until every run started so far has ended (tests)."""
-        with self._lock:
-            threads = list(self._threads.values())
-        for thread in threads:
-            thread.join(timeout)
 
     def resume(self, run_id: str) -> dict[str, Any]:
         run = self.get(run_id)
