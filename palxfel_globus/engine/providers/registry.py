@@ -51,10 +51,10 @@ def retired(url: str) -> Optional[str]:
     for prefix in RETIRED_TRANSFER_PREFIXES:
         if key.startswith(prefix):
             operation = key[len(prefix) :]
-            return (
-                f"{url} was retired on {RETIRED_TRANSFER_DATE}; use https://transfer.actions.globus.org/{operation} "
-                "(whose parameters are source_endpoint, destination_endpoint and DATA)"
+            renamed = (
+                " (its parameters: source_endpoint, destination_endpoint, DATA)" if operation == "transfer" else ""
             )
+            return f"{url} was retired on {RETIRED_TRANSFER_DATE}; use https://transfer.actions.globus.org/{operation}{renamed}"
     host = urlparse(url.strip()).netloc.lower()
     if any(host == retired_host or host.endswith("." + retired_host) for retired_host in RETIRED_FUNCX_HOSTS):
         return f"{url} (the funcX action provider) was retired in April 2023; use https://compute.actions.globus.org"
