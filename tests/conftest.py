@@ -99,7 +99,10 @@ def no_globus_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
 
     for name in list(os.environ):
-        if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_")) or name in ("GLOBUS_CLIENT_ID", "GLOBUS_CLIENT_SECRET"):
+        if name.startswith(("GLOBUS_SDK_", "GLOBUS_CLI_", "GLOBUS_COMPUTE_")) or name in (
+            "GLOBUS_CLIENT_ID",
+            "GLOBUS_CLIENT_SECRET",
+        ):
             monkeypatch.delenv(name)
 
 
@@ -132,3 +135,21 @@ def globus_responses() -> Any:
     yield responses
     responses.stop()
     responses.reset()
+
+
+@pytest.fixture(scope="session")
+def globus_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official globus CLI, which nobody here wrote (with its own globus-sdk and click), in a venv of
+    its own from the package registry; the tests that use it are skipped, saying why, where pip cannot
+    install it (no registry reachable)."""
+    import subprocess
+    import sys
+
+    venv = tmp_path_factory.mktemp("globus-cli")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "globus-cli"], capture_output=True, text=True
+    )
+    if installed.returncode != 0:
+        pytest.skip(f"globus-cli cannot be installed here: {installed.stderr.strip().splitlines()[-1:]}")
+    return venv / "bin" / "globus"

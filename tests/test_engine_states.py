@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from palxfel_globus.engine import Clock, Engine
+from palxfel_globus.engine import Clock, DefinitionError, Engine
 from palxfel_globus.engine.runner import MAX_RUN_STATE_BYTES
 
 HELLO = "https://actions.globus.org/hello_world"
@@ -296,18 +296,12 @@ def test_an_unknown_action_url_is_action_unable_to_run_and_catchable() -> None:
     assert err["Error"] == "ActionUnableToRun" and "no local action provider" in err["Cause"]
 
 
-def test_the_retired_transfer_url_says_where_it_moved() -> None:
-    document = run(
-        {
-            "S": {
-                "Type": "Action",
-                "ActionUrl": "https://actions.globus.org/transfer/transfer",
-                "Parameters": {},
-                "End": True,
-            }
-        }
-    )
-    assert "use https://transfer.actions.globus.org/transfer" in document["details"]["failure"]["cause"]
+def test_the_retired_transfer_url_is_refused_before_the_run_naming_where_it_moved() -> None:
+    """The service refuses a retired provider when the flow is created, not when a run reaches it."""
+    retired = {"Type": "Action", "ActionUrl": "https://actions.globus.org/transfer/transfer", "Parameters": {}}
+    with pytest.raises(DefinitionError) as refused:
+        run({"S": {**retired, "End": True}})
+    assert "use https://transfer.actions.globus.org/transfer" in str(refused.value)
 
 
 def failing_action(**extra: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def test_a_good_definition_has_no_problems() -> None:
         ({"S": {"Type": "Pass", "Next": "Nowhere"}}, "S: Next 'Nowhere' does not name a state"),
         ({"S": {"Type": "Pass", "Next": "S", "End": True}}, "S: has both Next and End"),
         ({"S": {"Type": "Pass", "End": True, "ResultPath": "x.y"}}, "S: ResultPath: 'x.y' is not a JSONPath"),
-        ({"S": {"Type": "Pass", "End": True, "InputPath": "$.a..b"}}, "S: InputPath: '$.a..b' is not a JSONPath"),
+        ({"S": {"Type": "Pass", "End": True, "InputPath": "$.a[b"}}, "S: InputPath: '$.a[b' is not a JSONPath"),
         (
             {"S": {"Type": "Pass", "End": True, "Parameters": {"x.=": "1 +"}}},
             "S: Parameters.x.=: the expression does not parse",
@@ -124,7 +124,17 @@ def test_start_at_and_top_level_fields_are_checked() -> None:
 
 def test_a_missing_exception_on_action_failure_is_a_warning_only() -> None:
     findings = validate(
-        {"StartAt": "S", "States": {"S": {"Type": "Action", "ActionUrl": "u", "Parameters": {}, "End": True}}}
+        {
+            "StartAt": "S",
+            "States": {
+                "S": {
+                    "Type": "Action",
+                    "ActionUrl": "https://actions.globus.org/hello_world",
+                    "Parameters": {},
+                    "End": True,
+                }
+            },
+        }
     )
     assert [(finding.warning, finding.message.split(";")[0]) for finding in findings] == [
         (True, "ExceptionOnActionFailure is not set")

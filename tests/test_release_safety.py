@@ -203,9 +203,9 @@ def daq_alias(site: DemoSite, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
             subprocess.run(["umount", str(alias)], check=True)
 
 
-def alias_route(site: DemoSite, alias_dir: Path, both: bool) -> str:
+def alias_route(site: DemoSite, alias_dir: Path, both: bool, notify: bool = True) -> str:
     """ms_* goes to a collection that maps onto the DAQ storage under another path: alone, or beside its real
-    backup; ue_* to its facility backup."""
+    backup; ue_* to its facility backup. E-mails go to the data manager (the local engine needs no SMTP)."""
     alias = "6a1e5c1d-0000-4000-8000-0000000000a1"
     document = config_document(site)
     on_daq = {"collection": alias, "base_path": COLLECTION_ROOT}
@@ -213,7 +213,8 @@ def alias_route(site: DemoSite, alias_dir: Path, both: bool) -> str:
     document["route"][1] = {"match": "ms_*", "destination": [ms, on_daq] if both else [on_daq]}
     document["local"]["collections"][alias] = alias_dir
     document["retention"] = {"release_after": "0s"}
-    document["notify"] = {"email": ["dm@example.org"]}
+    if notify:
+        document["notify"] = {"email": ["dm@example.org"]}
     site.config_path.write_text(render_config(document, "a destination that is the DAQ"), encoding="utf-8")
     return alias
 
@@ -544,3 +545,26 @@ def test_the_last_verified_copy_is_never_lost_and_released_never_leaves_a_byte(
     expected = "released" if release_after == "0s" else "shipped"
     left = {scan.name: rows[scan.name]["state"] for scan in complete(site) if scan.name not in changed}
     assert set(left.values()) <= {expected}, left
+
+
+def test_over_local_serve_deploy_refuses_and_doctor_reports_a_destination_that_is_the_daq(
+    site: DemoSite, daq_alias: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production path: deploy and doctor probe every destination through Transfer's API (mkdir at the
+    destination, ls of the DAQ collection) against 'local serve'; a destination onto the DAQ storage is refused
+    before anything is made, and doctor names it."""
+    from tests_support import serving, subscribed
+
+    alias_route(site, daq_alias, both=True, notify=False)
+    subscribed(site.config_path)
+    config = ["--config", str(site.config_path)]
+    with serving(site.config_path, tmp_path, monkeypatch) as server:
+        code, out, err = cli("deploy", *config)
+        assert code == 2 and err.startswith("Error: Nothing was deployed: route #2 destination #2: ")
+        assert "is the DAQ storage itself" in err and err.count("\n") == 1
+        assert server.store.all("flow") == [] and server.store.all("timer") == []
+        code, out, _err = cli("doctor", *config, "--json")
+        checks = {check["what"]: check for check in json.loads(out)}
+        assert code == 1 and checks["route #1 apart from the DAQ"]["ok"]
+        assert checks["route #2 destination #1 apart from the DAQ"]["ok"]
+        assert not checks["route #2 destination #2 apart from the DAQ"]["ok"]

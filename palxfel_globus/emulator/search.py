@@ -1,7 +1,10 @@
 """Globus Search over the indexes the engine's Search ingest provider fills: what ``catalog search``,
 ``doctor``'s index check and ``globus search`` ask (``GET /v1/index/{id}``, ``GET|POST
-/v1/index/{id}/search``, ``GET /v1/index_list``, ``POST /v1/index``), in the shapes of globus-sdk's
-own test data (GSearchIndex, GSearchResult).
+/v1/index/{id}/search``, ``GET /v1/index_list``, ``POST /v1/index``, ``DELETE /v1/index/{id}``), and
+what changes an index, through the same provider a flow's ingest and delete actions use (``POST
+.../ingest``, ``.../delete_by_query``, ``.../batch_delete_by_subject``, ``DELETE .../subject``, with
+``GET /v1/task/{id}`` and ``/v1/task_list/{index}`` following each task, done when answered), in the
+shapes of globus-sdk's own test data (GSearchIndex, GSearchResult, GError).
 
 The config's ``[catalog] index`` exists from the start, as if made in the web app, owned by the
 emulator's identity; other indexes exist once made (``globus search index create``) or ingested
@@ -13,10 +16,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from palxfel_globus.emulator.api import ApiError, Route, json_object, not_found
-from palxfel_globus.engine.providers.search import INDEX, search
+from palxfel_globus.emulator.api import ApiError, Route, json_object
+from palxfel_globus.engine.providers.search import INDEX, SearchProvider, search
 
 MAX_RESULTS = 10_000  # Search's offset + limit bound
+
+
+def _not_found(what: str) -> ApiError:
+    return ApiError(404, "NotFound.Generic", f"{what} was not found", error_data={"cause": f"{what} does not exist"})
 
 
 def _known(emulator: Any, index_id: str) -> dict[str, Any]:
@@ -24,10 +31,10 @@ def _known(emulator: Any, index_id: str) -> dict[str, Any]:
     try:
         index_id = str(uuid.UUID(index_id))
     except ValueError:
-        raise not_found("index", index_id) from None
+        raise _not_found(f"Index {index_id!r}") from None
     kept = emulator.engine.state.read(INDEX, index_id)
     if not kept and index_id != (emulator.config.catalog.index or ""):
-        raise not_found("index", index_id)
+        raise _not_found(f"Index {index_id}")
     return dict(kept.get("index") or {}, id=index_id, entries=len(kept.get("entries") or {}))
 
 
@@ -76,7 +83,9 @@ def create_index(emulator: Any, request: Any) -> dict[str, Any]:
             "creation_date": created,
         }
         kept.setdefault("entries", {})
-    return _document(_known(emulator, index_id))
+    created = _document(_known(emulator, index_id))
+    created.pop("permissions")  # not in a new index's document (the SDK's create_index data)
+    return created
 
 
 def _query(request: Any) -> dict[str, Any]:
@@ -128,20 +137,110 @@ def search_index(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
         "offset": offset,
         "total": len(found),
         "has_next_page": offset + limit < len(found),
-        "gmeta": [
-            {
-                "@datatype": "GMetaResult",
-                "@version": "2019-08-27",
-                "subject": entry["subject"],
-                "entries": [{"content": entry["content"], "entry_id": entry.get("id"), "matched_principal_sets": []}],
-            }
-            for entry in page
+        "gmeta": [_gmeta(entry["subject"], [entry]) for entry in page],
+    }
+
+
+def _run(emulator: Any, index_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One ingest or delete through the engine's Search provider; its task, kept for get_task."""
+    from palxfel_globus.engine.clock import Clock
+    from palxfel_globus.engine.faults import Faults
+    from palxfel_globus.engine.providers.base import ActionContext, ProviderError
+
+    index_id = _known(emulator, index_id)["id"]
+    context = ActionContext(str(uuid.uuid4()), "search " + action, Faults(), None, lambda *_: None, Clock())
+    provider = SearchProvider(emulator.engine.state)
+    try:
+        task = getattr(provider, action)({"search_index": index_id, **body}, context).details
+    except ProviderError as exc:
+        raise ApiError(400, "BadRequest.ValidationError", str(exc)) from None
+    emulator.store.put("search_task", task["task_id"], task)
+    return task
+
+
+def ingest(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    body = json_object(request)
+    document = {key: body[key] for key in ("ingest_type", "ingest_data") if key in body}
+    task = _run(emulator, index_id, "ingest_document", document)
+    count = len((body.get("ingest_data") or {}).get("gmeta") or [1]) if body.get("ingest_type") == "GMetaList" else 1
+    return {
+        "acknowledged": True,
+        "task_id": task["task_id"],
+        "success": True,
+        "num_documents_ingested": count,
+        "as_identity": f"urn:globus:auth:identity:{emulator.client_id}",
+    }
+
+
+def delete_by_query(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    body = json_object(request)
+    task = _run(emulator, index_id, "delete", {"delete_by": "query", "q": body.get("q") or "*"})
+    return {"task_id": task["task_id"]}
+
+
+def delete_subject(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    subject = request.args.get("subject") or ""
+    return {"task_id": _run(emulator, index_id, "delete", {"delete_by": "subject", "subject": subject})["task_id"]}
+
+
+def batch_delete_by_subject(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    subjects = json_object(request).get("subjects")
+    if not isinstance(subjects, list) or not all(isinstance(subject, str) for subject in subjects):
+        raise ApiError(400, "BadRequest.ValidationError", "subjects must be a list of strings.")
+    tasks = [_run(emulator, index_id, "delete", {"delete_by": "subject", "subject": subject}) for subject in subjects]
+    return {"task_id": tasks[-1]["task_id"] if tasks else str(uuid.uuid4())}
+
+
+def get_subject(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    index = _known(emulator, index_id)
+    subject = request.args.get("subject") or ""
+    entries = [entry for entry in search(emulator.engine.state, index["id"]) if entry["subject"] == subject]
+    if not entries:
+        raise _not_found(f"Subject {subject!r}")
+    return _gmeta(subject, entries)
+
+
+def _gmeta(subject: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "@datatype": "GMetaResult",
+        "@version": "2019-08-27",
+        "subject": subject,
+        "entries": [
+            {"content": entry["content"], "entry_id": entry.get("id"), "matched_principal_sets": []}
+            for entry in entries
         ],
     }
 
 
+def get_task(emulator: Any, request: Any, task_id: str) -> dict[str, Any]:
+    task = emulator.store.get("search_task", task_id)
+    if task is None:
+        raise _not_found(f"Task {task_id}")
+    return task
+
+
+def task_list(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    index = _known(emulator, index_id)
+    tasks = [task for task in emulator.store.all("search_task") if task["index_id"] == index["id"]]
+    return {"tasks": list(reversed(tasks))}
+
+
+def delete_index(emulator: Any, request: Any, index_id: str) -> dict[str, Any]:
+    index = _known(emulator, index_id)
+    emulator.engine.state.remove(INDEX, index["id"])
+    return {"index_id": index["id"], "acknowledged": True}
+
+
 ROUTES = [
     Route("search", "/v1/index", ("POST",), create_index),
+    Route("search", "/v1/index/<index_id>", ("DELETE",), delete_index),
+    Route("search", "/v1/index/<index_id>/ingest", ("POST",), ingest),
+    Route("search", "/v1/index/<index_id>/delete_by_query", ("POST",), delete_by_query),
+    Route("search", "/v1/index/<index_id>/batch_delete_by_subject", ("POST",), batch_delete_by_subject),
+    Route("search", "/v1/index/<index_id>/subject", ("GET",), get_subject),
+    Route("search", "/v1/index/<index_id>/subject", ("DELETE",), delete_subject),
+    Route("search", "/v1/task/<task_id>", ("GET",), get_task),
+    Route("search", "/v1/task_list/<index_id>", ("GET",), task_list),
     Route("search", "/v1/index_list", ("GET",), index_list),
     Route("search", "/v1/index/<index_id>", ("GET",), get_index),
     Route("search", "/v1/index/<index_id>/search", ("GET", "POST"), search_index),

@@ -92,11 +92,20 @@ class Store:
         """Every token expires now (what a test does to show the 401 a client then gets)."""
         self._query("UPDATE tokens SET expires = ?", now)
 
+    def get_setting(self, key: str) -> Optional[str]:
+        rows = self._query("SELECT value FROM settings WHERE key = ?", key)
+        return str(rows[0][0]) if rows else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._query(
+            "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value
+        )
+
     def setting(self, key: str, make: Any) -> str:
         """The stored value of ``key``, made by ``make()`` and kept on first use (the service identity)."""
-        rows = self._query("SELECT value FROM settings WHERE key = ?", key)
-        if rows:
-            return str(rows[0][0])
+        kept = self.get_setting(key)
+        if kept is not None:
+            return kept
         value = str(make())
         self._query("INSERT INTO settings VALUES (?, ?)", key, value)
         return value

@@ -19,6 +19,17 @@ from palxfel_globus.engine.definition import parse_timestamp
 from palxfel_globus.engine.runner import iso
 
 FLOW_START_FIELDS = ("body", "tags", "run_managers", "run_monitors")
+# the Flows service's own run URL: what the globus CLI recognises as a flow timer
+FLOWS_CALLBACK = "https://flows.automate.globus.org/flows/{flow_id}/run"
+# the fields of a timer /jobs shows (get_job's registered response), and of create_timer's answer
+JOB_FIELDS = (
+    "name", "callback_url", "callback_body", "inactive_reason", "scope", "job_id", "status", "submitted_at",
+    "last_ran_at", "next_run", "n_runs", "n_errors", "results", "schedule", "timer_type",
+)  # fmt: skip
+CREATED_FIELDS = (
+    "callback_body", "callback_url", "inactive_reason", "interval", "job_id", "last_ran_at", "n_errors", "n_runs",
+    "name", "next_run", "results", "schedule", "scope", "status", "stop_after", "submitted_at", "timer_type",
+)  # fmt: skip
 TIMER_FIELDS = ("timer_type", "flow_id", "name", "schedule", "body", "scope", "resource_server")
 
 
@@ -85,7 +96,7 @@ def create_timer(emulator: Any, request: Any) -> tuple[int, dict[str, Any]]:
         "timer_type": "flow",
         "name": timer.get("name") or "",
         "flow_id": flow_id,
-        "callback_url": f"{emulator.url('flows')}flows/{flow_id}/run",
+        "callback_url": FLOWS_CALLBACK.format(flow_id=flow_id),
         "callback_body": start_document,
         "schedule": schedule,
         "status": "new",
@@ -95,15 +106,14 @@ def create_timer(emulator: Any, request: Any) -> tuple[int, dict[str, Any]]:
         "last_ran_at": None,
         "n_runs": 0,
         "n_errors": 0,
-        "number_of_runs": 0,
-        "number_of_errors": 0,
         "last_run_id": None,
         "results": {"data": [], "page_next": None},
         "scope": f"https://auth.globus.org/scopes/{flow_id}/flow_{flow_id.replace('-', '_')}_user",
     }
     emulator.store.put("timer", timer_id, document)
     emulator.scheduler.wake()
-    return 201, {"timer": _view(emulator, document)}
+    created = {key: value for key, value in _view(emulator, document).items() if key in CREATED_FIELDS}
+    return 201, {"timer": dict(created, results=[])}
 
 
 def _timer(emulator: Any, timer_id: str) -> dict[str, Any]:
@@ -114,8 +124,9 @@ def _timer(emulator: Any, timer_id: str) -> dict[str, Any]:
 
 
 def _view(emulator: Any, timer: dict[str, Any]) -> dict[str, Any]:
-    """The timer as the service shows it: the stored record plus what follows from it (the v1
-    ``interval``/``start``/``stop_after`` fields and ``activity``, which clients such as the globus CLI read)."""
+    """The timer as ``/jobs`` shows it (the SDK's get_job data): the v1 fields ``interval``, ``start``
+    and ``stop_after`` worked out from the schedule, and ``activity``, which the globus CLI reads,
+    besides the v2 ``schedule`` and ``timer_type`` that create_timer's answer carries."""
     schedule, end = timer["schedule"], timer["schedule"].get("end") or {}
     running = emulator.runs.is_active(timer.get("last_run_id"))
     if timer["status"] == "inactive":
@@ -125,12 +136,16 @@ def _view(emulator: Any, timer: dict[str, Any]) -> dict[str, Any]:
         activity = {"code": "run_in_progress", "start_timestamp": timer.get("last_ran_at")}
     else:
         activity = {"code": "awaiting_next_run"}
+    once = schedule["type"] == "once"
+    count = 1 if once else _iterations(end)
+    interval = schedule.get("interval_seconds")
+    shown = {key: value for key, value in timer.items() if key in JOB_FIELDS}
     return {
-        **timer,
+        **shown,
         "activity": activity,
-        "interval": schedule.get("interval_seconds"),
+        "interval": None if interval is None else float(interval),
         "start": schedule.get("start") or schedule.get("datetime") or timer["submitted_at"],
-        "stop_after": {"date": end.get("datetime"), "n_runs": _iterations(end)},
+        "stop_after": {"date": end.get("datetime"), "n_runs": count} if (count or end.get("datetime")) else None,
     }
 
 
@@ -158,7 +173,7 @@ def pause_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
 def resume_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
     with emulator.scheduler.lock:
         timer = _timer(emulator, timer_id)
-        if timer.get("inactive_reason", {}) and timer["inactive_reason"].get("cause") == "ended":
+        if _ended(timer, emulator.scheduler.now()) is not None or timer.get("next_run") is None:
             raise ApiError(409, "CONFLICT", f"Timer {timer_id} has reached its end condition.")
         timer.update(status="loaded", inactive_reason=None, next_run=iso(max(emulator.scheduler.now(), _next(timer))))
         emulator.store.put("timer", timer_id, timer)
@@ -167,10 +182,11 @@ def resume_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
 
 
 def delete_job(emulator: Any, request: Any, timer_id: str) -> dict[str, Any]:
+    """The timer as it was (the SDK's delete_job data shows the deleted job's last status)."""
     with emulator.scheduler.lock:
         timer = _timer(emulator, timer_id)
         emulator.store.delete("timer", timer_id)
-    return dict(_view(emulator, timer), status="deleted")
+    return _view(emulator, timer)
 
 
 def _next(timer: dict[str, Any]) -> float:
@@ -265,7 +281,6 @@ class Scheduler:
                 timer["n_runs"] += 1
                 timer["last_ran_at"] = iso(now)
             timer["results"]["data"] = [result, *timer["results"]["data"]][:20]
-            timer["number_of_runs"], timer["number_of_errors"] = timer["n_runs"], timer["n_errors"]
             timer["status"] = "loaded"
             reason = _ended(timer, now)
         if reason is not None:

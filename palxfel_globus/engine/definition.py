@@ -65,9 +65,13 @@ TYPE_TESTS = {"IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTi
 
 @dataclass(frozen=True)
 class Finding:
+    """``unresolved``: a warning about an action URL no provider here answers; the Flows service
+    resolves every provider when a flow is created, so 'local serve' refuses such a flow."""
+
     state: str
     message: str
     warning: bool = False
+    unresolved: bool = False
 
     def __str__(self) -> str:
         return f"{self.state}: {self.message}"
@@ -214,6 +218,11 @@ def _validate_transition(
 def _validate_action(name: str, state: dict[str, Any]) -> Iterator[Finding]:
     if ("ActionUrl" in state) == ("Handler" in state):
         yield Finding(name, "an Action state needs exactly one of ActionUrl and Handler")
+    handler = state.get("Handler")
+    url = handler.get("Url") if isinstance(handler, dict) and handler.get("Type") == "ActionProvider" else None
+    url = state.get("ActionUrl", url)
+    if isinstance(url, str):
+        yield from _validate_action_url(name, url)
     if ("Parameters" in state) == ("InputPath" in state):
         yield Finding(name, "an Action state needs exactly one of Parameters and InputPath")
     wait = state.get("WaitTime", 0)
@@ -225,6 +234,24 @@ def _validate_action(name: str, state: dict[str, Any]) -> Iterator[Finding]:
             "ExceptionOnActionFailure is not set; sources disagree on its default, so say true or "
             "false (this engine uses false)",
             warning=True,
+        )
+
+
+def _validate_action_url(name: str, url: str) -> Iterator[Finding]:
+    """A URL the service retired is an error naming its replacement (the service refuses it when the
+    flow is created); one no local provider answers is a warning (this engine cannot run it)."""
+    from palxfel_globus.engine.providers.registry import retired, runs_locally
+
+    refusal = retired(url)
+    if refusal:
+        yield Finding(name, f"ActionUrl {refusal}")
+    elif not runs_locally(url):
+        yield Finding(
+            name,
+            f"ActionUrl {url} is not an action provider this engine runs (a run fails here with "
+            "ActionUnableToRun; 'local serve' refuses the flow)",
+            warning=True,
+            unresolved=True,
         )
 
 
@@ -284,8 +311,12 @@ def _validate_catch(name: str, number: int, catcher: Any, states: dict[str, Any]
 
 
 def _validate_path(name: str, where: str, path: Any) -> Iterator[Finding]:
+    """A path that parses; a ResultPath must name one place (a reference path, in the States Language)."""
     try:
-        jsonpath.parse(path)
+        if where.endswith("ResultPath"):
+            jsonpath.parse_reference(path)
+        else:
+            jsonpath.parse(path)
     except JsonPathError as exc:
         yield Finding(name, f"{where}: {exc}")
 

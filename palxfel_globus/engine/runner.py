@@ -97,7 +97,11 @@ class Engine:
         guest_collections: Iterable[str] = (),
         state_dir: Optional[Path] = None,
         expire_web_inputs: bool = False,
+        log_state_io: bool = False,
     ) -> None:
+        """``log_state_io``: each state's Started and Completed log entries carry its type and a copy of
+        its input and output, as the service's run log does ('local serve'; a copy per state is a
+        cost the local engine does not pay by default)."""
         self.max_states = max_states
         self.expire_web_inputs = expire_web_inputs
         self.state = LocalState(state_dir)
@@ -116,6 +120,7 @@ class Engine:
         self.clock = clock or VirtualClock()
         self.username = username
         self.on_event = on_event
+        self.log_state_io = log_state_io
         # what providers noted (e-mails, rules, DOIs): the latest only, as an engine may serve for months
         self.records: deque[tuple[str, dict[str, Any]]] = deque(maxlen=MAX_RECORDS)
         self._lock = threading.Lock()
@@ -266,12 +271,12 @@ class Engine:
             if self.clock.now() - run.started > MAX_RUN_SECONDS:
                 return self._failed(run, name, FlowError("States.Runtime", "the run passed the one-year limit"))
             if run.cancelled():
-                self._event(run, "FlowCanceled", "The Flow Instance was canceled", {"state_name": name})
-                return "ENDED", {"code": "FlowCanceled", "description": f"The run was cancelled before state {name}"}
+                return self._cancelled(run, name)
             state = states[name]
             kind = state["Type"]
             self.faults.maybe_crash(name)
-            self._event(run, f"{kind}Started", f"State {name} of type {kind} started", {"state_name": name})
+            details = self._io(name, kind, "input", run.state)
+            self._event(run, f"{kind}Started", f"State {name} of type {kind} started", details)
             try:
                 new_state, following = getattr(self, "_" + kind)(name, state, run)
                 size = len(json.dumps(new_state))
@@ -295,9 +300,12 @@ class Engine:
                 name = catcher["Next"]
                 continue
             run.state = new_state
+            if run.cancelled():  # cancelled while the state ran (a Wait, an action): it does not complete
+                return self._cancelled(run, name)
             if kind == "Fail":
                 return self._failed(run, name, following)  # type: ignore[arg-type]
-            self._event(run, f"{kind}Completed", f"State {name} of type {kind} completed", {"state_name": name})
+            details = self._io(name, kind, "output", run.state, state.get("ResultPath", "$"))
+            self._event(run, f"{kind}Completed", f"State {name} of type {kind} completed", details)
             if following is None:
                 self._event(run, "FlowSucceeded", "The Flow Instance completed successfully", {"output": run.state})
                 return "SUCCEEDED", {
@@ -306,6 +314,10 @@ class Engine:
                     "description": "The Flow run reached a successful completion state",
                 }
             name = following
+
+    def _cancelled(self, run: _Run, name: str) -> tuple[str, dict[str, Any]]:
+        self._event(run, "FlowCanceled", "The Flow Instance was canceled", {"state_name": name})
+        return "ENDED", {"code": "FlowCanceled", "description": f"The run was cancelled at state {name}"}
 
     def _failed(self, run: _Run, name: str, error: FlowError) -> tuple[str, dict[str, Any]]:
         description = f"State {name} failed: {error.name}: {error.cause}"
@@ -331,6 +343,17 @@ class Engine:
             if "States.ALL" in catcher["ErrorEquals"] and error.name != "States.DataLimitExceeded":
                 return catcher
         return None
+
+    def _io(self, name: str, kind: str, key: str, document: Any, path: str = "$") -> dict[str, Any]:
+        """A state's Started/Completed details: its name, and with ``log_state_io`` its type and a copy
+        of what ``path`` holds in ``document`` as ``key`` (input, output)."""
+        if not self.log_state_io:
+            return {"state_name": name}
+        return {
+            "state_name": name,
+            "state_type": kind,
+            key: _as_json(jsonpath.lookup(document, jsonpath.parse(path), None)),
+        }
 
     def _event(self, run: _Run, code: str, description: str, details: dict[str, Any]) -> None:
         entry = {"time": iso(self.clock.now()), "code": code, "description": description, "details": details}

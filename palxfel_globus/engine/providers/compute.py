@@ -1,12 +1,15 @@
 """The Globus Compute action provider, run on local worker processes.
 
 Both request shapes of compute.actions.globus.org (globus-flows.md 3.2): v3
-(``endpoint_id`` + a ``tasks`` list, run in parallel) and v2 (``endpoint`` + one
-``function`` with ``kwargs`` or ``payload``). Each endpoint UUID gets its own process
-pool (its size from ``[local] endpoints``, else the default), like a real endpoint's
-workers. A function is referred to by its UUID and found in the local registry: one of
-our bundled Compute functions, or ``NAME`` in a Python file. A task that raises fails
-the action, with the exception in ``details``.
+(``endpoint_id`` + a ``tasks`` list, run in parallel) and v2, at ``/``, ``/v2`` and ``/fxap``
+(the URL Gladier and ALS use): one task in the body (``endpoint``, ``function``, ``args``,
+``kwargs`` or ``payload``) and/or a ``tasks`` list of such tasks, each naming its own endpoint
+(globus-compute docs/actionprovider.rst). Each endpoint UUID gets its own process pool (its
+size from ``[local] endpoints``, else the default), like a real endpoint's workers. A function
+is referred to by its UUID and found in the local registry: one of our bundled Compute
+functions, ``NAME`` in a Python file, or a function the Compute SDK serialized (its default way
+of registering), decoded by the Compute SDK in the worker. A task that raises fails the action,
+with the exception in ``details``.
 """
 
 from __future__ import annotations
@@ -37,14 +40,20 @@ from palxfel_globus.engine.providers.base import (
 
 DEFAULT_WORKERS = 2
 BUNDLED = "bundled"
+V2_TASK = {"endpoint", "function", "args", "kwargs", "payload", "user_endpoint_config", "resource_specification"}
+
+
+SERIALIZED = "compute-sdk"  # a FunctionRef's encoding: the file holds the Compute SDK's packed function
 
 
 @dataclass(frozen=True)
 class FunctionRef:
-    """A function the local endpoints can run: ``source`` is BUNDLED or a Python file path."""
+    """A function the local endpoints can run: ``source`` is BUNDLED or a file path; the file holds
+    Python source (``encoding`` "source") or what the Compute SDK serialized (SERIALIZED)."""
 
     source: str
     name: str
+    encoding: str = "source"
 
 
 _loaded: dict[FunctionRef, Any] = {}
@@ -131,6 +140,13 @@ def _call(ref: FunctionRef, args: list[Any], kwargs: dict[str, Any]) -> str:
             from palxfel_globus.functions import load
 
             function = load(ref.name)
+        elif ref.encoding == SERIALIZED:
+            from globus_compute_sdk.serialize import ComputeSerializer
+
+            serializer = ComputeSerializer()
+            with open(ref.source, encoding="utf-8") as handle:
+                (packed,) = serializer.unpack_buffers(handle.read())
+            function = serializer.deserialize(packed)
         else:
             function = runpy.run_path(ref.source)[ref.name]
         _loaded[ref] = function
@@ -154,10 +170,15 @@ class ComputeProvider:
                 )
             return self._pools[endpoint]
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers; ``wait=False`` (a service stopping at once) ends running tasks too, as a
+        stopped endpoint's end: the executor would otherwise hold the process until they finish."""
         with self._lock:
             for pool in self._pools.values():
-                pool.shutdown(cancel_futures=True)
+                workers = [] if wait else list((getattr(pool, "_processes", None) or {}).values())
+                for worker in workers:  # the executor has no public call for this before Python 3.14
+                    worker.terminate()
+                pool.shutdown(wait=wait, cancel_futures=True)
             self._pools.clear()
 
     def _reference(self, function_id: Any) -> FunctionRef:
@@ -186,41 +207,50 @@ class ComputeProvider:
                 raise ProviderError(f"tasks[{number}] must be an object")
             check_parameters(task, f"tasks[{number}]", {"function_id", "args", "kwargs"}, {"function": "function_id"})
             (function_id,) = require(task, "function_id")
-            calls.append((self._reference(function_id), list(task.get("args") or []), dict(task.get("kwargs") or {})))
-        return self._run(str(endpoint).lower(), calls, context, body.get("task_group_id"))
+            call = (self._reference(function_id), list(task.get("args") or []), dict(task.get("kwargs") or {}))
+            calls.append((str(endpoint).lower(), *call))
+        return self._run(calls, context, body.get("task_group_id"))
 
     def v2(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        allowed = {
-            "endpoint",
-            "function",
-            "args",
-            "kwargs",
-            "payload",
-            "user_endpoint_config",
-            "resource_specification",
-        }
-        check_parameters(body, "Compute v2", allowed, {"endpoint_id": "endpoint", "function_id": "function"})
-        endpoint, function_id = require(body, "endpoint", "function")
-        kwargs = body.get("kwargs", body.get("payload")) or {}
-        if not isinstance(kwargs, dict):
-            raise ProviderError("kwargs (or payload) must be an object")
-        call = (self._reference(function_id), list(body.get("args") or []), kwargs)
-        return self._run(str(endpoint).lower(), [call], context, None)
+        """The body's own task (if it names a function) and then each of ``tasks``."""
+        check_parameters(
+            body, "Compute v2", V2_TASK | {"tasks"}, {"endpoint_id": "endpoint", "function_id": "function"}
+        )
+        tasks = body.get("tasks") or []
+        if not isinstance(tasks, list):
+            raise ProviderError("tasks must be a list of {endpoint, function, args, kwargs}")
+        single = {key: value for key, value in body.items() if key != "tasks"}
+        named = [(f"tasks[{number}]", task) for number, task in enumerate(tasks)]
+        if not tasks or "function" in single or "endpoint" in single:
+            named.insert(0, ("Compute v2", single))
+        calls = []
+        for where, task in named:
+            if not isinstance(task, dict):
+                raise ProviderError(f"{where} must be an object")
+            check_parameters(task, where, V2_TASK, {"endpoint_id": "endpoint", "function_id": "function"})
+            endpoint, function_id = require(task, "endpoint", "function")
+            kwargs = task.get("kwargs", task.get("payload")) or {}
+            if not isinstance(kwargs, dict):
+                raise ProviderError(f"{where}: kwargs (or payload) must be an object")
+            args = task.get("args", [])
+            args = list(args) if isinstance(args, list) else [args]  # "args can be a single item or a list"
+            calls.append((str(endpoint).lower(), self._reference(function_id), args, kwargs))
+        return self._run(calls, context, None)
 
     def _run(
         self,
-        endpoint: str,
-        calls: list[tuple[FunctionRef, list[Any], dict[str, Any]]],
+        calls: list[tuple[str, FunctionRef, list[Any], dict[str, Any]]],
         context: ActionContext,
         task_group_id: Optional[str],
     ) -> ActionResult:
-        pool = self.pool(endpoint)
-        try:
-            futures = [pool.submit(_run_task, ref, args, kwargs) for ref, args, kwargs in calls]
-        except concurrent.futures.BrokenExecutor as exc:
-            with self._lock:
-                self._pools.pop(endpoint, None)
-            return ActionResult("FAILED", {"exception": f"the local endpoint's workers stopped: {exc}"})
+        futures = []
+        for endpoint, ref, args, kwargs in calls:
+            try:
+                futures.append(self.pool(endpoint).submit(_run_task, ref, args, kwargs))
+            except concurrent.futures.BrokenExecutor as exc:
+                with self._lock:
+                    self._pools.pop(endpoint, None)
+                return ActionResult("FAILED", {"exception": f"the local endpoint's workers stopped: {exc}"})
         timeout = None if context.deadline is None else max(0.0, context.deadline - context.clock.now())
         done, pending = concurrent.futures.wait(futures, timeout=timeout)
         if pending:
@@ -228,7 +258,7 @@ class ComputeProvider:
                 future.cancel()
             raise TimeoutError("the Compute tasks did not finish within the action's WaitTime")
         results, log, failure = [], [], None
-        for (ref, _args, _kwargs), future in zip(calls, futures):
+        for (_endpoint, ref, _args, _kwargs), future in zip(calls, futures):
             error: Any = future.exception()
             task_id = new_id()
             if error is None:
@@ -247,7 +277,7 @@ class ComputeProvider:
                 "result": [item["output"] for item in results],
                 "results": results,
                 "task_group_id": task_group_id or new_id(),
-                "endpoint_id": endpoint,
+                "endpoint_id": calls[0][0],
             },
             log=log,
         )

@@ -4,8 +4,10 @@ index, and the query a person (or 'catalog search') runs against it.
 The parameters are the action providers' (docs.globus.org/api/flows/hosted-action-providers/
 ap-search-ingest and ap-search-delete): ingest takes one entry, ``search_index``, ``subject``,
 ``visible_to``, ``content`` and an optional entry ``id`` (documented.py); delete takes ``search_index`` and
-``delete_by`` (``subject``, ``entry`` or ``query``). As in Globus Search, an entry is keyed by
-(subject, id), so ingesting the same subject again replaces its entry instead of adding one.
+``delete_by`` (``subject``, ``entry`` or ``query``). Search's own API (what ``local serve`` answers at
+``POST /v1/index/{id}/ingest``) takes its ingest document instead: ``ingest_document``. As in Globus
+Search, an entry is keyed by (subject, id), so ingesting the same subject again replaces its entry
+instead of adding one.
 The index is one document in the engine's local state, named by the index UUID.
 """
 
@@ -56,24 +58,60 @@ def _task(context: ActionContext, index_id: str, kind: str, count: int) -> dict[
     }
 
 
+def _api_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The entries of Search's own ingest document (``ingest_type`` GMetaEntry or GMetaList with
+    ``ingest_data``), what the Search API's ``POST /v1/index/{id}/ingest`` takes (``local serve``), never
+    the action provider."""
+    check_parameters(body, "Search's ingest API", {"search_index", "ingest_type", "ingest_data"})
+    kind, data = require(body, "ingest_type", "ingest_data")
+    if kind == "GMetaEntry":
+        items = [data]
+    elif kind == "GMetaList":
+        items = data.get("gmeta") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise ProviderError('a GMetaList\'s ingest_data must be {"gmeta": [entries]} with at least one entry')
+    else:
+        raise ProviderError(f"ingest_type {kind!r} is not GMetaEntry or GMetaList")
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ProviderError("an entry must be a JSON object with subject, visible_to and content")
+        unknown = sorted(set(item) - set(ENTRY_KEYS) - {"@datatype", "@version"})
+        if unknown:
+            raise ProviderError(f"an entry has unknown fields {', '.join(unknown)}; it takes {', '.join(ENTRY_KEYS)}")
+        entries.append(_entry({"search_index": body["search_index"], **item}))
+    return entries
+
+
 class SearchProvider:
     def __init__(self, state: LocalState) -> None:
         self.state = state
 
     def ingest(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
+        """The action provider: one entry, in its documented form."""
         entry = _entry(body)
-        index_id = _index_id(body["search_index"])
+        return self._store(body["search_index"], [entry], context)
+
+    def ingest_document(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
+        """Search's ingest API: one GMetaEntry, or a GMetaList of many."""
+        (index_id,) = require(body, "search_index")
+        return self._store(index_id, _api_entries(body), context)
+
+    def _store(self, index_id: Any, entries: list[dict[str, Any]], context: ActionContext) -> ActionResult:
+        index_id = _index_id(index_id)
         now = iso(context.clock.now())
         with self.state.changing(INDEX, index_id) as index:
-            index.setdefault("entries", {})[f"{entry['subject']}\n{entry.get('id') or ''}"] = {
-                "subject": entry["subject"],
-                "id": entry.get("id"),
-                "visible_to": entry["visible_to"],
-                "content": entry["content"],
-                "ingested_at": now,
-                "run_id": context.run_id,
-            }
-        return ActionResult("SUCCEEDED", _task(context, index_id, "INGEST", 1))
+            kept = index.setdefault("entries", {})
+            for entry in entries:
+                kept[f"{entry['subject']}\n{entry.get('id') or ''}"] = {
+                    "subject": entry["subject"],
+                    "id": entry.get("id"),
+                    "visible_to": entry["visible_to"],
+                    "content": entry["content"],
+                    "ingested_at": now,
+                    "run_id": context.run_id,
+                }
+        return ActionResult("SUCCEEDED", _task(context, index_id, "INGEST", len(entries)))
 
     def delete(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
         allowed = {"search_index", "delete_by", "subject", "entry_id", "q", "filters", "query_template", "advanced"}
