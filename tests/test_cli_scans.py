@@ -128,7 +128,7 @@ def test_forget_without_yes_is_refused_when_nobody_can_answer(
             1,
             "Error: '../../etc/passwd' is not a scan name: give <YYMMDD>_<name>_<NNNNN>_DIR or EXPERIMENT/SCAN.\n",
         ),
-        (["scans", "retry"], 2, "Error: Missing argument 'SCAN...' (see 'palxfel-globus scans retry --help').\n"),
+        (["scans", "retry"], 2, "Error: Missing argument 'SCAN' (see 'palxfel-globus scans retry --help').\n"),
         (["scans", "nope"], 2, "Error: No such command 'nope' (see 'palxfel-globus scans --help').\n"),
     ],
 )

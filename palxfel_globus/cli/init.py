@@ -6,6 +6,7 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import CONFIG_DEFAULT
 from palxfel_globus.cli.output import say, warn
 from palxfel_globus.errors import PalxfelError
 
@@ -77,7 +78,9 @@ def _ask_route(question: str, optional: bool = False) -> Optional[dict[str, str]
 
 
 def init(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Where to write it.")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help=f"Where to write it {CONFIG_DEFAULT}.")
+    ] = None,
     daq_root: Annotated[Optional[str], typer.Option("--daq-root", help="The DAQ filesystem.")] = None,
     daq_collection: Annotated[
         Optional[str], typer.Option("--daq-collection", help="The Globus collection that shows it.")

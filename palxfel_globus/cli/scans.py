@@ -21,7 +21,7 @@ DaqRootOption = Annotated[
     Optional[Path], typer.Option("--daq-root", help="Read this DAQ tree directly, without a config file.")
 ]
 LedgerOption = Annotated[
-    Optional[Path], typer.Option("--ledger", help="Ledger directory (default: <daq root>/.palxfel-backup).")
+    Optional[Path], typer.Option("--ledger", help="Ledger directory (default: .palxfel-backup in the DAQ root).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -147,7 +147,7 @@ def list_scans(
 
 
 ScanArgument = Annotated[
-    list[str], typer.Argument(metavar="SCAN...", help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")
+    list[str], typer.Argument(metavar="SCAN", help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")
 ]
 
 
@@ -230,13 +230,18 @@ def forget(
 @app.command("release")
 def release(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what the next run would release, and why; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Required: list what the next run would release, and why, and change nothing (only the flow's "
+            "runs release scans).",
+        ),
     ] = False,
     config: ConfigOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """What the next run releases: shipped scans past [retention] release_after whose DAQ copy goes once
-    every copy verifies again."""
+    """With --dry-run: what the next run releases, shipped scans past [retention] release_after whose DAQ copy
+    goes once every copy verifies again."""
     from palxfel_globus.cli.output import display
     from palxfel_globus.functions import call
 

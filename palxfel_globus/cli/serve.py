@@ -6,13 +6,16 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import CONFIG_DEFAULT
+
 
 def serve(
     state: Annotated[Path, typer.Option("--state", help="Directory for the emulator's state and env.sh.")],
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file ([local] stand-ins).")] = None,
-    port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (default 0: a free one).")
-    ] = 0,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help=f"Config file: its [local] stand-ins hold the data {CONFIG_DEFAULT}."),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1; 0 takes a free one.")] = 0,
 ) -> None:
     """Serve the Globus Auth, Flows, Timers, Compute and Transfer APIs on 127.0.0.1, backed by the local engine.
 

@@ -8,9 +8,9 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import ConfigOption as ConfigOption  # the commands import it from here
 from palxfel_globus.errors import PalxfelError
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
