@@ -96,7 +96,7 @@ def run(
 
     if once and ticks is not None:
         raise PalxfelError("Give either --once or --ticks, not both.")
-    loaded = load_config(config)
+    loaded = load_config(config, with_local=True)
     seconds = loaded.timer_interval if interval is None else interval_option(interval)
     faults = faults_option(fault, load_flow("scan_backup")[0])
     count = 1 if once else ticks

@@ -34,7 +34,7 @@ def serve(
     state = state.absolute()
     if state.exists() and not state.is_dir():
         raise PalxfelError(f"--state {state} is a file; give a directory (it is made if missing).")
-    emulator = Emulator(load_config(config), state, port)
+    emulator = Emulator(load_config(config, with_local=True), state, port)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

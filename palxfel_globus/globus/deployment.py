@@ -188,15 +188,21 @@ def flow_expiry(flow: Any) -> Optional[str]:
 
 
 def check_deployable(config: Config, no_subscription: bool) -> None:
-    """What the services would refuse, or silently lose, said before anything is made."""
+    """What the services would refuse, or silently lose, said before anything is made: all of it at once."""
+    problems = []
     if not config.globus.subscription_id and not no_subscription:
-        raise PalxfelError(
+        problems.append(
             "[globus] subscription_id is not set: without a Globus subscription a user may own only one flow, and "
             f"Globus deletes it {FLOW_EXPIRY_DAYS} days after it is made, and with it every night's backup; set "
             "[globus] subscription_id to your facility's subscription, or deploy with --no-subscription to accept "
             "one flow (no one-off copy flow) that expires."
         )
-    send_credentials(config)
+    try:
+        send_credentials(config)
+    except PalxfelError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise PalxfelError("\n".join(problems))
 
 
 def plan(desired: Desired, deployment: Deployment) -> list[Step]:
