@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -239,10 +240,15 @@ def compute_client(**authorization: Any) -> Any:
     try:
         from globus_compute_sdk import Client
     except ImportError:
+        if sys.version_info < (3, 10):  # no release of the SDK installs here: pip would only fail
+            raise PalxfelError(
+                "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this "
+                f"is {platform.python_version()}): deploy, and the demo, which deploys, from a machine with Python "
+                "3.10 or newer; 'palxfel-globus local run' runs the same flow on this one."
+            ) from None
         raise PalxfelError(
-            "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this is "
-            f"{platform.python_version()}): 'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from "
-            "a machine that has it."
+            "Registering the Compute functions needs globus-compute-sdk: "
+            f"'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from a machine that has it."
         ) from None
     client = Client(do_version_check=False, **authorization)
     url = os.environ.get("GLOBUS_SDK_SERVICE_URL_COMPUTE")
