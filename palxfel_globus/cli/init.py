@@ -5,8 +5,6 @@ At a terminal, each answer is checked when it is given, by the config's own rule
 with the reason: nothing typed before it is lost.
 """
 
-from __future__ import annotations
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
