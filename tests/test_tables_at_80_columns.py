@@ -1,7 +1,8 @@
-"""``scans list`` on an 80-column terminal: every name, state, size and reason readable (issue 27).
+"""Tables on an 80-column terminal: every name, state, size, reason and fix readable (issue 27).
 
-A blocked scan's reason used to come one letter per line, or not at all, and a 16.7 MB size read
-"16.7 M": the table was wider than the terminal."""
+In ``scans list`` a blocked scan's reason used to come one letter per line, or not at all, and a
+16.7 MB size read "16.7 M": the table was wider than the terminal. ``doctor`` gave each fix a column
+of a few letters a line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable
 
 import pytest
 from rich.cells import cell_len
+from tests_support import serving
 
 from palxfel_globus.demo import make_site
 
@@ -56,3 +58,18 @@ def test_a_wide_terminal_shows_the_notes_beside_the_scans(
     code, out, _err = cli("scans", "list", "--config", str(config))
     (row,) = [line for line in out.splitlines() if blocked.name in line]
     assert code == 0 and "blocked" in row and "ScanInfo/alias.h5 leaves the DAQ root;" in row
+
+
+def test_doctor_says_each_fix_whole(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = make_site(tmp_path / "site", scans=3, total_bytes=3000)
+    config = ["--config", str(site.config_path)]
+    with serving(site.config_path, tmp_path, monkeypatch):
+        assert cli("deploy", *config, "--no-subscription")[0] == 0
+        monkeypatch.setenv("COLUMNS", "80")
+        code, out, _err = cli("doctor", *config)
+    lines = out.splitlines()
+    assert code == 1, "a flow without a subscription is a check that fails"
+    assert max(cell_len(line.rstrip()) for line in lines) <= 80
+    said = " ".join(out.split())  # a wrapped cell continues on lines whose other cells are blank
+    assert "no subscription: Globus deletes this flow on" in said
+    assert "to fix: set [globus] subscription_id, then palxfel-globus deploy" in said
