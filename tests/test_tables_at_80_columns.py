@@ -28,14 +28,18 @@ def listed(tmp_path: Path, cli: Cli) -> tuple[Path, Path]:
     return site.config_path, blocked
 
 
+def scans_list_at(columns: int, config: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, _err = cli("scans", "list", "--config", str(config))
+    assert code == 0
+    return out.splitlines()
+
+
 def test_every_line_fits_and_says_it_whole(
     listed: tuple[Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, blocked = listed
-    monkeypatch.setenv("COLUMNS", "80")
-    code, out, _err = cli("scans", "list", "--config", str(config))
-    lines = out.splitlines()
-    assert code == 0
+    lines = scans_list_at(80, config, cli, monkeypatch)
     assert max(cell_len(line.rstrip()) for line in lines) <= 80, "a Korean letter takes two columns"
     for scan in sorted(config.parent.glob("daq/xfel/ffs/dat/*/rawData/*_DIR")):
         (row,) = [line for line in lines if line.startswith(f"    {scan.name} ")]
@@ -54,10 +58,8 @@ def test_a_wide_terminal_shows_the_notes_beside_the_scans(
     listed: tuple[Path, Path], cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, blocked = listed
-    monkeypatch.setenv("COLUMNS", "200")
-    code, out, _err = cli("scans", "list", "--config", str(config))
-    (row,) = [line for line in out.splitlines() if blocked.name in line]
-    assert code == 0 and "blocked" in row and "ScanInfo/alias.h5 leaves the DAQ root;" in row
+    (row,) = [line for line in scans_list_at(200, config, cli, monkeypatch) if blocked.name in line]
+    assert "blocked" in row and "ScanInfo/alias.h5 leaves the DAQ root;" in row
 
 
 def test_doctor_says_each_fix_whole(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
