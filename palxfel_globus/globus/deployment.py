@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -240,11 +239,12 @@ def compute_client(**authorization: Any) -> Any:
     try:
         from globus_compute_sdk import Client
     except ImportError:
-        if sys.version_info < (3, 10):  # no release of the SDK installs here: pip would only fail
+        version = platform.python_version()
+        if tuple(int(part) for part in version.split(".")[:2]) < (3, 10):  # no release installs here: pip would fail
             raise PalxfelError(
                 "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this "
-                f"is {platform.python_version()}): deploy, and the demo, which deploys, from a machine with Python "
-                "3.10 or newer; 'palxfel-globus local run' runs the same flow on this one."
+                f"is {version}): deploy, and the demo, which deploys, from a machine with Python 3.10 or newer; "
+                "'palxfel-globus local run' runs the same flow on this one."
             ) from None
         raise PalxfelError(
             "Registering the Compute functions needs globus-compute-sdk: "
