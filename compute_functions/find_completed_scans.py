@@ -188,8 +188,10 @@ def find_completed_scans(config, run_id, now=None):
 
     Returns {run_id, scans: [{experiment, kind, scan, route, files, bytes, claim_gen}],
     releases: [{experiment, scan, route, claim_gen}] (shipped scans due to leave the DAQ, with
-    ``[retention]``), lease_expires, groups (see ``_groups``; the releases' come first), count,
-    release_count, bytes, more, unrouted, blocked: [{scan, reason}],
+    ``[retention]``: checked against their manifests, probed and verified before RecordOutcome removes them),
+    settles: [{experiment, scan, route, claim_gen, settle}] (releases a crash or a stuck delete left
+    unfinished, for RecordOutcome to finish), lease_expires, groups (see ``_groups``; the releases' come
+    first), count, release_count, settle_count, bytes, more, unrouted, blocked: [{scan, reason}],
     news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
     been told of; the flow e-mails them and marks them told), problems, catalog_due (whether catalog
     entries are due from earlier runs), shares_due (whether access rules must be planned beyond the

@@ -70,6 +70,14 @@ def check_input(body: Any, schema: dict[str, Any]) -> None:
 
 def check_local(config: Config) -> dict[str, Path]:
     """The [local] stand-ins agree with [daq] and [[route]]; returns collection UUID -> directory."""
+    problems = local_problems(config)
+    if problems:
+        raise PalxfelError("\n".join(problems))
+    return config.local.all_collections()
+
+
+def local_problems(config: Config) -> list[str]:
+    """Where the [local] stand-ins disagree with [daq] and [[route]], one sentence each."""
     problems = []
     collections = config.local.all_collections()
     daq_dir = collections.get(config.daq.collection or "")
@@ -101,9 +109,7 @@ def check_local(config: Config) -> dict[str, Path]:
                 f"{where}: verify_root {destination.verify_root} is not where base_path {destination.base_path} is "
                 f"locally ({landing})."
             )
-    if problems:
-        raise PalxfelError("\n".join(problems))
-    return collections
+    return problems
 
 
 def _collection_dir(directory: Path, collection_path: str) -> Path:

@@ -268,8 +268,9 @@ def find_config_file(explicit: Optional[Path]) -> Path:
     return candidate
 
 
-def load_config(explicit: Optional[Path] = None, *, check_tree: bool = True) -> Config:
-    """Find, parse and check the config; ``check_tree`` also checks it against the DAQ root."""
+def load_config(explicit: Optional[Path] = None, *, check_tree: bool = True, with_local: bool = False) -> Config:
+    """Find, parse and check the config; ``check_tree`` also checks it against the DAQ root, ``with_local``
+    its [local] stand-ins against [daq] and [[route]] (for the commands that run on them)."""
     path = find_config_file(explicit)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -277,7 +278,7 @@ def load_config(explicit: Optional[Path] = None, *, check_tree: bool = True) -> 
         raise PalxfelError(f"Cannot read the config file {path}: {exc}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise PalxfelError(f"{path} is not valid TOML: {exc}.") from None
-    return parse_config(document, source=path, check_tree=check_tree)
+    return parse_config(document, source=path, check_tree=check_tree, with_local=with_local)
 
 
 class _Checker:
@@ -352,6 +353,14 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def timer_interval(value: Any) -> int:
+    """``[timer] interval`` in seconds, within what Globus Timers accept."""
+    seconds = parse_duration(value)
+    if not 60 <= seconds <= 365 * 86400:
+        raise ValueError(f"{seconds} s is outside what Globus Timers accept (1 minute to 365 days)")
+    return seconds
+
+
 def _markers(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise ValueError('expected a non-empty list of names such as [".done", ".complete"]')
@@ -412,10 +421,15 @@ NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "sm
 TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog", "retention")
 
 
-def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
-    """A checked ``Config`` from a parsed TOML document, or ``ConfigError`` listing every mistake."""
+def parse_config(
+    document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True, with_local: bool = False
+) -> Config:
+    """A checked ``Config`` from a parsed TOML document, or ``ConfigError`` listing every mistake, all in one
+    go: the keys, the routes against the DAQ tree (``check_tree``) and the [local] stand-ins (``with_local``),
+    so that fixing one mistake never only uncovers the next."""
     check = _Checker(source)
     check.known_keys(document, TOP_KEYS, "top level")
+    problems_before = len(check.problems)
 
     daq_table = check.table(document, "daq", "[daq]")
     if "daq" not in document:
@@ -433,12 +447,11 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     )
 
     routes = _parse_routes(check, document.get("route", []))
+    places_read = len(check.problems) == problems_before  # [daq] and every destination: the stand-ins' subjects
 
     timer_table = check.table(document, "timer", "[timer]")
     check.known_keys(timer_table, ("interval",), "[timer]")
-    interval = check.get(timer_table, "interval", "[timer]", parse_duration, 600)
-    if interval is not None and not 60 <= interval <= 365 * 86400:
-        check.problem("[timer].interval", f"{interval} s is outside what Globus Timers accept (1 minute to 365 days)")
+    interval = check.get(timer_table, "interval", "[timer]", timer_interval, 600)
 
     limits_table = check.table(document, "limits", "[limits]")
     check.known_keys(limits_table, LIMIT_KEYS, "[limits]")
@@ -451,7 +464,9 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         backoff_seconds=check.get(limits_table, "retry_backoff", "[limits]", parse_duration, defaults.backoff_seconds),
     )
 
+    problems_before = len(check.problems)
     local = _parse_local(check, check.table(document, "local", "[local]"))
+    local_read = len(check.problems) == problems_before
     globus_table = check.table(document, "globus", "[globus]")
     check.known_keys(globus_table, ("client_id", "run_managers", "run_monitors", "subscription_id"), "[globus]")
     globus = GlobusSettings(
@@ -485,9 +500,16 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
             "[daq].ledger",
             "must be inside [daq].root when a route verifies with Compute, so that the manifests ship beside the scans",
         )
+    if check_tree and root is not None:
+        check.problems += [check.prefix + line for line in tree_problems(root, routes)]
+    if with_local and places_read and local_read:
+        from palxfel_globus.backup import local_problems  # here, not at the top: backup imports this module
+
+        stand_ins = Config(daq=daq, routes=routes, local=local)
+        check.problems += [check.prefix + line for line in local_problems(stand_ins)]
     if check.problems:
         raise ConfigError(check.problems)
-    config = Config(
+    return Config(
         daq=daq,
         routes=routes,
         timer_interval=interval,
@@ -500,9 +522,6 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         retention=retention,
         source=source,
     )
-    if check_tree:
-        check_against_tree(config)
-    return config
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -743,24 +762,20 @@ def _local_directories(check: _Checker, table: dict[str, Any], name: str) -> dic
     return directories
 
 
-def check_against_tree(config: Config) -> None:
-    """The root exists and every route matches at least one experiment there."""
+def tree_problems(root: Path, routes: tuple[Route, ...]) -> list[str]:
+    """The root exists and every route matches at least one experiment there: one sentence per miss."""
     from palxfel_globus.functions import layout
 
-    root = config.daq.root
-    where = f"{config.source}: " if config.source else ""
     if not root.is_dir():
-        raise ConfigError([f"{where}[daq].root: {root} does not exist or is not a directory."])
+        return [f"[daq].root: {root} does not exist or is not a directory."]
     parse_experiment_name = layout().parse_experiment_name
     try:
         experiments = [entry.name for entry in os.scandir(root) if entry.is_dir() and parse_experiment_name(entry.name)]
     except OSError as exc:
-        raise ConfigError([f"{where}[daq].root: cannot read {root} ({exc.strerror})."]) from None
-    problems = [
-        f"{where}[[route]] #{number} (match = {route.match!r}) matches no experiment in {root}; "
+        return [f"[daq].root: cannot read {root} ({exc.strerror})."]
+    return [
+        f"[[route]] #{number} (match = {route.match!r}) matches no experiment in {root}; "
         "fix the pattern, or remove the route until such experiments exist."
-        for number, route in enumerate(config.routes, 1)
-        if not any(fnmatch.fnmatchcase(name, route.match) for name in experiments)
+        for number, route in enumerate(routes, 1)
+        if route.match and not any(fnmatch.fnmatchcase(name, route.match) for name in experiments)
     ]
-    if problems:
-        raise ConfigError(problems)

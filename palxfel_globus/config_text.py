@@ -1,4 +1,4 @@
-"""palxfel-globus.toml as text, for ``init`` and the demo: the section layout the README
+"""palxfel-globus.toml as text, for ``init`` and the demo: the section layout docs/configuration.md
 documents (``[[route]]`` blocks, not inline arrays), so a person can read and edit it later.
 
 Strings are written as JSON strings: TOML basic strings take the same escapes, which makes
@@ -30,7 +30,7 @@ def toml_value(value: Any) -> str:
 
 
 def render_config(document: dict[str, Any], header: str) -> str:
-    """The TOML text of ``document`` (sections in the README's order), under ``header`` as comments."""
+    """The TOML text of ``document`` (sections in docs/configuration.md's order), under ``header`` as comments."""
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     for section in SECTIONS:
         if section not in document:

@@ -46,3 +46,46 @@ def test_help_keeps_every_bracket_and_glob(
     for text in texts(command):
         for token in MARKUP_LOOKALIKES.findall(text):
             assert token.rstrip(".,;)") in shown, f"{' '.join(path)} --help lost {token!r}"
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(path) or "palxfel-globus" for path, _ in ALL])
+def test_help_reads_like_globus_cli(
+    path: tuple[str, ...], command: Any, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flag shows no value type ("--dry-run <bool>" reads as if it took one, and "--dry-run true" is
+    an error); the usage line names each argument once, without doubled brackets (issue 27)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _err = cli(*path, "--help")
+    usage = next(line for line in out.splitlines() if "Usage:" in line)
+    assert code == 0
+    assert "bool" not in out.lower()
+    assert not re.search(r"\[\[|\]\]|\{|\}|\.\.\.\.", usage), usage
+
+
+def test_arguments_say_which_is_which(
+    cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    usages = {
+        words: next(
+            line.split("Usage:")[1].split() for line in cli(*words, "--help")[1].splitlines() if "Usage:" in line
+        )
+        for words in (("transfer",), ("scans", "retry"), ("scans", "replace"), ("catalog", "search"), ("flow", "show"))
+    }
+    assert usages[("transfer",)][-2:] == ["SOURCE", "DESTINATION"]
+    assert usages[("scans", "retry")][-1] == "[SCAN...]", "optional: --run gives back a run's claims instead"
+    assert usages[("scans", "replace")][-1] == "SCAN..."
+    assert usages[("catalog", "search")][-1] == "[TEXT]"
+    assert usages[("flow", "show")][-1] == "[DEFINITION.json]"
+
+
+def test_defaults_shown_are_the_defaults(
+    cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default a help text names is shown whole: markdown took "<daq root>/" out of the ledger's."""
+    monkeypatch.setenv("COLUMNS", "400")
+    ledger_help = " ".join(cli("scans", "list", "--help")[1].split())
+    assert "Ledger directory (default: .palxfel-backup in the DAQ root)." in ledger_help
+    for words in (("deploy",), ("status",), ("local", "run"), ("scans", "list")):
+        shown = " ".join(cli(*words, "--help")[1].split())
+        assert "(default: $PALXFEL_GLOBUS_CONFIG or ./palxfel-globus.toml)" in shown, words

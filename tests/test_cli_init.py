@@ -21,6 +21,7 @@ else:
     import tomli as tomllib
 
 Cli = Callable[..., "tuple[int, str, str]"]
+CLIENT = "0c0c0c0c-0000-4000-8000-00000000c11e"  # a native app registered for palxfel-globus
 
 
 def etc(tmp_path: Path) -> Path:
@@ -46,6 +47,8 @@ def flags(daq: Daq) -> list[str]:
         f"ms_*={MS_COLLECTION}:/~/ms",
         "--subscription-id",
         SUBSCRIPTION,
+        "--client-id",
+        CLIENT,
     ]
 
 
@@ -64,7 +67,7 @@ def test_init_writes_a_config_that_loads_with_what_was_given(site: Daq, tmp_path
     config = load_config(target)
     assert (config.daq.root, config.daq.collection, config.daq.collection_root) == (site.root, DAQ_COLLECTION, "/~/dat")
     assert config.daq.compute_endpoint == DAQ_ENDPOINT and config.timer_interval == 900
-    assert config.globus.subscription_id == SUBSCRIPTION
+    assert (config.globus.subscription_id, config.globus.client_id) == (SUBSCRIPTION, CLIENT)
     assert [(route.match, route.primary.collection, route.primary.base_path) for route in config.routes] == [
         ("ue_*", UE_COLLECTION, "/backup/ue"),
         ("ms_*", MS_COLLECTION, "/~/ms"),
@@ -76,7 +79,7 @@ def test_init_writes_a_config_that_loads_with_what_was_given(site: Daq, tmp_path
 def test_init_asks_for_what_is_missing_at_a_terminal(
     site: Daq, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    daq_side = [str(site.root), DAQ_COLLECTION, "/~/dat", DAQ_ENDPOINT]
+    daq_side = [str(site.root), DAQ_COLLECTION, "/~/dat", DAQ_ENDPOINT, CLIENT, ""]
     routes = ["ue_* to the backup", f"ue_*={UE_COLLECTION}:/backup/ue", f"ms_*={MS_COLLECTION}:/backup/ms", ""]
     answers = AtTerminal(*daq_side, *routes)
     monkeypatch.setattr("sys.stdin", answers)
@@ -85,9 +88,10 @@ def test_init_asks_for_what_is_missing_at_a_terminal(
     assert code == 0, err
     assert err.startswith("Problem: The route 'ue_* to the backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
     assert err.endswith(
-        "Warning: no --subscription-id: without a Globus subscription 'deploy' needs --no-subscription, makes one "
+        "Warning: no subscription id: without a Globus subscription 'deploy' needs --no-subscription, makes one "
         "flow only, and Globus deletes it after 30 days; add [globus] subscription_id when you have one.\n"
     ), "a config that deploy would refuse without --no-subscription says so when it is written"
+    assert "'palxfel-globus deploy --no-subscription --dry-run'" in _out, "the next steps are ones that work"
     assert [route.match for route in load_config(target).routes] == ["ue_*", "ms_*"]
 
 
@@ -115,12 +119,9 @@ def test_init_reports_every_bad_value_and_writes_nothing(site: Daq, tmp_path: Pa
         "Error: [daq].compute_endpoint: 'not-a-uuid' is not a UUID (expected e.g. "
         "1b3c5d7e-0000-4000-8000-000000000000).",
         "Error: [timer].interval: 10 s is outside what Globus Timers accept (1 minute to 365 days).",
-    ]
-    assert list(target.parent.iterdir()) == []
-    good = flags(site)
-    daq_side = good[: good.index("--route")]
-    code, _out, err = cli("init", "--config", str(target), *daq_side, "--route", f"xx_*={MS_COLLECTION}:/~/ms")
-    assert code == 2 and "[[route]] #1 (match = 'xx_*') matches no experiment in" in err
+        f"Error: [[route]] #2 (match = 'xx_*') matches no experiment in {site.root}; fix the pattern, or remove the "
+        "route until such experiments exist.",
+    ], "every mistake at once, the routes against the DAQ tree too"
     assert list(target.parent.iterdir()) == []
 
 
@@ -136,11 +137,21 @@ def test_init_never_replaces_a_config_unless_told(site: Daq, tmp_path: Path, cli
     assert load_config(target).daq.root == site.root
 
 
-def test_a_route_must_say_glob_collection_and_path(tmp_path: Path, cli: Cli) -> None:
+def test_a_route_must_say_glob_collection_and_path(site: Daq, tmp_path: Path, cli: Cli) -> None:
+    good = flags(site)
+    daq_side = good[: good.index("--route")]
+    for bad in ("ue_*:/backup", "ue_*=not-a-uuid:/backup"):
+        code, _out, err = cli("init", "--config", str(tmp_path / "c.toml"), *daq_side, "--route", bad)
+        assert (code, err) == (2, f"Error: The route '{bad}' is not GLOB=COLLECTION_UUID:/base/path.\n")
     code, _out, err = cli("init", "--config", str(tmp_path / "c.toml"), "--route", "ue_*:/backup")
-    assert (code, err) == (2, "Error: The route 'ue_*:/backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
-    code, _out, err = cli("init", "--config", str(tmp_path / "c.toml"), "--route", "ue_*=not-a-uuid:/backup")
-    assert (code, err) == (2, "Error: The route 'ue_*=not-a-uuid:/backup' is not GLOB=COLLECTION_UUID:/base/path.\n")
+    assert (code, err.splitlines()) == (
+        2,
+        [
+            "Error: Missing --daq-root, --daq-collection, --collection-root, --compute-endpoint (or run "
+            "'palxfel-globus init' at a terminal to be asked).",
+            "Error: --route: The route 'ue_*:/backup' is not GLOB=COLLECTION_UUID:/base/path.",
+        ],
+    ), "what is missing and what is wrong, at once"
 
 
 @given(st.text())

@@ -69,32 +69,40 @@ def test_a_raising_verification_is_reported_not_lost(
 
 
 @pytest.mark.parametrize(
-    ("edit", "message"),
+    ("edit", "messages"),
     [
         (
             lambda text, site: text.replace(f'root = "{site}/daq/xfel/ffs/dat"', f'root = "{site}/gone"'),
-            "[daq].root: {site}/gone does not exist or is not a directory.",
+            [
+                "[daq].root: {site}/gone does not exist or is not a directory.",
+                "[local].collections maps the DAQ collection to {site}/daq, where /xfel/ffs/dat is "
+                "{site}/daq/xfel/ffs/dat, not [daq].root {site}/gone.",
+            ],
         ),
         (
             lambda text, site: text.replace('match = "ms_*"', 'match = "sm_*"'),
-            "[[route]] #2 (match = 'sm_*') matches no experiment in {site}/daq/xfel/ffs/dat; fix the pattern, or "
-            "remove the route until such experiments exist.",
+            [
+                "[[route]] #2 (match = 'sm_*') matches no experiment in {site}/daq/xfel/ffs/dat; fix the pattern, "
+                "or remove the route until such experiments exist."
+            ],
         ),
         (
             lambda text, site: text.replace('collection_root = "/xfel/ffs/dat"', 'collection_root = "/xfel"'),
-            "[local].collections maps the DAQ collection to {site}/daq, where /xfel is {site}/daq/xfel, not "
-            "[daq].root {site}/daq/xfel/ffs/dat.",
+            [
+                "[local].collections maps the DAQ collection to {site}/daq, where /xfel is {site}/daq/xfel, not "
+                "[daq].root {site}/daq/xfel/ffs/dat."
+            ],
         ),
     ],
 )
 def test_bad_configs_are_refused_before_anything_moves(
-    config_path: Path, cli: Callable[..., tuple[int, str, str]], edit, message: str
+    config_path: Path, cli: Callable[..., tuple[int, str, str]], edit, messages: list[str]
 ) -> None:  # type: ignore[no-untyped-def]
     site = config_path.parent
     config_path.write_text(edit(config_path.read_text("utf-8"), site), encoding="utf-8")
     code, out, err = cli("local", "run", "--config", str(config_path), "--once")
     assert (code, out) == (2, "")
-    assert err.strip().endswith(message.format(site=site)) and err.count("\n") == 1
+    assert err.splitlines() == [f"Error: {config_path}: {message.format(site=site)}" for message in messages]
     assert not (site / "backup-ue" / "backup").exists(), "nothing moved"
 
 
@@ -176,7 +184,7 @@ def test_a_local_destination_inside_the_daq_root_is_refused_before_anything_move
     code, out, err = cli("local", "run", "--config", str(config_path), "--once")
     assert (code, out) == (2, "")
     assert err == (
-        f"Error: [[route]] #1: its base_path /backup/ue is {inside}/backup/ue here, inside [daq].root "
+        f"Error: {config_path}: [[route]] #1: its base_path /backup/ue is {inside}/backup/ue here, inside [daq].root "
         f"{config.daq.root}: the backup would live on the DAQ disk.\n"
     )
     assert not inside.exists(), "nothing moved"

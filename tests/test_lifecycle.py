@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from tests_support import ARCHIVE, Runs, complete, copy_places, digest, outcome, two_destinations
+from tests_support import (
+    ARCHIVE,
+    Runs,
+    complete,
+    copy_places,
+    damage_first_detector_file,
+    digest,
+    outcome,
+    two_destinations,
+)
 
 from palxfel_globus.backup import load_flow
 from palxfel_globus.config import ConfigError, load_config, parse_config
@@ -58,8 +67,7 @@ def test_two_destinations_then_release_everything_but_a_scan_damaged_at_the_seco
         (IDS["ue-collection"], "verified"),
         (ARCHIVE, "verified"),
     ]
-    damaged = sorted((copies(site, ue_scan)[1] / "detector1").iterdir())[0]
-    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    damage_first_detector_file(copies(site, ue_scan)[1])
 
     second = runs.run()
     others = sorted(scan_id for scan_id in shipped if not scan_id.endswith(ue_scan.name))
@@ -385,8 +393,7 @@ def test_a_copy_damaged_where_transfer_verifies_is_repaired_before_its_release_a
     runs = runs_of(site)
     runs.run()
     ue_scan = next(scan for scan in complete(site) if scan.experiment.startswith("ue_"))
-    damaged = sorted((copies(site, ue_scan)[0] / "detector1").iterdir())[0]
-    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    damage_first_detector_file(copies(site, ue_scan)[0])
     second = runs.run()
     assert f"{ue_scan.experiment}/{ue_scan.name}" in outcome(second)["released"]
     assert digest(copies(site, ue_scan)[0]) == runs.originals[ue_scan.name]

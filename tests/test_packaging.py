@@ -140,10 +140,10 @@ def test_command_modules_keep_their_annotations_evaluated() -> None:
         assert not (postponed and typer_parameters), f"{module.name}: {typer_parameters}"
 
 
-def test_the_readmes_stand_alone() -> None:
-    """Nothing a user or contributor needs lives outside the repository."""
+def test_the_docs_stand_alone() -> None:
+    """Nothing a user or contributor needs lives outside the repository (tests/test_docs.py checks that
+    every link leads to a page inside it)."""
     root = Path(__file__).resolve().parents[1]
-    for name in ("README.md", "README.ko.md"):
-        text = (root / name).read_text("utf-8")
-        assert "../" not in text and "DESIGN.md" not in text, name
-    assert "## Architecture" in (root / "README.md").read_text("utf-8")
+    for page in [root / "README.md", root / "README.ko.md", *sorted((root / "docs").rglob("*.md"))]:
+        assert "DESIGN.md" not in page.read_text("utf-8"), page
+    assert "# How the pieces fit" in (root / "docs" / "architecture.md").read_text("utf-8")

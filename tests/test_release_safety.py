@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests_support import Runs, complete, digest, outcome, two_destinations
+from tests_support import Runs, complete, damage_first_detector_file, digest, outcome, two_destinations
 
 from palxfel_globus.backup import TickSummary, run_message
 from palxfel_globus.config_text import render_config
@@ -170,8 +170,7 @@ def test_a_copy_repaired_after_its_release_check_failed_gets_the_manifests_bytes
     runs = runs_of(site)
     runs.run()
     ue = first(site, "ue_")
-    damaged = sorted((runs.copies(ue)[1] / "detector1").iterdir())[0]
-    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    damage_first_detector_file(runs.copies(ue)[1])
     second = runs.run()
     assert [item["scan"] for item in outcome(second)["shipping_again"]] == [scan_id(ue)]
     flip_a_byte_keeping_mtime(ue.path)
@@ -450,8 +449,7 @@ def test_a_repair_before_a_release_is_a_warning_of_the_run(
     runs = runs_of(site)
     runs.run()
     ue = first(site, "ue_")
-    damaged = sorted((runs.copies(ue)[0] / "detector1").iterdir())[0]
-    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    damage_first_detector_file(runs.copies(ue)[0])
     second = runs.run()
     assert scan_id(ue) in outcome(second)["released"]
     assert any("had to repair copies there first" in warning for warning in TickSummary.of(second).warnings)

@@ -208,6 +208,13 @@ def digest(directory: Path) -> dict[str, str]:
     }
 
 
+def damage_first_detector_file(copy: Path) -> Path:
+    """A copy rots at its destination: the first byte of its first detector file zeroed. Returns the file."""
+    damaged = sorted((copy / "detector1").iterdir())[0]
+    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    return damaged
+
+
 def copy_places(config: Any, experiment: str, scan: str) -> list[Path]:
     """Where the local engine keeps a scan's copy at each destination of its route."""
     import fnmatch

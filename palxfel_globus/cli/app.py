@@ -2,12 +2,15 @@
 
 Every failure leaves here as one sentence on stderr and a non-zero exit code: our own
 ``PalxfelError`` (2 = bad input, 1 = failed operation), a command-line usage mistake (2),
-an OS error (1), Ctrl-C (130). Anything unexpected is one sentence too, with the way to
-get the traceback (``PALXFEL_GLOBUS_DEBUG=1``) for a bug report.
+an OS error (1). Ctrl-C (130) and SIGTERM (143) stop any command the same way, with one line: the
+command unwinds, so worker pools end and locks go. Anything unexpected is one sentence too, with the
+way to get the traceback (``PALXFEL_GLOBUS_DEBUG=1``) for a bug report.
 """
 
 import os
+import signal
 import sys
+import threading
 from typing import Optional
 
 import typer
@@ -30,19 +33,17 @@ from palxfel_globus.cli import (
     timer,
     transfer,
 )
-from palxfel_globus.cli.options import RICH_MARKUP
+from palxfel_globus.cli.options import Stopped, Terminated, command_group
 from palxfel_globus.cli.output import error
 from palxfel_globus.errors import PalxfelError
 
 DEBUG_ENV = "PALXFEL_GLOBUS_DEBUG"
 
-app = typer.Typer(
+app = command_group(
+    "Automatic, verified backup of completed PAL-XFEL DAQ scans with Globus.",
     name="palxfel-globus",
-    help="Automatic, verified backup of completed PAL-XFEL DAQ scans with Globus.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=RICH_MARKUP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("init")(init.init)
@@ -73,8 +74,22 @@ def _usage_error_text(exc: Exception) -> str:
     return f"{message} (see '{command} --help')."
 
 
+def _terminated(_signum: int, _frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit code instead of raising."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    try:
+        return _run(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(argv: Optional[list[str]]) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="palxfel-globus", standalone_mode=False)
@@ -82,9 +97,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         for line in str(exc).splitlines():
             error(line)
         return exc.exit_code
-    except KeyboardInterrupt:
-        error("Interrupted.")
-        return 130
+    except Stopped as stop:
+        sys.stderr.write(f"Stopped ({stop.by}).\n")
+        return stop.exit_code
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         error(f"{exc.strerror or exc}{where}.")

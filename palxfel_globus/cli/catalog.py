@@ -29,7 +29,7 @@ def _size(count: Any) -> str:
 
 @app.command("search")
 def search(
-    text: Annotated[str, typer.Argument(metavar="[TEXT]", help="Words every entry shown holds (default: all).")] = "",
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="Words every entry shown holds (default: all).")] = "",
     experiment: Annotated[
         Optional[str], typer.Option("--experiment", "-e", help="Only this experiment's scans, e.g. ue_251023_FXL.")
     ] = None,

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import console, say
+from palxfel_globus.cli.output import console, say, this_command
 from palxfel_globus.errors import PalxfelError
 
 DEMO_TICKS = 3
@@ -38,6 +38,7 @@ def demo(
         total = parse_size(size)
     except ValueError as exc:
         raise PalxfelError(f"--size: {exc}.") from None
+    temporary = workdir is None
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="palxfel-demo-"))
     elif workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
@@ -84,18 +85,29 @@ def demo(
             )
         )
         _say_what_the_catalog_holds(catalogued, shipped)
+        command = this_command()
         config_option = f"--config {shlex.quote(str(site.config_path))}"
         state = shlex.quote(str(workdir / "globus"))
-        say(f"Look around: palxfel-globus scans list {config_option}")
+        say(f"Look around: {command} scans list {config_option}")
         say(
-            f"and on the Globus side: palxfel-globus local serve {config_option} --state {state}; then, in another "
-            f"shell, source {state}/env.sh and palxfel-globus status {config_option} (or catalog search)"
+            f"and on the Globus side: {command} local serve {config_option} --state {state}; then, in another "
+            f"shell, source {state}/env.sh and {command} status {config_option} (or catalog search)"
         )
+        if temporary:
+            say(
+                f"The demo's files ({format_size(_disk_use(workdir))}) stay in {workdir} for that; "
+                f"'rm -r {shlex.quote(str(workdir))}' removes them."
+            )
         return
     console.print(
         Text(f"{sum(not check.ok for check in checks)} check(s) failed; see the table above.", style="bold red")
     )
     raise typer.Exit(1)
+
+
+def _disk_use(directory: Path) -> int:
+    """Bytes the files under ``directory`` take on disk (what 'du' counts)."""
+    return sum(path.lstat().st_blocks * 512 for path in directory.rglob("*"))
 
 
 def _say_what_the_catalog_holds(catalogued: list[str], shipped: int) -> None:

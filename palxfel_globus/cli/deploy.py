@@ -1,11 +1,11 @@
 """``palxfel-globus deploy``: register the functions, deploy the flow, create the timer."""
 
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import ConfigOption
 from palxfel_globus.cli.output import console, say, warn
 from palxfel_globus.errors import PalxfelError
 
@@ -62,7 +62,7 @@ def _accepted_if_logged_in(loaded: Any, desired: Any) -> bool:
 
 
 def deploy(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    config: ConfigOption = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show what would change and, when logged in, what the Flows service says."),
@@ -182,7 +182,7 @@ def _say_which_endpoints_to_restart(config: Any, registered: set[str]) -> None:
 
 
 def destroy(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    config: ConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete the timer and the flows from Globus (the functions and the ledger stay)."""

@@ -245,23 +245,25 @@ def doctor(config: ConfigOption = None, json_output: JsonOption = False) -> None
         current = session(loaded)
     except PalxfelError as exc:  # no app to log in with: the other checks need one
         current = None
-        checks = run_checks(loaded, None) + [Check("Globus app", False, str(exc), "register an app, see README")]
+        checks = run_checks(loaded, None) + [
+            Check("Globus app", False, str(exc), "register an app: docs/operations.md")
+        ]
     if current is not None:
         checks = run_checks(loaded, current)
     if json_output:
         print_json([asdict(check) for check in checks])
     else:
+        # what to fix goes under the detail: a column of its own left each a few letters a line at 80 columns
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("check", no_wrap=True)
         table.add_column("", no_wrap=True)
-        table.add_column("detail", overflow="fold", ratio=2)
-        table.add_column("to fix", overflow="fold", ratio=1)
+        table.add_column("detail, and what to fix", ratio=1, overflow="fold")  # ids whole
         for check in checks:
+            detail = Text(check.detail)
+            if not check.ok and check.fix:
+                detail.append(f"\nto fix: {check.fix}", style="yellow")
             table.add_row(
-                Text(check.what),
-                Text("ok", style="green") if check.ok else Text("NO", style="bold red"),
-                Text(check.detail),
-                Text("" if check.ok else check.fix),
+                Text(check.what), Text("ok", style="green") if check.ok else Text("NO", style="bold red"), detail
             )
         console.print(table)
     if not all(check.ok for check in checks):

@@ -7,6 +7,8 @@ import typer
 from typing_extensions import Annotated
 
 from palxfel_globus.cli.options import (
+    CONFIG_DEFAULT,
+    ConfigOption,
     RealTimeOption,
     StateOption,
     command_group,
@@ -66,7 +68,7 @@ def _does(state: dict[str, Any]) -> str:
 def show(
     definition: Annotated[
         Optional[Path],
-        typer.Argument(metavar="[DEFINITION.json]", help="A flow definition file (default: the scan backup)."),
+        typer.Argument(metavar="DEFINITION.json", help="A flow definition file (default: the scan backup)."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the definition itself.")] = False,
 ) -> None:
@@ -104,7 +106,8 @@ def validate(
         Optional[Path], typer.Option("--schema", help="The flow's input schema (JSON), sent with --remote.")
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option("--config", "-c", help="Config file (for the Globus app; with --remote).")
+        Optional[Path],
+        typer.Option("--config", "-c", help=f"Config file for the Globus app, with --remote {CONFIG_DEFAULT}."),
     ] = None,
 ) -> None:
     """Report every problem in a definition, as the Flows service would refuse it (exit 1 if any); with
@@ -317,7 +320,7 @@ def _report(run: dict[str, Any], definition: Path) -> None:
 
 @app.command("run")
 def run_now(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    config: ConfigOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the new run as JSON.")] = False,
 ) -> None:
     """Start one scan-backup run now, through Globus (the timer keeps its own schedule)."""

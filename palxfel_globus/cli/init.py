@@ -1,17 +1,27 @@
-"""``palxfel-globus init``: write palxfel-globus.toml from a few answers, checked before it is written."""
+"""``palxfel-globus init``: write palxfel-globus.toml from a few answers, checked before it is written.
 
+Given as options (for scripts), every value is checked at the end and every mistake reported at once.
+At a terminal, each answer is checked when it is given, by the config's own rules, and asked again
+with the reason: nothing typed before it is lost.
+"""
+
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from typing_extensions import Annotated
 
-from palxfel_globus.cli.output import say, warn
+from palxfel_globus.cli.options import CONFIG_DEFAULT
+from palxfel_globus.cli.output import problem, say, warn
 from palxfel_globus.errors import PalxfelError
 
 HEADER = """palxfel-globus configuration, written by 'palxfel-globus init'.
-Every key is described in the README's Configuration section; 'palxfel-globus doctor' checks it.
+Every key is described in docs/configuration.md; 'palxfel-globus doctor' checks it.
 A route may also verify at its destination with Compute: add compute_endpoint and verify_root."""
+
+APP_REGISTRATION = "app.globus.org/settings/developers"
 
 RouteOption = Annotated[
     Optional[list[str]],
@@ -21,6 +31,66 @@ RouteOption = Annotated[
         help="Where experiments matching GLOB go, e.g. 'ue_*=UUID:/backup/ue' (repeat; first match wins).",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One value init needs: its option, what a person is asked, and why it matters when left empty."""
+
+    name: str
+    option: str
+    asks: str
+    why: str  # said when a needed answer is empty; empty for an optional one
+    check: Callable[[Any], Any]  # the config's own rule for the value; ValueError says what is wrong
+
+
+def _questions() -> tuple[Question, ...]:
+    from palxfel_globus.config import _absolute_path, _collection_path, _uuid
+
+    return (
+        Question(
+            "daq_root",
+            "--daq-root",
+            "DAQ root directory (e.g. /xfel/ffs/dat)",
+            "the directory that holds the experiments",
+            _absolute_path,
+        ),
+        Question(
+            "daq_collection",
+            "--daq-collection",
+            "Globus collection id of the DAQ storage",
+            "the UUID of the collection that shows the DAQ root ('palxfel-globus collections search WORDS' finds it)",
+            _uuid,
+        ),
+        Question(
+            "collection_root",
+            "--collection-root",
+            "The DAQ root as that collection shows it (e.g. /~/dat)",
+            "the path on the collection that is the DAQ root",
+            _collection_path,
+        ),
+        Question(
+            "compute_endpoint",
+            "--compute-endpoint",
+            "Globus Compute endpoint id on the DAQ host",
+            "the UUID 'globus-compute-endpoint list' shows on the DAQ host",
+            _uuid,
+        ),
+        Question(
+            "client_id",
+            "--client-id",
+            f"Client id of the native app registered at {APP_REGISTRATION} (empty: none yet)",
+            "",
+            _uuid,
+        ),
+        Question(
+            "subscription_id",
+            "--subscription-id",
+            "Your facility's Globus subscription id (empty: none; Globus then deletes the flow after 30 days)",
+            "",
+            _uuid,
+        ),
+    )
 
 
 def parse_route(value: str) -> dict[str, str]:
@@ -38,46 +108,108 @@ def parse_route(value: str) -> dict[str, str]:
     return {"match": match, "collection": target["id"], "base_path": target["path"]}
 
 
-def _answers(given: dict[str, Any], routes: list[dict[str, str]]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Fill what was not given by asking, when a person is at the terminal; else say what is missing."""
-    import sys
-
-    questions = {
-        "daq_root": "DAQ root directory (e.g. /xfel/ffs/dat)",
-        "daq_collection": "Globus collection id of the DAQ storage",
-        "collection_root": "The DAQ root as that collection shows it (e.g. /~/dat)",
-        "compute_endpoint": "Globus Compute endpoint id on the DAQ host",
+def _document(given: dict[str, Any], routes: list[dict[str, str]], interval: str) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "daq": {
+            "root": given["daq_root"],
+            "collection": given["daq_collection"],
+            "collection_root": given["collection_root"],
+            "compute_endpoint": given["compute_endpoint"],
+        },
+        "route": routes,
+        "timer": {"interval": interval},
     }
-    missing = [name for name in questions if not given[name]]
-    if (missing or not routes) and not sys.stdin.isatty():
-        options = [f"--{name.replace('_', '-')}" for name in missing] + ([] if routes else ["--route"])
-        raise PalxfelError(f"Missing {', '.join(options)} (or run 'palxfel-globus init' at a terminal to be asked).")
-    for name in missing:
-        given[name] = typer.prompt(questions[name])
-    if not routes:
-        routes.append(_ask_route("Route: experiments matching GLOB go to COLLECTION:/BASE/PATH (GLOB=UUID:/path)"))
-        while more := _ask_route("Another route (empty to finish)", optional=True):
-            routes.append(more)
-    return given, routes
+    globus = {key: given[key] for key in ("client_id", "subscription_id") if given[key]}
+    if globus:
+        document["globus"] = globus
+    return document
 
 
-def _ask_route(question: str, optional: bool = False) -> Optional[dict[str, str]]:
-    """Ask until the answer is a route (or, if ``optional``, empty): the format is easy to get wrong,
-    and everything before it is already typed in."""
-    from palxfel_globus.cli.output import problem
+def _given_values_problems(given: dict[str, Any], routes: list[str], interval: str) -> list[str]:
+    """What is wrong with the values given as options, by option: said before any question is asked."""
+    from palxfel_globus.config import timer_interval
 
-    while True:
-        answer = typer.prompt(question, default="" if optional else None, show_default=False)
-        if optional and not answer:
-            return None
+    problems = []
+    for question in _questions():
+        if given[question.name] is not None:
+            try:
+                question.check(given[question.name])
+            except ValueError as exc:
+                problems.append(f"{question.option}: {exc}.")
+    for value in routes:
         try:
-            return parse_route(answer)
+            parse_route(value)
+        except PalxfelError as exc:
+            problems.append(f"--route: {exc}")
+    try:
+        timer_interval(interval)
+    except ValueError as exc:
+        problems.append(f"--interval: {exc}.")
+    return problems
+
+
+def _ask(question: Question) -> Optional[str]:
+    """Ask until the answer passes the config's rule; an empty answer to a needed value says why it is needed."""
+    while True:
+        answer = typer.prompt(question.asks, default="", show_default=False).strip()
+        if not answer:
+            if not question.why:
+                return None
+            problem(f"an answer is needed: {question.why}.")
+            continue
+        try:
+            question.check(answer)
+        except ValueError as exc:
+            problem(f"{exc}; try again.")
+            continue
+        return answer
+
+
+def _ask_routes(given: dict[str, Any], interval: str) -> list[dict[str, str]]:
+    """Ask for routes until one is given and an empty answer ends the list; each is checked at once against
+    the DAQ tree (when it is on this machine) and the routes before it."""
+    from palxfel_globus.config import ConfigError, parse_config
+
+    routes: list[dict[str, str]] = []
+    check_tree = Path(given["daq_root"]).is_dir()
+    while True:
+        first = not routes
+        question = (
+            "Route: experiments matching GLOB go to COLLECTION:/BASE/PATH (GLOB=UUID:/path)"
+            if first
+            else "Another route (empty to finish)"
+        )
+        answer = typer.prompt(question, default="", show_default=False).strip()
+        if not answer:
+            if not first:
+                return routes
+            problem("an answer is needed: at least one route, e.g. ue_*=UUID:/backup/ue.")
+            continue
+        try:
+            route = parse_route(answer)
+            parse_config(_document(given, [*routes, route], interval), check_tree=check_tree)
+        except ConfigError as exc:
+            for line in exc.problems:
+                problem(line)
+            continue
         except PalxfelError as exc:
             problem(str(exc))
+            continue
+        routes.append(route)
+
+
+def _client_id_known(client_id: Optional[str]) -> bool:
+    """Whether 'login' will find an app: the config's, $PALXFEL_GLOBUS_CLIENT_ID, or a service identity."""
+    from palxfel_globus.globus.auth import CLIENT_ID_ENV, SERVICE_ID_ENV, SERVICE_SECRET_ENV
+
+    service = os.environ.get(SERVICE_ID_ENV) and os.environ.get(SERVICE_SECRET_ENV)
+    return bool(client_id or os.environ.get(CLIENT_ID_ENV) or service)
 
 
 def init(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Where to write it.")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help=f"Where to write it {CONFIG_DEFAULT}.")
+    ] = None,
     daq_root: Annotated[Optional[str], typer.Option("--daq-root", help="The DAQ filesystem.")] = None,
     daq_collection: Annotated[
         Optional[str], typer.Option("--daq-collection", help="The Globus collection that shows it.")
@@ -103,8 +235,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing config file.")] = False,
 ) -> None:
     """Write palxfel-globus.toml: the DAQ side, where each kind of experiment goes, how often. Nothing is written
-    unless all of it is valid."""
-    import os
+    unless all of it is valid; at a terminal, what is not given is asked, each answer checked as it is given."""
+    import sys
 
     from palxfel_globus.config import CONFIG_ENV, CONFIG_FILE_NAME, parse_config
     from palxfel_globus.config_text import render_config
@@ -112,26 +244,28 @@ def init(
     target = config or Path(os.environ.get(CONFIG_ENV) or CONFIG_FILE_NAME)
     if target.exists() and not force:
         raise PalxfelError(f"{target} already exists; pass --force to replace it, or --config to write elsewhere.")
-    given = {
+    given: dict[str, Any] = {
         "daq_root": daq_root,
         "daq_collection": daq_collection,
         "collection_root": collection_root,
         "compute_endpoint": compute_endpoint,
+        "client_id": client_id,
+        "subscription_id": subscription_id,
     }
-    given, routes = _answers(given, [parse_route(value) for value in route or []])
-    document: dict[str, Any] = {
-        "daq": {
-            "root": given["daq_root"],
-            "collection": given["daq_collection"],
-            "collection_root": given["collection_root"],
-            "compute_endpoint": given["compute_endpoint"],
-        },
-        "route": routes,
-        "timer": {"interval": interval},
-    }
-    globus = {"client_id": client_id, "subscription_id": subscription_id}
-    if any(globus.values()):
-        document["globus"] = {key: value for key, value in globus.items() if value}
+    needed = [question for question in _questions() if question.why and not given[question.name]]
+    if needed or not route:
+        problems = _given_values_problems(given, route or [], interval)
+        if not sys.stdin.isatty():
+            options = [question.option for question in needed] + ([] if route else ["--route"])
+            missing = f"Missing {', '.join(options)} (or run 'palxfel-globus init' at a terminal to be asked)."
+            raise PalxfelError("\n".join([missing, *problems]))
+        if problems:  # said now, before anything is typed that a refusal at the end would lose
+            raise PalxfelError("\n".join(problems))
+        for question in _questions():
+            if not given[question.name]:
+                given[question.name] = _ask(question)
+    routes = [parse_route(value) for value in route] if route else _ask_routes(given, interval)
+    document = _document(given, routes, interval)
     root_here = Path(given["daq_root"]).is_dir()
     parse_config(document, check_tree=root_here)  # every mistake on its own line, and nothing written
     if not root_here:
@@ -140,10 +274,24 @@ def init(
     temporary.write_text(render_config(document, HEADER), encoding="utf-8")
     temporary.replace(target)
     say(f"Wrote {target}.")
-    if not subscription_id:
+    _say_next_steps(target, given)
+
+
+def _say_next_steps(target: Path, given: dict[str, Any]) -> None:
+    """The steps that work from here: login needs an app, deploy a subscription or --no-subscription."""
+    deploy = "palxfel-globus deploy"
+    if not given["subscription_id"]:
+        deploy += " --no-subscription"
         warn(
-            "no --subscription-id: without a Globus subscription 'deploy' needs --no-subscription, makes one flow "
+            "no subscription id: without a Globus subscription 'deploy' needs --no-subscription, makes one flow "
             "only, and Globus deletes it after 30 days; add [globus] subscription_id when you have one."
         )
-    say("Next: 'palxfel-globus login', 'palxfel-globus deploy --dry-run', 'palxfel-globus deploy'; then")
+    steps = f"'palxfel-globus login', '{deploy} --dry-run', '{deploy}'"
+    if _client_id_known(given["client_id"]):
+        say(f"Next: {steps}; then")
+    else:  # 'login' would stop at "No Globus app to log in with"
+        say(
+            f"Next: register a native app at {APP_REGISTRATION} and put its client id in {target} "
+            f'([globus] client_id = "…") or in $PALXFEL_GLOBUS_CLIENT_ID; then {steps}; then'
+        )
     say("'palxfel-globus doctor' checks the collections, the endpoints, the flow and the timer.")

@@ -2,14 +2,20 @@
 ``local serve`` (its own module), the Globus APIs on this machine."""
 
 import json
-from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from typing_extensions import Annotated
 
 from palxfel_globus.cli.local_state import register as register_state_commands
-from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
+from palxfel_globus.cli.options import (
+    ConfigOption,
+    RealTimeOption,
+    command_group,
+    engine_clock,
+    faults_option,
+    interval_option,
+)
 from palxfel_globus.cli.output import console
 from palxfel_globus.cli.serve import serve
 from palxfel_globus.errors import PalxfelError
@@ -40,19 +46,35 @@ def tick_line(tick: int, summary: Any) -> str:
     return line
 
 
-def progress(status: Any) -> Any:
-    """An engine event hook that shows the running state in a rich status line."""
+class TickProgress:
+    """The spinner line under the ticks: the tick and the state it is in, or, between ticks that wait
+    for real, when the next one starts (a tick's last state is no news once the tick is printed)."""
 
-    def on_event(entry: dict[str, Any], context: dict[str, Any]) -> None:
+    def __init__(self, status: Any, interval: float, waits: bool) -> None:
+        self.status = status
+        self.interval = interval
+        self.waits = waits
+        self.tick = 0
+
+    def on_event(self, entry: dict[str, Any], _context: dict[str, Any]) -> None:
         if entry["code"].endswith("Started") and entry["code"] != "FlowStarted":
-            status.update(f"running {entry['details']['state_name']} …")
+            self.status.update(f"tick {self.tick}: {entry['details']['state_name']} …")
 
-    return on_event
+    def on_tick(self, tick: int, summary: Any) -> None:
+        import time
+
+        console.print(tick_line(tick, summary), highlight=False)
+        self.tick = tick + 1
+        if self.waits:
+            due = time.strftime("%H:%M:%S", time.localtime(time.time() + self.interval))
+            self.status.update(f"waiting: tick {self.tick} starts at {due} (Ctrl-C stops)")
+        else:
+            self.status.update(f"tick {self.tick}: starting …")
 
 
 @app.command("run")
 def run(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")] = None,
+    config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--once", help="Run one tick and stop.")] = False,
     ticks: Annotated[
         Optional[int], typer.Option("--ticks", min=1, help="Run this many ticks (default: until Ctrl-C).")
@@ -74,7 +96,7 @@ def run(
 
     if once and ticks is not None:
         raise PalxfelError("Give either --once or --ticks, not both.")
-    loaded = load_config(config)
+    loaded = load_config(config, with_local=True)
     seconds = loaded.timer_interval if interval is None else interval_option(interval)
     faults = faults_option(fault, load_flow("scan_backup")[0])
     count = 1 if once else ticks
@@ -90,13 +112,14 @@ def run(
                 on_tick=lambda _tick, summary: print(json.dumps(summary.as_json(), ensure_ascii=False), flush=True),
             )
         else:
-            with console.status("starting …") as status:
+            with console.status("tick 0: starting …") as status:
+                shown = TickProgress(status, seconds, waits=not clock.virtual)
                 summaries = run_ticks(
                     loaded,
                     ticks=count,
                     interval=seconds,
-                    engine_options={"faults": faults, "on_event": progress(status), "clock": clock},
-                    on_tick=lambda tick, summary: console.print(tick_line(tick, summary), highlight=False),
+                    engine_options={"faults": faults, "on_event": shown.on_event, "clock": clock},
+                    on_tick=shown.on_tick,
                 )
     except SimulatedCrash as crash:
         raise PalxfelError(f"The run stopped: {crash} (--fault); the next tick recovers it.", exit_code=1) from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 from typing_extensions import Annotated
 
 from palxfel_globus.errors import PalxfelError
@@ -15,9 +17,72 @@ from palxfel_globus.errors import PalxfelError
 RICH_MARKUP = "markdown"
 
 
-def command_group(help: str) -> typer.Typer:
-    """A group of subcommands, with the help conventions of the whole CLI."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=RICH_MARKUP)
+class _FlagsWithoutType:
+    """A flag shows no value type beside it, whatever typer version draws the help: typer's "<bool>"
+    reads as if the flag took a value (globus-cli shows none)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, kill), raised where the program is so that it unwinds as Ctrl-C does."""
+
+
+class Stopped(Exception):
+    """A command that Ctrl-C or SIGTERM stopped, once it has unwound (worker pools ended, locks gone)."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        terminated = isinstance(interrupt, Terminated)
+        super().__init__()
+        self.by = "SIGTERM" if terminated else "Ctrl-C"
+        self.exit_code = 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+class Command(_FlagsWithoutType, TyperCommand):
+    """A command with the CLI's help conventions: its usage line names each argument once, as
+    globus-cli's do: NAME, [NAME] when optional, NAME... when repeated (typer draws {NAME...}...).
+    Ctrl-C and SIGTERM leave it as ``Stopped``: click and typer would turn them into "Aborted!" or
+    a silent exit, each version its own way."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:
+            raise Stopped(interrupt) from None
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = (param.metavar or param.name.upper()) + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class Group(_FlagsWithoutType, TyperGroup):
+    """A group of commands with the CLI's help conventions."""
+
+
+class CommandGroup(typer.Typer):
+    """A typer app whose commands all follow the CLI's help conventions."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+def command_group(help: Optional[str] = None, **settings: Any) -> typer.Typer:
+    """A group of subcommands (or, with ``settings``, the whole CLI), with the help conventions of the whole CLI."""
+    return CommandGroup(cls=Group, help=help, no_args_is_help=True, rich_markup_mode=RICH_MARKUP, **settings)
+
+
+CONFIG_DEFAULT = "(default: $PALXFEL_GLOBUS_CONFIG or ./palxfel-globus.toml)"
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help=f"Config file {CONFIG_DEFAULT}.")]
 
 
 def faults_option(specs: Optional[list[str]], definition: dict[str, Any]) -> Any:

@@ -20,6 +20,20 @@ def say(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True, highlight=False)
 
 
+def this_command() -> str:
+    """How a new shell runs this CLI: "palxfel-globus" when its PATH finds this one, else the script's path
+    (a virtualenv that was never activated: the plain name would be "command not found")."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "palxfel-globus"
+    found = shutil.which("palxfel-globus")
+    if script.is_file() and (found is None or Path(found).resolve() != script.resolve()):
+        return shlex.quote(str(script))
+    return "palxfel-globus"
+
+
 def when(iso: Optional[str], missing: str = "-") -> str:
     """A service timestamp (UTC) in this machine's local time, to the minute: what staff compare with the DAQ log."""
     from datetime import datetime

@@ -21,7 +21,7 @@ DaqRootOption = Annotated[
     Optional[Path], typer.Option("--daq-root", help="Read this DAQ tree directly, without a config file.")
 ]
 LedgerOption = Annotated[
-    Optional[Path], typer.Option("--ledger", help="Ledger directory (default: <daq root>/.palxfel-backup).")
+    Optional[Path], typer.Option("--ledger", help="Ledger directory (default: .palxfel-backup in the DAQ root).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -80,14 +80,46 @@ def _note(row: dict[str, Any]) -> str:
     return ""
 
 
-def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str, Any]]) -> None:
-    from collections import Counter
+NOTE_MIN_WIDTH = 32  # a narrower Note column reads a word, or a letter, per line: the notes go under the table
 
+
+def _scans_table(root: str, rows: list[dict[str, Any]], notes: Optional[list[str]]) -> Any:
+    """The table, with a Note column when ``notes`` are given. Each experiment heads its scans on a line of
+    its own: as a column beside them it took a quarter of an 80-column terminal, and cut the sizes off."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from palxfel_globus.units import format_size
+
+    table = Table(title=Text(f"Scans under {root}"), title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("Experiment / scan", overflow="fold")
+    table.add_column("State", no_wrap=True)
+    table.add_column("Files", justify="right", min_width=5)
+    table.add_column("Size", justify="right", no_wrap=True)
+    if notes is not None:
+        table.add_column("Note", ratio=1, min_width=NOTE_MIN_WIDTH)
+    previous = None
+    for number, row in enumerate(rows):
+        if row["experiment"] != previous:
+            if previous is not None:
+                table.add_section()
+            table.add_row(Text(row["experiment"], style="bold"))
+        table.add_row(
+            Text(f"  {row['scan']}"),
+            Text(row["state"], style=STATE_STYLES[row["state"]]),
+            "-" if row["files"] is None else str(row["files"]),
+            format_size(row["bytes"]),
+            *([] if notes is None else [Text(notes[number])]),
+        )
+        previous = row["experiment"]
+    return table
+
+
+def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str, Any]]) -> None:
+    from collections import Counter
+
+    from rich.text import Text
 
     compacted = sum(item["count"] for item in archived)
     if compacted:
@@ -98,32 +130,19 @@ def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str
         if compacted:
             console.print(footer)
         return
-    table = Table(title=Text(f"Scans under {root}"), title_justify="left", box=box.SIMPLE_HEAD)
     notes = [_note(row) for row in rows]
-    table.add_column("Experiment", no_wrap=True)
-    table.add_column("Scan", no_wrap=True)
-    table.add_column("State", no_wrap=True)
-    table.add_column("Files", justify="right", min_width=5)
-    table.add_column("Size", justify="right", no_wrap=True)
-    if any(notes):
-        table.add_column("Note", ratio=1)
-    previous = None
-    for row, note in zip(rows, notes):
-        if previous is not None and row["experiment"] != previous:
-            table.add_section()
-        table.add_row(
-            Text(row["experiment"] if row["experiment"] != previous else ""),
-            Text(row["scan"]),
-            Text(row["state"], style=STATE_STYLES[row["state"]]),
-            "-" if row["files"] is None else str(row["files"]),
-            format_size(row["bytes"]),
-            *([Text(note)] if any(notes) else []),
-        )
-        previous = row["experiment"]
+    table = _scans_table(root, rows, None)
+    beside = any(notes) and console.width - console.measure(table).maximum >= NOTE_MIN_WIDTH
+    if beside:
+        table = _scans_table(root, rows, notes)
     console.print(table)
     counts = Counter(row["state"] for row in rows)
     summary = ", ".join(f"{counts[state]} {state}" for state in STATE_STYLES if counts[state])
     console.print(Text(f"{len(rows)} scans: {summary}."))
+    if not beside:  # under the table, each across the whole width; a shipped or released scan's note is its time
+        for row, note in zip(rows, notes):
+            if note and row["state"] not in ("shipped", "released"):
+                console.print(Text(f"{row['experiment']}/{row['scan']}, {row['state']}: {note}"))
     if compacted:
         console.print(footer)
 
@@ -153,7 +172,7 @@ def list_scans(
 
 
 ScanArgument = Annotated[
-    list[str], typer.Argument(metavar="SCAN...", help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")
+    list[str], typer.Argument(metavar="SCAN", help="Scan name, or EXPERIMENT/SCAN when the name is not unique.")
 ]
 
 
@@ -209,7 +228,7 @@ def _globus_run_ended(config: Optional[Path], run_id: str) -> bool:
 def retry(
     scans: Annotated[
         Optional[list[str]],
-        typer.Argument(metavar="[SCAN]...", help="Scan name, or EXPERIMENT/SCAN when the name is not unique."),
+        typer.Argument(metavar="SCAN", help="Scan name, or EXPERIMENT/SCAN when the name is not unique."),
     ] = None,
     run: Annotated[
         Optional[str],
@@ -274,7 +293,7 @@ def replace(
     Use it only when the DAQ copy is the right one (its files were changed on purpose). The next tick makes a new
     manifest from the DAQ copy as it is and ships it to every destination of the scan's route: the files that
     differ there are overwritten, and the bytes the backups held until then are gone. The old manifest stays in the
-    ledger as <scan>.replaced-<time>.json. If the backups are the right ones instead, put their files back on the
+    ledger as SCAN.replaced-TIME.json. If the backups are the right ones instead, put their files back on the
     DAQ and run 'palxfel-globus scans retry'.
     """
     if not yes:
@@ -319,13 +338,18 @@ def forget(
 @app.command("release")
 def release(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what the next run would release, and why; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Required: list what the next run would release, and why, and change nothing (only the flow's "
+            "runs release scans).",
+        ),
     ] = False,
     config: ConfigOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """What the next run releases: shipped scans past [retention] release_after whose DAQ copy goes once
-    every copy verifies again."""
+    """With --dry-run: what the next run releases, shipped scans past [retention] release_after whose DAQ copy
+    goes once every copy verifies again."""
     from palxfel_globus.cli.output import display
     from palxfel_globus.functions import call
 

@@ -6,10 +6,15 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import CONFIG_DEFAULT
+
 
 def serve(
     state: Annotated[Path, typer.Option("--state", help="Directory for the emulator's state and env.sh.")],
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file ([local] stand-ins).")] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help=f"Config file: its [local] stand-ins hold the data {CONFIG_DEFAULT}."),
+    ] = None,
     port: Annotated[
         int,
         typer.Option(
@@ -44,7 +49,7 @@ def serve(
     state = state.absolute()
     if state.exists() and not state.is_dir():
         raise PalxfelError(f"--state {state} is a file; give a directory (it is made if missing).")
-    emulator = Emulator(load_config(config), state, port, compute_sdk_port or None)
+    emulator = Emulator(load_config(config, with_local=True), state, port, compute_sdk_port or None)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

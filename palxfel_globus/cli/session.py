@@ -8,24 +8,40 @@ from typing import Any, Optional
 import typer
 from typing_extensions import Annotated
 
+from palxfel_globus.cli.options import ConfigOption as ConfigOption  # the commands import it from here
 from palxfel_globus.errors import PalxfelError
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def deployed(config_path: Optional[Path], what: str) -> tuple[Any, Any, str]:
-    """(config, deployment, the id of ``what``: "flow", "timer" or "transfer_flow"), or a sentence saying to
-    deploy first."""
+    """(config, deployment, the id of ``what``: "flow", "timer" or "transfer_flow"), or a sentence saying
+    what makes it."""
+    config, deployment = config_and_deployment(config_path)
+    record = getattr(deployment, what)
+    if not record:
+        raise PalxfelError(not_deployed(config, deployment, what))
+    return config, deployment, record["id"]
+
+
+def config_and_deployment(config_path: Optional[Path]) -> tuple[Any, Any]:
+    """The config and what the last deploy made for it (an empty deployment before the first)."""
     from palxfel_globus.globus.deployment import Deployment, deployment_path
 
     config = load_globus_config(config_path)
-    deployment = Deployment.load(deployment_path(config))
-    record = getattr(deployment, what)
-    if not record:
-        name = what.replace("_", " ")
-        raise PalxfelError(f"No {name} is deployed for {config.source}; run 'palxfel-globus deploy' first.")
-    return config, deployment, record["id"]
+    return config, Deployment.load(deployment_path(config))
+
+
+def not_deployed(config: Any, deployment: Any, what: str) -> str:
+    """The sentence for a command that needs ``what`` deployed, naming the step that makes it: a deploy
+    without a subscription makes no copy flow, and deploying again would only answer "Nothing to do"."""
+    if what == "transfer_flow" and deployment.flow and not config.globus.subscription_id:
+        return (
+            f"No one-off copy flow is deployed for {config.source}: a deploy without [globus] subscription_id "
+            "makes the scan-backup flow only; set subscription_id to your facility's subscription, then run "
+            "'palxfel-globus deploy'."
+        )
+    return f"No {what.replace('_', ' ')} is deployed for {config.source}; run 'palxfel-globus deploy' first."
 
 
 def load_globus_config(config_path: Optional[Path]) -> Any:

@@ -5,7 +5,7 @@ from dataclasses import asdict
 from typing import Any
 
 from palxfel_globus.cli.output import console, print_json, warn, when
-from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
+from palxfel_globus.cli.session import ConfigOption, JsonOption, config_and_deployment, not_deployed, session
 
 NEED_A_PERSON = ("blocked", "quarantined", "releasing")
 NEED_A_PERSON_HINT = (
@@ -17,7 +17,9 @@ SHOWN = 10
 
 
 def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """What a person checks in the morning: is the timer running, did the last runs succeed, what is waiting."""
+    """What a person checks in the morning: is the timer running, did the last runs succeed, what is waiting.
+
+    On the DAQ host it also counts the ledger's scans, deployed or not (after 'local run', say)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -28,7 +30,10 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from palxfel_globus.globus.errors import globus_errors
     from palxfel_globus.side_steps import failing
 
-    loaded, deployment, flow_id = deployed(config, "flow")
+    loaded, deployment = config_and_deployment(config)
+    flow_id = deployment.flow.get("id")
+    if flow_id is None and not loaded.daq.root.is_dir():  # nothing to show: neither Globus nor the ledger
+        raise PalxfelError(not_deployed(loaded, deployment, "flow"))
     report: dict[str, Any] = {
         "flow_id": flow_id,
         "flow_expires": None,
@@ -38,12 +43,13 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         "need_a_person": [],
         "side_steps_failing": [],
     }
-    current = session(loaded)
-    with globus_errors():
-        report["flow_expires"] = flow_expiry(current.clients.flows.get_flow(flow_id))
-        if deployment.timer:
-            report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
-        report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
+    if flow_id is not None:
+        current = session(loaded)
+        with globus_errors():
+            report["flow_expires"] = flow_expiry(current.clients.flows.get_flow(flow_id))
+            if deployment.timer:
+                report["timer"] = current.clients.timers.get_job(deployment.timer["id"]).data
+            report["runs"] = latest_runs(current.clients.flows, flow_id, 5)
     failing_steps = failing(report["runs"])
     report["side_steps_failing"] = [asdict(failure) for failure in failing_steps]
     if loaded.daq.root.is_dir():  # else loading the config already said the DAQ root is not here
@@ -65,7 +71,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         return
     table = Table(show_header=False, box=None)
     timer = report["timer"] or {}
-    table.add_row("flow", flow_id)
+    table.add_row("flow", flow_id or "not deployed: 'palxfel-globus deploy' makes it (docs/operations.md)")
     if report["flow_expires"]:
         table.add_row("expires", Text(f"{report['flow_expires']} (made without a subscription)", style="bold red"))
         table.add_row("", Text("set [globus] subscription_id, then palxfel-globus deploy"))
@@ -85,4 +91,5 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     for failure in failing_steps:  # the backup went on; these need a person all the same
         table.add_row("side step", Text(failure.sentence(), style="yellow"))
     console.print(table)
-    runs_table(report["runs"])
+    if flow_id is not None:
+        runs_table(report["runs"])

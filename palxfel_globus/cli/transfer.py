@@ -1,4 +1,4 @@
-"""``palxfel-globus transfer SRC:PATH DST:PATH``: one checksum-verified copy, through the deployed copy flow."""
+"""``palxfel-globus transfer SOURCE DESTINATION``: one checksum-verified copy, through the deployed copy flow."""
 
 from typing import Any, Optional
 
@@ -8,8 +8,11 @@ from typing_extensions import Annotated
 from palxfel_globus.cli.session import ConfigOption, JsonOption, deployed, session
 from palxfel_globus.errors import PalxfelError
 
-EndpointArgument = Annotated[
-    str, typer.Argument(metavar="COLLECTION:PATH", help="A collection UUID and an absolute path.")
+SourceArgument = Annotated[
+    str, typer.Argument(metavar="SOURCE", help="What to copy: COLLECTION_UUID:/absolute/path of a file or directory.")
+]
+DestinationArgument = Annotated[
+    str, typer.Argument(metavar="DESTINATION", help="Where the copy goes: COLLECTION_UUID:/absolute/path.")
 ]
 
 
@@ -33,8 +36,8 @@ def _deadline(wait_seconds: int) -> str:
 
 
 def transfer(
-    source: EndpointArgument,
-    destination: EndpointArgument,
+    source: SourceArgument,
+    destination: DestinationArgument,
     config: ConfigOption = None,
     label: Annotated[Optional[str], typer.Option("--label", help="The Transfer task's label.")] = None,
     json_output: JsonOption = False,

@@ -188,15 +188,21 @@ def flow_expiry(flow: Any) -> Optional[str]:
 
 
 def check_deployable(config: Config, no_subscription: bool) -> None:
-    """What the services would refuse, or silently lose, said before anything is made."""
+    """What the services would refuse, or silently lose, said before anything is made: all of it at once."""
+    problems = []
     if not config.globus.subscription_id and not no_subscription:
-        raise PalxfelError(
+        problems.append(
             "[globus] subscription_id is not set: without a Globus subscription a user may own only one flow, and "
             f"Globus deletes it {FLOW_EXPIRY_DAYS} days after it is made, and with it every night's backup; set "
             "[globus] subscription_id to your facility's subscription, or deploy with --no-subscription to accept "
             "one flow (no one-off copy flow) that expires."
         )
-    send_credentials(config)
+    try:
+        send_credentials(config)
+    except PalxfelError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise PalxfelError("\n".join(problems))
 
 
 def plan(desired: Desired, deployment: Deployment) -> list[Step]:
@@ -233,10 +239,16 @@ def compute_client(**authorization: Any) -> Any:
     try:
         from globus_compute_sdk import Client
     except ImportError:
+        version = platform.python_version()
+        if tuple(int(part) for part in version.split(".")[:2]) < (3, 10):  # no release installs here: pip would fail
+            raise PalxfelError(
+                "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this "
+                f"is {version}): deploy, and the demo, which deploys, from a machine with Python 3.10 or newer; "
+                "'palxfel-globus local run' runs the same flow on this one."
+            ) from None
         raise PalxfelError(
-            "Registering the Compute functions needs globus-compute-sdk, which needs Python 3.10 or newer (this is "
-            f"{platform.python_version()}): 'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from "
-            "a machine that has it."
+            "Registering the Compute functions needs globus-compute-sdk: "
+            f"'pip install \"globus-compute-sdk{COMPUTE_SDK_RANGE}\"', or deploy from a machine that has it."
         ) from None
     client = Client(do_version_check=False, **authorization)
     url = os.environ.get("GLOBUS_SDK_SERVICE_URL_COMPUTE")

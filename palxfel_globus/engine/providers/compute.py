@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import runpy
 import select
+import signal
 import sys
 import tempfile
 import threading
@@ -75,6 +76,24 @@ def _die_with(engine_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="die-with-engine", daemon=True).start()
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start the process the workers fork from with SIGINT ignored, which it and they inherit.
+
+    Ctrl-C at a terminal reaches every process of the foreground group. The engine's process stops
+    its pools; a worker, or the fork server while Python starts in it, would print a traceback of
+    its own. Only the main thread may set a handler, so an engine starts it when it is made (the
+    emulator makes its engine there, and starts pools from request threads)."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _alive(pid: int) -> bool:
@@ -159,6 +178,9 @@ class ComputeProvider:
     endpoint_workers: dict[str, int] = field(default_factory=dict)
     _pools: dict[str, concurrent.futures.ProcessPoolExecutor] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        _start_forkserver_deaf_to_ctrl_c()
 
     def pool(self, endpoint: str) -> concurrent.futures.ProcessPoolExecutor:
         with self._lock:
