@@ -150,7 +150,7 @@ def plain_names(directory):
 
     try:
         return sorted(name for name in os.listdir(directory) if not name.startswith("."))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file where a directory belongs holds no entries
         return []
 
 
@@ -236,7 +236,7 @@ def claim_index(ledger, experiment):
     index = {}
     try:
         names = os.listdir(ledger_path(ledger, "claims", experiment))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return index
     for name in names:
         parsed = parse_claim_name(name)
@@ -463,7 +463,8 @@ def manifest_path(ledger, experiment, scan):
 
 
 def read_manifest(ledger, experiment, scan):
-    """(manifest, sha256 of its bytes) from one read, or (None, None) when there is none."""
+    """(manifest, sha256 of its bytes) from one read, or (None, None) when there is none; ValueError when the
+    file is not a manifest (damaged), which each caller makes that scan's outcome alone."""
     import hashlib
     import json
 
@@ -472,7 +473,11 @@ def read_manifest(ledger, experiment, scan):
             data = handle.read()
     except FileNotFoundError:
         return None, None
-    return json.loads(data.decode("utf-8")), hashlib.sha256(data).hexdigest()
+    manifest = json.loads(data.decode("utf-8"))
+    shape = {"algorithm": str, "files": list, "file_count": int, "bytes": int}
+    if not isinstance(manifest, dict) or not all(isinstance(manifest.get(key), kind) for key, kind in shape.items()):
+        raise ValueError(f"the manifest of {experiment}/{scan} in the ledger is damaged")
+    return manifest, hashlib.sha256(data).hexdigest()
 
 
 def iso_time(timestamp):

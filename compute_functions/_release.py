@@ -134,13 +134,16 @@ def _fill_released_names(ledger, experiment):
     marker = ledger_path(ledger, RELEASED_NAMES, experiment, RELEASED_NAMES_FILLED)
     if os.path.exists(marker) or not os.access(ledger, os.W_OK):
         return
-    for name in plain_names(ledger_path(ledger, "released", experiment)):
-        if name.endswith(".json"):
-            _name_released(ledger, experiment, name[: -len(".json")])
-    for record in archived_records(ledger, experiment):
-        _name_released(ledger, experiment, record["scan"])
-    os.makedirs(os.path.dirname(marker), exist_ok=True)
-    atomic_write(marker, b"")
+    try:
+        for name in plain_names(ledger_path(ledger, "released", experiment)):
+            if name.endswith(".json"):
+                _name_released(ledger, experiment, name[: -len(".json")])
+        for record in archived_records(ledger, experiment):
+            _name_released(ledger, experiment, record["scan"])
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        atomic_write(marker, b"")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # a damaged area: the names stay as they are, and a released record still marks a restore
 
 
 def due_for_release(config, now):
@@ -182,45 +185,56 @@ def release_candidates(config, now, problems, settle=True):
     also gets the releases a crash or a stuck delete left unfinished ({..., "settle": True}: the run finishes
     them) and drops queue entries that no longer apply; a dry run claims and settles nothing, so both see the
     same scans (either may queue, once, the scans a ledger shipped before the queue existed: ``_fill_queue``)."""
+    root = real_root(config["daq_root"])
+    for shipped_time, experiment, scan in due_for_release(config, now):
+        try:
+            item = _candidate(config, root, now, problems, settle, iso_time(shipped_time), experiment, scan)
+        except (DaqError, OSError, ValueError, KeyError, TypeError) as exc:  # one odd entry: its scan's alone
+            add_problem(problems, f"{experiment}/{scan} is not released this run: {exc}")
+            continue
+        if item is not None:
+            yield item
+
+
+def _candidate(config, root, now, problems, settle, queued_at, experiment, scan):
+    """One queued scan as ``release_candidates`` yields it, or None (dropping its queue entry where it no longer
+    applies, when ``settle``)."""
     import os
 
     ledger = config["ledger"]
-    root = real_root(config["daq_root"])
-    for shipped_time, experiment, scan in due_for_release(config, now):
-        queued_at = iso_time(shipped_time)
-        if interrupted(config, root, experiment, scan):
-            if settle:
-                yield {"experiment": experiment, "scan": scan, "route": None, "shipped_at": queued_at, "settle": True}
-            continue
-        record, problem = read_record(ledger, experiment, scan)
-        if problem:
-            add_problem(problems, problem)
-            continue
-        if record is None or record.get("state") != "shipped" or record.get("shipped_at") != queued_at:
-            if settle:  # forgotten, blocked, shipping again, or shipped again since: it is queued when it ships
-                unqueue_release(ledger, experiment, scan, queued_at)
-            continue
-        if not os.path.lexists(os.path.join(root, experiment, RAW_DATA, scan)):
-            add_problem(
-                problems,
-                f"{experiment}/{scan} shipped, but its DAQ copy is gone (removed by hand?); nothing to release",
-            )
-            if settle:
-                unqueue_release(ledger, experiment, scan, queued_at)
-            continue
-        route = route_for(experiment, config["routes"])
-        if route is None:
-            add_problem(problems, f"{experiment}/{scan} is due for release, but no route matches it now; it stays")
-            continue
-        lease = current_claim(ledger, experiment, scan, claim_index(ledger, experiment).get(scan, {}), now)
-        if lease is not None and lease["active"]:
-            continue
-        yield {
-            "experiment": experiment,
-            "scan": scan,
-            "route": config["routes"].index(route),
-            "shipped_at": record.get("shipped_at"),
-        }
+    record, problem = read_record(ledger, experiment, scan)
+    if problem:
+        add_problem(problems, problem)
+        return None
+    if interrupted(config, root, experiment, scan, record):
+        if not settle:  # a dry run lists what a run releases, not what it finishes
+            return None
+        return {"experiment": experiment, "scan": scan, "route": None, "shipped_at": queued_at, "settle": True}
+    if record is None or record.get("state") != "shipped" or record.get("shipped_at") != queued_at:
+        if settle:  # forgotten, blocked, shipping again, or shipped again since: it is queued when it ships
+            unqueue_release(ledger, experiment, scan, queued_at)
+        return None
+    if not os.path.lexists(os.path.join(root, experiment, RAW_DATA, scan)):
+        add_problem(
+            problems,
+            f"{experiment}/{scan} shipped, but its DAQ copy is gone (removed by hand?); nothing to release",
+        )
+        if settle:
+            unqueue_release(ledger, experiment, scan, queued_at)
+        return None
+    route = route_for(experiment, config["routes"])
+    if route is None:
+        add_problem(problems, f"{experiment}/{scan} is due for release, but no route matches it now; it stays")
+        return None
+    lease = current_claim(ledger, experiment, scan, claim_index(ledger, experiment).get(scan, {}), now)
+    if lease is not None and lease["active"]:
+        return None
+    return {
+        "experiment": experiment,
+        "scan": scan,
+        "route": config["routes"].index(route),
+        "shipped_at": record.get("shipped_at"),
+    }
 
 
 def release_batch(config, now, problems, take, settle=True):
@@ -239,14 +253,17 @@ def release_batch(config, now, problems, take, settle=True):
     return items, copies, more
 
 
-def interrupted(config, root_real, experiment, scan):
-    """Whether a release of this scan was begun and not finished: its DAQ copy in the trash, or its record
-    moved to released/ while the queue still held it."""
+def interrupted(config, root_real, experiment, scan, record):
+    """Whether this tool began a release of the scan and did not finish it: its record says ``releasing``, or was
+    moved to released/ while the queue still held it, or its DAQ copy is gone and a trash of its name is there (a
+    crash between the rename and the record). A directory of the trash's name beside a scan still on the DAQ is
+    nobody's release of ours: it is never taken for one (the rename, finding it, keeps the scan)."""
     import os
 
-    return os.path.exists(released_path(config["ledger"], experiment, scan)) or os.path.lexists(
-        trash_path(root_real, experiment, scan)
-    )
+    if (record or {}).get("state") == "releasing" or os.path.exists(released_path(config["ledger"], experiment, scan)):
+        return True
+    trash = os.path.lexists(trash_path(root_real, experiment, scan))
+    return trash and not os.path.lexists(os.path.join(root_real, experiment, RAW_DATA, scan))
 
 
 def trash_path(root_real, experiment, scan):
@@ -326,6 +343,7 @@ def _settle(config, root, record, now):
         record = dict(record, state="releasing", reason=left, releasing_at=since or iso_time(now))
         write_record(ledger, dict(record, updated_at=iso_time(now)))
         return "releasing", left
+    _name_released(ledger, experiment, scan)
     path = released_path(ledger, experiment, scan)
     if not os.path.exists(path):
         released = dict(record, state="released", reason=None, released_at=iso_time(now), updated_at=iso_time(now))
@@ -400,21 +418,29 @@ def write_probes(root_real, experiments, run_id):
     return written
 
 
-def probe_seen(root_real, experiment, name, run_id):
-    """Whether the probe this run copied to a destination (``name``: see ``probe_name``) arrived on the DAQ
-    itself: the destination is the DAQ's own storage, under another collection or path (a bind mount, a second
+def probe_seen(root_real, experiment, name):
+    """Whether a probe copied to a destination (``name``: see ``probe_name``) has ever arrived on the DAQ itself:
+    the destination is the DAQ's own storage, under another collection or path (a bind mount, a second
     collection onto the same files), and a release would leave no copy anywhere. The DAQ host cannot look at a
-    destination; it can only see whether what was written there appeared here. The probe found is removed."""
+    destination; it can only see whether what was written there appeared here. Any such file counts, whichever
+    run wrote it (two runs may overlap), and it stays: only a person's 'scans retry' of a scan blocked for it
+    removes it (``forget_probes``), after which the next release run probes again."""
     import os
 
-    path = os.path.join(root_real, experiment, RAW_DATA, name)
+    return os.path.lexists(os.path.join(root_real, experiment, RAW_DATA, name))
+
+
+def forget_probes(root_real, experiment):
+    """Remove the probes that came back to an experiment's rawData (a person says the destination is fixed)."""
+    import os
+
+    raw = os.path.join(root_real, experiment, RAW_DATA)
     try:
-        with open(path, "rb") as handle:
-            seen = handle.read(200).decode("utf-8", "replace") == run_id
+        names = [name for name in os.listdir(raw) if name.startswith(PROBE_NAME + "-")]
     except OSError:
-        return False
-    remove_if_present(path)
-    return seen
+        return
+    for name in names:
+        remove_if_present(os.path.join(raw, name))
 
 
 def released_records(ledger):

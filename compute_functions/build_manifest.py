@@ -84,14 +84,14 @@ def _checked_against_ledger(config, root, experiment, scan, workers):
     manifest when it matches (the same digest), else the scan is blocked and nothing of it moves."""
     try:
         manifest, digest = read_manifest(config["ledger"], experiment, scan)
-    except ValueError:
+    except (UnicodeDecodeError, ValueError):
         manifest, digest = None, None
     if manifest is None:
         return _refused(
             experiment,
             scan,
-            "its backups were verified against a manifest the ledger no longer holds (or cannot read), so the DAQ "
-            "copy cannot be shown to match them; nothing is shipped over them",
+            "its backups were verified against a manifest the ledger no longer holds (or holds damaged), so the "
+            "DAQ copy cannot be shown to match them; nothing is shipped over them",
             True,
             DAQ_DIFFERS,
         )
@@ -105,6 +105,9 @@ def _checked_against_ledger(config, root, experiment, scan, workers):
         return _refused(experiment, scan, str(exc), not exc.transient)
     except DaqError as exc:
         return _refused(experiment, scan, str(exc), True)
+    except (KeyError, TypeError) as exc:  # entries of the manifest are damaged
+        reason = f"its verified manifest in the ledger is damaged ({exc!r}); nothing is shipped over its backups"
+        return _refused(experiment, scan, reason, True, DAQ_DIFFERS)
     except OSError as exc:
         where = shown(exc.filename or scan)
         return _refused(experiment, scan, f"cannot read {where} ({exc.strerror or exc}); it is tried again", False)

@@ -154,7 +154,10 @@ def _entry(config, root, route, record, owner, manifest_ships):
     path = destination_path(primary, experiment, scan)
     algorithm = record.get("algorithm")
     if algorithm is None:  # shipped before records kept it
-        manifest, _digest = read_manifest(config["ledger"], experiment, scan)
+        try:
+            manifest, _digest = read_manifest(config["ledger"], experiment, scan)
+        except ValueError:  # damaged: the entry goes without it
+            manifest = None
         algorithm = (manifest or {}).get("algorithm")
     content = {
         "experiment": experiment,

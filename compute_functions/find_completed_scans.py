@@ -15,6 +15,7 @@ from _layout import (
     DaqError,
     ScanError,
     add_problem,
+    destination_path,
     destinations_of,
     has_marker,
     ledger_inside_root,
@@ -70,10 +71,30 @@ def _eligible(record, now):
         return True
     state = record.get("state")
     if state == "failed":
-        return float(record.get("retry_after", 0)) <= now
+        try:
+            return float(record.get("retry_after") or 0) <= now
+        except (TypeError, ValueError):  # a retry time that is not a number: try now rather than never
+            return True
     if state == "blocked":
         return record.get("blocked_kind") not in WAITS_FOR_A_PERSON
     return state == "pending"
+
+
+def _verified_places(record, route, experiment, scan):
+    """The places (indices of the route's destinations) where a scan shipping again already has a copy verified
+    against its manifest, unless that is every one of them (then it goes everywhere, as a new scan does)."""
+    recorded = {
+        (place.get("collection"), place.get("path"))
+        for place in (record or {}).get("destinations") or []
+        if isinstance(place, dict) and place.get("state") == "verified"
+    }
+    places = destinations_of(route)
+    verified = [
+        index
+        for index, destination in enumerate(places)
+        if (destination["collection"], destination_path(destination, experiment, scan)) in recorded
+    ]
+    return verified if len(verified) < len(places) else []
 
 
 def _set_restored(config, root, experiment, scan, now):
@@ -85,8 +106,8 @@ def _set_restored(config, root, experiment, scan, now):
     released, _problem = read_released(ledger, experiment, scan)
     if released is None:  # compacted: restores are rare, so one read of the experiment's archive is fine
         released = next((item for item in archived_records(ledger, experiment) if item.get("scan") == scan), None)
-    manifest, _digest = read_manifest(ledger, experiment, scan)
     try:
+        manifest, _digest = read_manifest(ledger, experiment, scan)
         if manifest is None:
             comparison = "its manifest is no longer in the ledger"
         else:
@@ -99,6 +120,8 @@ def _set_restored(config, root, experiment, scan, now):
             )
     except ScanError as exc:
         comparison = f"it cannot be read as it is ({exc})"
+    except (ValueError, KeyError, TypeError):
+        comparison = "its manifest in the ledger is damaged, so it was not compared"
     reason = (
         f"came back on the DAQ after its release ({comparison}); left alone: it is neither shipped nor released "
         "again until a person runs 'palxfel-globus scans retry' (release it again) or 'scans forget' (a new scan)"
@@ -137,14 +160,19 @@ def _groups(claimed, routes, source_root, manifest_root, release=False, probed=(
     A group carries the roots (collection paths without a trailing slash) and the scan names;
     the flow joins them into Transfer items (``<source_root>/<experiment>/rawData/<scan>/`` to
     ``<base_path>/<experiment>/rawData/<scan>/``, and the manifest beside it) and verify_scan
-    tasks, so the run state holds a few names per scan rather than full paths (200 KB cap)."""
+    tasks, so the run state holds a few names per scan rather than full paths (200 KB cap). A scan shipping
+    again goes only to the destinations whose copy is not verified (``verified_at``: their places): a copy that
+    verified against the manifest is never synced again from the DAQ, whose bytes may have changed since."""
     groups = []
     for index, route in enumerate(routes):
         members = [item for item in claimed if item["route"] == index]
         if not members:
             continue
         for place, destination in enumerate(destinations_of(route)):
-            label = transfer_label(len(members), members[0]["scan"], members[-1]["scan"])
+            going = [item for item in members if place not in item.get("verified_at", ())]
+            if not going:
+                continue
+            label = transfer_label(len(going), going[0]["scan"], going[-1]["scan"])
             groups.append(
                 {
                     "route": index,
@@ -157,9 +185,9 @@ def _groups(claimed, routes, source_root, manifest_root, release=False, probed=(
                     "verify_endpoint": destination.get("compute_endpoint"),
                     "verify_root": destination.get("verify_root"),
                     "label": label.replace("palxfel-globus", "palxfel-globus re-verify", 1) if release else label,
-                    "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in members],
+                    "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in going],
                     "probe": probe_name(destination) if release else None,
-                    "probe_experiments": sorted({item["experiment"] for item in members} & set(probed)),
+                    "probe_experiments": sorted({item["experiment"] for item in going} & set(probed)),
                 }
             )
     return groups
@@ -241,65 +269,65 @@ def find_completed_scans(config, run_id, now=None):
             route = route_for(name, config["routes"])
             released = None  # the experiment's released scans, read once a scan with no record needs them
             for scan in scans:
-                if scan in shipped:
-                    continue
-                marked = has_marker(root, name, scan, raw_names, markers)
-                if not marked and not quiet:
-                    continue
-                record, problem = read_record(ledger, name, scan)
-                if problem:
-                    add_problem(problems, problem)
-                    continue
-                if record is None:
-                    if released is None:
-                        released = released_names(ledger, name)
-                    if scan in released:
-                        add_problem(problems, _set_restored(config, root, name, scan, now))
-                        continue
-                if record is not None and record.get("state") == "shipped":
-                    mark_shipped_index(ledger, name, scan)
-                    continue
-                if not _eligible(record, now):
-                    _tell(news, news_of(record, f"{name}/{scan}"))  # a quarantined scan nobody heard of yet
-                    continue
-                lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
-                if lease is not None and lease["active"]:
-                    continue
-                if route is None:
-                    unrouted.append(f"{name}/{scan}")
-                    continue
-                needed = len(destinations_of(route))
-                if len(claimed) >= max_scans or (claimed and copies + needed > MAX_COPIES):
-                    more = True
-                    break
                 try:
-                    files = scan_files(root, name, scan)
-                    if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
+                    if scan in shipped:
                         continue
-                except ScanError as exc:
-                    record = _set_blocked(ledger, name, scan, record, str(exc), now)
-                    if len(blocked) < MAX_PROBLEMS:
-                        blocked.append({"scan": f"{name}/{scan}", "reason": str(exc)})
-                    _tell(news, news_of(record, f"{name}/{scan}"))
-                    continue
-                size = sum(entry[2] for entry in files)
-                if claimed and total_bytes + size > max_bytes:
-                    more = True
-                    break
-                gen = acquire_claim(ledger, name, scan, run_id, now, config["lease_seconds"], claims.get(scan, {}))
-                if gen is None:
-                    continue
-                record, _problem = read_record(ledger, name, scan)
-                if not _eligible(record, now):
-                    release_claim(ledger, name, scan, run_id, now)
-                    continue
-                if (record or {}).get("state") == "pending":  # a copy that failed re-verification, if untold
-                    _tell(news, news_of(record, f"{name}/{scan}"))
-                _unblock(ledger, record, now)
-                total_bytes += size
-                copies += needed
-                claimed.append(
-                    {
+                    marked = has_marker(root, name, scan, raw_names, markers)
+                    if not marked and not quiet:
+                        continue
+                    record, problem = read_record(ledger, name, scan)
+                    if problem:
+                        add_problem(problems, problem)
+                        continue
+                    if record is None:
+                        if released is None:
+                            released = released_names(ledger, name)
+                        if scan in released or read_released(ledger, name, scan)[0] is not None:
+                            add_problem(problems, _set_restored(config, root, name, scan, now))
+                            continue
+                    if record is not None and record.get("state") == "shipped":
+                        mark_shipped_index(ledger, name, scan)
+                        continue
+                    if not _eligible(record, now):
+                        _tell(news, news_of(record, f"{name}/{scan}"))  # a quarantined scan nobody heard of yet
+                        continue
+                    lease = current_claim(ledger, name, scan, claims.get(scan, {}), now)
+                    if lease is not None and lease["active"]:
+                        continue
+                    if route is None:
+                        unrouted.append(f"{name}/{scan}")
+                        continue
+                    needed = len(destinations_of(route))
+                    if len(claimed) >= max_scans or (claimed and copies + needed > MAX_COPIES):
+                        more = True
+                        break
+                    try:
+                        files = scan_files(root, name, scan)
+                        if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
+                            continue
+                    except ScanError as exc:
+                        record = _set_blocked(ledger, name, scan, record, str(exc), now)
+                        if len(blocked) < MAX_PROBLEMS:
+                            blocked.append({"scan": f"{name}/{scan}", "reason": str(exc)})
+                        _tell(news, news_of(record, f"{name}/{scan}"))
+                        continue
+                    size = sum(entry[2] for entry in files)
+                    if claimed and total_bytes + size > max_bytes:
+                        more = True
+                        break
+                    gen = acquire_claim(ledger, name, scan, run_id, now, config["lease_seconds"], claims.get(scan, {}))
+                    if gen is None:
+                        continue
+                    record, _problem = read_record(ledger, name, scan)
+                    if not _eligible(record, now):
+                        release_claim(ledger, name, scan, run_id, now)
+                        continue
+                    if (record or {}).get("state") == "pending":  # a copy that failed re-verification, if untold
+                        _tell(news, news_of(record, f"{name}/{scan}"))
+                    _unblock(ledger, record, now)
+                    total_bytes += size
+                    copies += needed
+                    item = {
                         "experiment": name,
                         "kind": plan.kinds[name],
                         "scan": scan,
@@ -308,7 +336,12 @@ def find_completed_scans(config, run_id, now=None):
                         "bytes": size,
                         "claim_gen": gen,
                     }
-                )
+                    verified = _verified_places(record, route, name, scan)
+                    if verified:
+                        item["verified_at"] = verified
+                    claimed.append(item)
+                except (DaqError, OSError, ValueError, KeyError, TypeError) as exc:  # one odd entry: its scan's alone
+                    add_problem(problems, f"{name}/{scan} is skipped this run: {exc}")
             if more:
                 break
     except BaseException:

@@ -132,17 +132,28 @@ def list_scans(config, now=None, archived=False):
         if summary.get("count"):
             compacted.append({"experiment": name, "count": summary["count"], "bytes": summary.get("bytes")})
         for scan in on_disk_scans + sorted((set(recorded) | set(released)) - on_disk):
-            record, problem = read_record(ledger, name, scan)
-            if record is None and not problem and scan in released:
-                record, problem = read_released(ledger, name, scan)
-            if problem:
-                add_problem(problems, problem)
-            if scan in on_disk and scan in ever_released and (record is None or record.get("state") == "released"):
-                record = dict(record or {}, state="restored", reason=RESTORED_UNRECORDED)
-            rows.append(row_of(scan, record, claims, on_disk, raw_names))
+            try:
+                record, problem = read_record(ledger, name, scan)
+                if record is None and not problem and scan in released:
+                    record, problem = read_released(ledger, name, scan)
+                if problem:
+                    add_problem(problems, problem)
+                if scan in on_disk and scan in ever_released and (record is None or record.get("state") == "released"):
+                    record = dict(record or {}, state="restored", reason=RESTORED_UNRECORDED)
+                rows.append(row_of(scan, record, claims, on_disk, raw_names))
+            except (DaqError, OSError, ValueError, KeyError, TypeError) as exc:  # one odd entry: named, not fatal
+                add_problem(problems, f"{name}/{scan} cannot be listed ({exc}); inspect its ledger record")
         if archived and summary.get("count"):
             rows += [row_of(record["scan"], record, {}, set(), set()) for record in archived_records(ledger, name)]
     return {"scans": rows, "archived": compacted, "problems": problems}
+
+
+def _when(timestamp):
+    """A record's time as ISO 8601; None when it has none, or one that is not a number."""
+    try:
+        return iso_time(float(timestamp)) if timestamp else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 RESTORED_UNRECORDED = (
@@ -160,7 +171,12 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
     name = experiment["experiment"]
     lease = current_claim(config["ledger"], name, scan, claims.get(scan, {}), now)
     complete = scan in on_disk and has_marker(root, name, scan, raw_names, config["markers"])
-    if record is not None and record.get("state") == "shipped" and os.path.lexists(trash_path(root, name, scan)):
+    if (
+        record is not None
+        and record.get("state") == "shipped"
+        and scan not in on_disk
+        and os.path.lexists(trash_path(root, name, scan))
+    ):
         record = dict(record, state="releasing", reason=INTERRUPTED)  # a crash between the rename and the record
     files = size = blocked_now = None
     if record is not None and record.get("state") in ("shipped", "released", "releasing", "restored"):
@@ -194,7 +210,7 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         "destination": primary and {"collection": primary["collection"], "path": destination_path(primary, name, scan)},
         "destinations": _destinations(route, record, name, scan, state),
         "attempts": record.get("attempts", 0),
-        "retry_after": iso_time(record["retry_after"]) if record.get("retry_after") else None,
+        "retry_after": _when(record.get("retry_after")),
         "reason": record.get("reason") if state in EXPLAINED else record.get("last_error"),
         "blocked_kind": record.get("blocked_kind") if state == "blocked" else None,
         "last_error": record.get("last_error"),

@@ -15,6 +15,7 @@ one ended run at once.
 from _layout import DaqError, list_experiments, list_scans_of, real_root, split_scan_id
 from _ledger import (
     DAQ_DIFFERS,
+    ROUTE_IS_DAQ,
     bump_generation,
     claim_index,
     clear_claims,
@@ -31,7 +32,7 @@ from _ledger import (
     unmark_shipped_index,
     write_record,
 )
-from _release import forget_released, queue_for_release, released_path
+from _release import forget_probes, forget_released, queue_for_release, released_path
 
 ACTIONS = ("retry", "forget", "replace")
 RETRIED = ("failed", "quarantined", "blocked")
@@ -110,6 +111,8 @@ def manage_scan(config, scan_id, action, ended_runs=(), now=None):
     if action == "retry":
         if previous == "restored":
             return dict(result, state=_release_again(ledger, record, now))
+        if previous == "blocked" and record.get("blocked_kind") == ROUTE_IS_DAQ:
+            forget_probes(real_root(config["daq_root"]), experiment)  # the next release run probes afresh
         if previous not in RETRIED and released is None:
             raise DaqError(
                 f"{experiment}/{scan} is {previous}, not failed, quarantined, blocked or restored; "
@@ -136,6 +139,12 @@ def manage_scan(config, scan_id, action, ended_runs=(), now=None):
         write_record(ledger, record)
         bump_generation(ledger)
         return dict(result, state="pending")
+    if previous == "blocked" and record.get("blocked_kind") == DAQ_DIFFERS:
+        raise DaqError(
+            f"{experiment}/{scan} is blocked: its DAQ copy differs from its verified backups, and forgetting it would "
+            "ship the DAQ copy over them with no record of what they held; 'palxfel-globus scans replace' does that "
+            "keeping the verified manifest, or put the backup's files back and 'scans retry'."
+        )
     unmark_shipped_index(ledger, experiment, scan)
     for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
         remove_if_present(path)
@@ -166,11 +175,13 @@ def _release_again(ledger, record, now):
 
 def _set_aside_manifest(ledger, experiment, scan, now):
     """Keep the manifest the backups were verified against, beside the new one the next tick makes."""
+    import hashlib
     import os
 
     path = manifest_path(ledger, experiment, scan)
-    if os.path.exists(path):
-        os.replace(path, ledger_path(ledger, "manifests", experiment, f"{scan}.replaced-{int(now)}.json"))
+    if os.path.exists(path):  # named by a digest of the scan's name: a 240-byte name plus a suffix would not fit
+        key = hashlib.sha256(scan.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        os.replace(path, ledger_path(ledger, "manifests", experiment, f".replaced-{key}-{int(now)}.json"))
 
 
 def give_back(config, run_id, ended_runs=(), now=None):

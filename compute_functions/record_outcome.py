@@ -230,6 +230,20 @@ def _checked_places(places, ledger_digest, now):
     return first, states
 
 
+def _merged(record, destinations):
+    """This run's destination states, and, for the destinations a scan shipping again did not go to (its copy
+    there verified already), the verified state the record kept."""
+    seen = {(place["collection"], place["path"]) for place in destinations}
+    kept = [
+        place
+        for place in record.get("destinations") or []
+        if isinstance(place, dict)
+        and place.get("state") == "verified"
+        and (place.get("collection"), place.get("path")) not in seen
+    ]
+    return kept + destinations
+
+
 def _unverified(place, changed):
     """A destination a checksum-sync Transfer showed equal to a DAQ copy that no longer matches its manifest."""
     if place["state"] != "verified" or place["method"] != TRANSFER_CHECK:
@@ -274,7 +288,10 @@ class _Run:
             self.skipped.append({"scan": scan_id, "reason": problem})
             return
         record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
-        manifest, ledger_digest = read_manifest(self.ledger, experiment, scan)
+        try:
+            manifest, ledger_digest = read_manifest(self.ledger, experiment, scan)
+        except ValueError:  # damaged: the scan's own outcome (build_manifest blocked it, or it fails here)
+            manifest, ledger_digest = None, None
         places = _places(outcome)
         problem, destinations = _checked_places(places, ledger_digest, self.now)
         synced = [
@@ -334,7 +351,7 @@ class _Run:
                 retry_after=None,
                 reason=None,
                 blocked_kind=None,
-                **({"destinations": destinations} if destinations else {}),
+                **({"destinations": _merged(record, destinations)} if destinations else {}),
             )
             write_record(self.ledger, record)
             if self.config.get("catalog"):
@@ -466,7 +483,7 @@ class _Run:
                 return "kept", f"the probe of {where} did not complete ({why}); nothing is released until one does"
             key = (probe.get("name"), experiment)
             if key not in self.probes:
-                self.probes[key] = probe_seen(self.root, experiment, probe.get("name"), self.run_id)
+                self.probes[key] = probe_seen(self.root, experiment, probe.get("name"))
             if self.probes[key]:
                 number = (place.get("route") or 0) + 1
                 return ROUTE_IS_DAQ, (

@@ -27,7 +27,7 @@ from tests_support import Runs, complete, damage_first_detector_file, digest, ou
 from palxfel_globus.backup import TickSummary, run_message
 from palxfel_globus.config_text import render_config
 from palxfel_globus.demo import COLLECTION_ROOT, DemoScan, DemoSite, config_document, make_site
-from palxfel_globus.engine import SimulatedCrash
+from palxfel_globus.engine import Faults, SimulatedCrash
 from palxfel_globus.engine.faults import parse_fault
 
 Cli = Callable[..., "tuple[int, str, str]"]
@@ -49,7 +49,10 @@ class Checked(Runs):
             manifest = self.ledger / "manifests" / scan.experiment / f"{scan.name}.json"
             row = rows.get(scan.name, {})
             if manifest.exists() and (row.get("shipped_at") or row.get("state") in ("released", "releasing")):
-                expected = {entry["path"]: entry["digest"] for entry in json.loads(manifest.read_text())["files"]}
+                try:
+                    expected = {entry["path"]: entry["digest"] for entry in json.loads(manifest.read_text())["files"]}
+                except (ValueError, KeyError):  # damaged by the test: the original bytes stand for it
+                    expected = runs_originals_as_manifest(self, scan)
                 places = [scan.path, *self.copies(scan)]
                 assert any(strip(digest(place), scan) == strip(expected, scan) for place in places if place.is_dir()), (
                     f"no copy of {scan.name} holds the bytes its backups were verified against"
@@ -59,6 +62,10 @@ class Checked(Runs):
                 assert not os.path.lexists(trash_of(scan)), f"{scan.name} is released but its trash stayed"
         missing = [path for path in self.outside if not os.path.lexists(path)]
         assert not missing, f"deleted outside the scans: {missing}"
+
+
+def runs_originals_as_manifest(runs: Runs, scan: DemoScan) -> dict[str, str]:
+    return runs.originals[scan.name]
 
 
 def trash_of(scan: DemoScan) -> Path:
@@ -220,7 +227,7 @@ def alias_route(site: DemoSite, alias_dir: Path, both: bool, notify: bool = True
 
 @pytest.mark.parametrize("both", [False, True], ids=["only destination", "second destination"])
 def test_a_destination_that_is_the_daq_itself_is_refused_before_anything_is_released(
-    site: DemoSite, both: bool, daq_alias: Path, runs_of: Callable[[DemoSite], Checked]
+    site: DemoSite, both: bool, daq_alias: Path, cli: Cli, runs_of: Callable[[DemoSite], Checked]
 ) -> None:
     """The issue's finding 2: nothing on the DAQ host can stat a destination, so the flow copies a probe there
     before anything is released, and the DAQ side looks for it at home."""
@@ -241,7 +248,10 @@ def test_a_destination_that_is_the_daq_itself_is_refused_before_anything_is_rele
     assert "give the route a destination on other storage" in mail["body"]
     third = runs.run()
     assert all(scan.path.exists() for scan in ms_scans) and third["mail"] == []
-    assert not list(site.daq_root.rglob(".palxfel-globus-probe-*")), "the probe that came back is removed"
+    came_back = list(site.daq_root.rglob(".palxfel-globus-probe-*"))
+    assert came_back, "the probe that came back stays: an overlapping run sees it too"
+    code, out, err = cli("scans", "retry", *(scan_id(scan) for scan in ms_scans), "--config", str(site.config_path))
+    assert (code, err) == (0, "") and not any(path.exists() for path in came_back), "a person's retry probes afresh"
 
 
 # 3. released means no byte remains ---------------------------------------------------------------------------
@@ -566,3 +576,117 @@ def test_over_local_serve_deploy_refuses_and_doctor_reports_a_destination_that_i
         assert code == 1 and checks["route #1 apart from the DAQ"]["ok"]
         assert checks["route #2 destination #1 apart from the DAQ"]["ok"]
         assert not checks["route #2 destination #2 apart from the DAQ"]["ok"]
+
+
+# found by an adversarial run against the first version ----------------------------------------------------------
+
+
+class Before(Faults):
+    """Runs ``action`` once, just before ``state`` starts (what another process may do at that moment)."""
+
+    def __init__(self, state: str, action: Callable[[], Any]) -> None:
+        super().__init__()
+        self.state, self.action, self.done = state, action, False
+
+    def maybe_crash(self, state: str) -> None:
+        if state == self.state and not self.done:
+            self.done = True
+            self.action()
+        super().maybe_crash(state)
+
+
+def test_an_overlapping_run_does_not_hide_a_destination_that_is_the_daq(
+    site: DemoSite, daq_alias: Path, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """A timer run and a manual run may overlap: the second writes its own probe while the first waits for its
+    Transfer. Whatever run's probe comes back, the destination is the DAQ, and nothing is released from it."""
+    from palxfel_globus.functions import call
+
+    alias_route(site, daq_alias, both=False)
+    runs = runs_of(site)
+    runs.run()
+    other = lambda: call("find_completed_scans", config=runs.config.function_config(), run_id="another-run")  # noqa: E731
+    second = runs.run(Before("ProbeDestination", other))
+    ms_scans = [scan for scan in complete(site) if scan.experiment.startswith("ms_")]
+    assert all(scan.path.exists() for scan in ms_scans)
+    assert not any(scan_id(scan) in outcome(second)["released"] for scan in ms_scans)
+
+
+def test_a_foreign_directory_with_a_trash_name_is_neither_taken_for_a_release_nor_deleted(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    foreign = trash_of(ue)
+    foreign.mkdir()
+    (foreign / "someone-else.dat").write_bytes(b"not ours")
+    runs.outside += [foreign, foreign / "someone-else.dat"]
+    second = runs.run()
+    assert scan_id(ue) not in outcome(second)["released"] and ue.path.is_dir()
+    assert (foreign / "someone-else.dat").read_bytes() == b"not ours"
+    assert runs.rows()[ue.name]["state"] == "shipped"
+
+
+def test_a_scan_shipping_again_goes_only_where_its_copy_failed(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """The archive copy rots, so the scan ships again; its DAQ copy then changes while that run's Transfer is
+    about to start. The facility copy, verified already, is not in that Transfer: it keeps the manifest's bytes."""
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    damage_first_detector_file(runs.copies(ue)[1])
+    assert [item["scan"] for item in outcome(runs.run())["shipping_again"]] == [scan_id(ue)]
+    third = runs.run(Before("TransferScans", lambda: flip_a_byte_keeping_mtime(ue.path)))
+    groups = third["details"]["output"]["find"]["result"]["groups"]
+    going = {
+        (group["route"], group["destination"]) for group in groups if any(s["scan"] == ue.name for s in group["scans"])
+    }
+    assert going == {(0, 1)}, "only to the archive, whose copy failed"
+    assert digest(runs.copies(ue)[0]) == runs.originals[ue.name]
+    assert ue.path.exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["retry_after", "claims_file", "empty_manifest", "garbage_manifest"],
+)
+def test_one_damaged_ledger_entry_is_that_scans_alone(
+    site: DemoSite, cli: Cli, damage: str, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    runs = runs_of(site)
+    ue = first(site, "ue_")
+    if damage == "retry_after":  # a failed scan whose retry time is not a number
+        record = runs.ledger / "scans" / ue.experiment / f"{ue.name}.json"
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"experiment": ue.experiment, "scan": ue.name, "state": "failed",
+                                      "retry_after": "soon", "attempts": 1}), encoding="utf-8")  # fmt: skip
+    elif damage == "claims_file":  # a file where the experiment's claims directory belongs
+        (runs.ledger / "claims").mkdir(parents=True)
+        (runs.ledger / "claims" / ue.experiment).write_text("", encoding="utf-8")
+    first_run = runs.run()
+    others = [scan for scan in complete(site) if scan.experiment != ue.experiment]
+    assert all(scan_id(scan) in outcome(first_run)["shipped"] for scan in others), run_message(first_run)
+    if damage.endswith("_manifest"):  # the manifest a shipped scan's backups were verified against
+        manifest = runs.ledger / "manifests" / ue.experiment / f"{ue.name}.json"
+        manifest.write_text("{}" if damage == "empty_manifest" else "{not json", encoding="utf-8")
+        second = runs.run()
+        assert all(scan_id(scan) in outcome(second)["released"] for scan in others)
+        row = runs.rows()[ue.name]
+        assert (row["state"], row["blocked_kind"]) == ("blocked", "daq_differs") and ue.path.exists()
+    code, out, err = cli("scans", "list", "--json", "--config", str(site.config_path))
+    assert code == 0 and {scan.name for scan in others} <= {row["scan"] for row in json.loads(out)}
+
+
+def test_forget_refuses_a_scan_whose_daq_copy_differs_from_its_backups(
+    site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    flip_a_byte_keeping_mtime(ue.path)
+    runs.run()
+    code, out, err = cli("scans", "forget", scan_id(ue), "--yes", "--config", str(site.config_path))
+    assert code == 1 and err.count("\n") == 1 and "'palxfel-globus scans replace' does that" in err
+    assert runs.rows()[ue.name]["blocked_kind"] == "daq_differs"
