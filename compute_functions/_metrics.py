@@ -27,16 +27,16 @@ written is a warning of the run, never its failure. Standard library only, valid
 
 from _experiments import TickPlan
 from _layout import (
+    RAW_DATA,
     DaqError,
-    ScanError,
     add_problem,
+    confined,
     destination_path,
     destinations_of,
     has_marker,
     list_scans_of,
     real_root,
     route_for,
-    scan_files,
 )
 from _ledger import atomic_write, encode_json, read_generation, read_json, read_record, shipped_names
 from _recovery import completion_time, is_waiting, seconds_of, wait_seconds
@@ -165,7 +165,7 @@ def _count(config, state, result):
             entry = state["shipped"].setdefault(label, {}).setdefault(destination, [0, 0])
             entry[0] += 1
             entry[1] += int(record.get("bytes") or 0)
-        wait = wait_seconds(record)
+        wait = wait_seconds(record.get("completed_at"), record.get("shipped_at"))
         if wait is not None:
             histogram = state["waits"].setdefault(label, {"buckets": [0] * len(WAIT_BUCKETS), "sum": 0.0, "count": 0})
             for index, bound in enumerate(WAIT_BUCKETS):
@@ -238,11 +238,24 @@ def _gauges(config, now, state):
 
 
 def _size(root, experiment, scan):
-    """The bytes of a scan (None when it cannot be read as it is: it is blocked, and its size counts as 0)."""
+    """The bytes of a scan's regular files (links not followed, unreadable parts left out: a scan that cannot ship
+    as it is still has bytes waiting)."""
+    import os
+    import stat
+
+    total = 0
     try:
-        return sum(entry[2] for entry in scan_files(root, experiment, scan))
-    except (ScanError, DaqError):
-        return None
+        top = confined(root, experiment, RAW_DATA, scan)
+    except DaqError:
+        return 0
+    for directory, _subdirectories, names in os.walk(top):
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
 
 
 def _escape(value):

@@ -60,9 +60,9 @@ def seconds_of(iso):
         return None
 
 
-def wait_seconds(record):
-    """How long the scan waited from complete to verified at every destination, or None while unknown."""
-    completed, shipped = seconds_of(record.get("completed_at")), seconds_of(record.get("shipped_at"))
+def wait_seconds(completed_at, shipped_at):
+    """How long a scan waited from complete to verified at every destination (ledger times), or None while unknown."""
+    completed, shipped = seconds_of(completed_at), seconds_of(shipped_at)
     if completed is None or shipped is None:
         return None
     return max(0.0, shipped - completed)
@@ -127,7 +127,7 @@ def recovery_point(rows, routes, now, days):
                 oldest = entry
             continue
         shipped = seconds_of(row.get("shipped_at"))
-        wait = wait_seconds(row)
+        wait = row.get("wait_seconds")
         if figures is not None and wait is not None and since < shipped <= now:
             figures["waits"].append(wait)
     summary = []

@@ -209,5 +209,5 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         "shipped_at": record.get("shipped_at"),
         "released_at": record.get("released_at"),
         "completed_at": completed,
-        "wait_seconds": wait_seconds(dict(record, completed_at=completed)),
+        "wait_seconds": wait_seconds(completed, record.get("shipped_at")),
     }

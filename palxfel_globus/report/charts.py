@@ -19,12 +19,12 @@ Format = Callable[[float], str]
 
 
 def nice_ticks(top: float, count: int = 4) -> list[float]:
-    """0 and round steps (1, 2, 5 times a power of ten) up to at least ``top``."""
+    """0 and round whole steps (1, 2, 5 times a power of ten) up to at least ``top``."""
     if top <= 0:
         return [0.0, 1.0]
     raw = top / count
     power = 10 ** math.floor(math.log10(raw))
-    step = next(size * power for size in (1, 2, 5, 10) if size * power >= raw)
+    step = max(1, next(size * power for size in (1, 2, 5, 10) if size * power >= raw))  # scans and bytes are whole
     return [step * index for index in range(math.ceil(top / step - 1e-9) + 1)]
 
 
@@ -39,7 +39,7 @@ def _frame(
     """The figure around a chart: its svg (with a title for screen readers) and its legend."""
     label = escape(title)
     svg = [
-        f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg">',
+        f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{label}">',
         f"<title>{label}</title>",
         *body,
     ]

@@ -57,7 +57,7 @@ class Place:
     collection: str
     base_path: str
     label: str
-    counts: Counter = field(default_factory=Counter)  # scans of its route by state, and "verified"
+    counts: dict[str, int] = field(default_factory=dict)  # scans of its route by state, and "verified"
     verified_bytes: int = 0
     verified_in_window: int = 0
     waiting: int = 0  # complete scans of its route without a verified copy here yet
@@ -114,68 +114,13 @@ def build(listing: dict[str, Any], routes: list[dict[str, Any]], now: float, day
     """The figures of the last ``days`` days from ``listing`` (list_scans' result, its compacted rows included)."""
     import socket
 
-    rows = listing["scans"]
-    since = now - days * DAY
-    route_of = _router(routes)
-    places = [
-        Place(route["match"], place["collection"], place["base_path"], destination_label(place))
-        for route in routes
-        for place in _destinations(route)
-    ]
-    by_route: dict[str, list[Place]] = {}
-    for place in places:
-        by_route.setdefault(place.route, []).append(place)
-    day_starts = _day_starts(since, now)
-    per_day = {place.label: [0] * len(day_starts) for place in places}
-    starts: dict[str, list[float]] = {route["match"]: [] for route in routes}
-    ends: dict[str, list[float]] = {route["match"]: [] for route in routes}
-    waits = {route["match"]: [0] * (len(WAIT_BINS) + 1) for route in routes}
-    experiments: dict[str, dict[str, Any]] = {}
-    totals: Counter = Counter()
-    failures: Counter = Counter()
-    people = []
-    for row in rows:
-        state = row["state"]
-        route = route_of(row["experiment"])
-        counts = _count_row(row, totals)
-        experiment = experiments.setdefault(row["experiment"], dict.fromkeys(COUNTED, 0))
-        experiment.update(experiment=row["experiment"], active=experiment.get("active", False))
-        for key, value in counts.items():
-            experiment[key] += value
-        completed, shipped = seconds_of(row.get("completed_at")), seconds_of(row.get("shipped_at"))
-        if (
-            counts["waiting"]
-            or state in ("blocked", "quarantined", "failed", "releasing")
-            or any(time is not None and time > since for time in (completed, shipped))
-        ):
-            experiment["active"] = True
-        if state in ("failed", "quarantined", "blocked") and (row.get("reason") or row.get("last_error")):
-            failures[reason_kind(row.get("reason") or row["last_error"], row["experiment"], row["scan"])] += 1
-        if state in NEED_A_PERSON:
-            people.append(row)
-        if route is None:
-            continue
-        if completed is not None:
-            starts[route].append(completed)
-            if not counts["waiting"]:
-                ends[route].append(shipped if shipped is not None else completed)
-        if shipped is not None and since < shipped <= now and row.get("wait_seconds") is not None:
-            waits[route][bisect.bisect_left(WAIT_BINS, row["wait_seconds"])] += 1
-        for place, recorded in zip(by_route.get(route, []), row.get("destinations") or []):
-            place.counts[state] += 1
-            if recorded.get("state") != "verified":
-                place.waiting += counts["waiting"]
-                continue
-            place.counts["verified"] += 1
-            place.verified_bytes += row.get("bytes") or 0
-            verified = first_verified(recorded, row)
-            if verified is not None and since < verified <= now:
-                place.verified_in_window += 1
-                per_day[place.label][max(0, bisect.bisect_right(day_starts, verified) - 1)] += row.get("bytes") or 0
-    times = [since + (now - since) * index / (BACKLOG_POINTS - 1) for index in range(BACKLOG_POINTS)]
-    backlog = {route: _backlog(sorted(starts[route]), sorted(ends[route]), times) for route in starts}
+    tally = _Tally(routes, now, days)
+    for row in listing["scans"]:
+        tally.add(row)
+    times = [tally.since + (now - tally.since) * index / (BACKLOG_POINTS - 1) for index in range(BACKLOG_POINTS)]
+    experiments = tally.experiments.values()
     shown = sorted(
-        (entry for entry in experiments.values() if entry.pop("active")),
+        (entry for entry in experiments if entry.pop("active")),
         key=lambda entry: (_experiment_date(entry["experiment"]), entry["experiment"]),
         reverse=True,
     )
@@ -185,21 +130,94 @@ def build(listing: dict[str, Any], routes: list[dict[str, Any]], now: float, day
         daq_root=daq_root,
         host=socket.gethostname(),
         recovery=listing["recovery"],
-        totals={key: totals[key] for key in COUNTED},
+        totals={key: sum(entry[key] for entry in experiments) for key in COUNTED},
         experiments=shown[:SHOWN_EXPERIMENTS],
         experiments_hidden=len(experiments) - len(shown),
         experiments_cut=max(0, len(shown) - SHOWN_EXPERIMENTS),
-        places=places,
+        places=tally.places,
         backlog_times=times,
-        backlog=backlog,
-        day_starts=day_starts,
-        bytes_per_day=per_day,
+        backlog={
+            route: _backlog(sorted(tally.starts[route]), sorted(tally.ends[route]), times) for route in tally.starts
+        },
+        day_starts=tally.day_starts,
+        bytes_per_day=tally.per_day,
         wait_bins=WAIT_BINS,
-        waits=waits,
-        failures=failures.most_common(),
-        need_a_person=[_person(row) for row in people[:SHOWN_PEOPLE]],
-        need_a_person_cut=max(0, len(people) - SHOWN_PEOPLE),
+        waits=tally.waits,
+        failures=tally.failures.most_common(),
+        need_a_person=[_person(row) for row in tally.people[:SHOWN_PEOPLE]],
+        need_a_person_cut=max(0, len(tally.people) - SHOWN_PEOPLE),
     )
+
+
+class _Tally:
+    """The figures counted row by row, in one pass (a report of 100,000 scans must take seconds)."""
+
+    def __init__(self, routes: list[dict[str, Any]], now: float, days: int) -> None:
+        self.now, self.since = now, now - days * DAY
+        self.route_of = _router(routes)
+        self.places = [
+            Place(route["match"], place["collection"], place["base_path"], destination_label(place))
+            for route in routes
+            for place in _destinations(route)
+        ]
+        self.by_route: dict[str, list[Place]] = {}
+        for place in self.places:
+            self.by_route.setdefault(place.route, []).append(place)
+        self.day_starts = _day_starts(self.since, now)
+        self.per_day = {place.label: [0] * len(self.day_starts) for place in self.places}
+        self.starts: dict[str, list[float]] = {route["match"]: [] for route in routes}
+        self.ends: dict[str, list[float]] = {route["match"]: [] for route in routes}
+        self.waits = {route["match"]: [0] * (len(WAIT_BINS) + 1) for route in routes}
+        self.experiments: dict[str, dict[str, Any]] = {}
+        self.failures: Counter = Counter()
+        self.people: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        state = row["state"]
+        waiting = state in WAITING and not row.get("shipped_at")
+        completed, shipped = seconds_of(row.get("completed_at")), seconds_of(row.get("shipped_at"))
+        entry = self.experiments.get(row["experiment"])
+        if entry is None:
+            entry = self.experiments[row["experiment"]] = dict.fromkeys(COUNTED, 0)
+            entry.update(experiment=row["experiment"], active=False)
+        entry["complete"] += state != "incomplete"
+        entry["waiting"] += waiting
+        if state in entry:
+            entry[state] += 1
+        if waiting or state in NEED_A_PERSON or state == "failed" or max(completed or 0, shipped or 0) > self.since:
+            entry["active"] = True
+        if state in ("failed", "quarantined", "blocked") and (row.get("reason") or row.get("last_error")):
+            self.failures[reason_kind(row.get("reason") or row["last_error"], row["experiment"], row["scan"])] += 1
+        if state in NEED_A_PERSON:
+            self.people.append(row)
+        route = self.route_of(row["experiment"])
+        if route is not None:
+            self._over_time(route, row, waiting, completed, shipped)
+            self._at_places(route, row, state, waiting)
+
+    def _over_time(
+        self, route: str, row: dict[str, Any], waiting: bool, completed: Optional[float], shipped: Optional[float]
+    ) -> None:
+        if completed is not None:
+            self.starts[route].append(completed)
+            if not waiting:
+                self.ends[route].append(shipped if shipped is not None else completed)
+        if shipped is not None and self.since < shipped <= self.now and row.get("wait_seconds") is not None:
+            self.waits[route][bisect.bisect_left(WAIT_BINS, row["wait_seconds"])] += 1
+
+    def _at_places(self, route: str, row: dict[str, Any], state: str, waiting: bool) -> None:
+        for place, recorded in zip(self.by_route.get(route, ()), row.get("destinations") or ()):
+            place.counts[state] = place.counts.get(state, 0) + 1
+            if recorded.get("state") != "verified":
+                place.waiting += waiting
+                continue
+            place.counts["verified"] = place.counts.get("verified", 0) + 1
+            place.verified_bytes += row.get("bytes") or 0
+            verified = first_verified(recorded, row)
+            if verified is not None and self.since < verified <= self.now:
+                place.verified_in_window += 1
+                day = max(0, bisect.bisect_right(self.day_starts, verified) - 1)
+                self.per_day[place.label][day] += row.get("bytes") or 0
 
 
 def _router(routes: list[dict[str, Any]]) -> Any:
@@ -219,21 +237,6 @@ def _destinations(route: dict[str, Any]) -> list[dict[str, Any]]:
     if route.get("destinations"):
         return list(route["destinations"])
     return [{key: route.get(key) for key in ("collection", "base_path")}]
-
-
-def _count_row(row: dict[str, Any], totals: Counter) -> dict[str, int]:
-    state = row["state"]
-    counts = {
-        "complete": int(state != "incomplete"),
-        "waiting": int(is_waiting(row)),
-        "shipped": int(state == "shipped"),
-        "released": int(state == "released"),
-        "blocked": int(state == "blocked"),
-        "quarantined": int(state == "quarantined"),
-        "failed": int(state == "failed"),
-    }
-    totals.update(counts)
-    return counts
 
 
 def _backlog(starts: list[float], ends: list[float], times: list[float]) -> list[int]:

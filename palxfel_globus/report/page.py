@@ -172,10 +172,10 @@ def _place_count(place: Any, kind: str) -> int:
     """Scans of a destination by kind: its verified copies; its route's other scans by state (a waiting one is
     counted where it has no verified copy yet)."""
     if kind == "verified_copies":
-        return int(place.counts["verified"])
+        return place.counts.get("verified", 0)
     if kind == "waiting":
-        return int(place.waiting)
-    return int(place.counts[kind])
+        return place.waiting
+    return place.counts.get(kind, 0)
 
 
 def _bin_labels(bounds: tuple[int, ...], language: str) -> list[str]:
@@ -231,13 +231,11 @@ def _destinations(figures: Figures, language: str) -> str:
             [
                 f'<span class="name">{escape(place.base_path)}<br>{escape(place.collection)}</span>',
                 f'<span class="name">{escape(place.route)}</span>',
-                f"{place.counts['verified']:,}",
+                f"{place.counts.get('verified', 0):,}",
                 escape(format_size(place.verified_bytes)),
                 f"{place.verified_in_window:,}",
                 f"{place.waiting:,}",
-                f"{place.counts['released']:,}",
-                f"{place.counts['blocked']:,}",
-                f"{place.counts['quarantined']:,}",
+                *(f"{place.counts.get(state, 0):,}" for state in ("released", "blocked", "quarantined")),
             ]
         )
     return f"<section>{title}{_table(headers, rows)}</section>"
