@@ -303,68 +303,57 @@ def render(config, state, figures, now):
         (route["match"], destination_label(place)) for route in config["routes"] for place in destinations_of(route)
     ]
     routes = [route["match"] for route in config["routes"]]
+    shipped = {(route, place): kept for route, kept_at in state["shipped"].items() for place, kept in kept_at.items()}
+    backlog, released = figures["backlog"], state["released"]
+    removed = "DAQ copy was removed once every copy verified again."
     out = _Text()
-
-    def by_place(name, kind, text, value_of, known):
-        keys = sorted(set(places) | set(known))
-        out.family(name, kind, text, [((("route", r), ("destination", p)), value_of(r, p)) for r, p in keys])
-
-    def by_route(name, kind, text, value_of, known):
-        keys = sorted(set(routes) | set(known))
-        out.family(name, kind, text, [((("route", r),), value_of(r)) for r in keys])
-
-    shipped = {(route, place): kept for route, places in state["shipped"].items() for place, kept in places.items()}
-    for index, what in enumerate(("Scans", "Bytes of the scans")):
-        by_place(
-            "palxfel_globus_shipped_{}_total".format(("scans", "bytes")[index]),
+    for name, kind, text, values in (
+        ("shipped_scans_total", "counter", "Scans verified at the destination.", _column(shipped, 0)),
+        ("shipped_bytes_total", "counter", "Bytes of the scans verified at the destination.", _column(shipped, 1)),
+        ("backlog_scans", "gauge", "Complete scans without a verified copy at the destination.", _column(backlog, 0)),
+        ("backlog_bytes", "gauge", "Bytes of the complete scans without a verified copy there.", _column(backlog, 1)),
+        (
+            "oldest_waiting_scan_age_seconds",
+            "gauge",
+            "Seconds since the oldest complete scan without a verified copy at the destination was complete (0: none).",
+            {key: max(0.0, now - kept[2]) for key, kept in backlog.items() if kept[2] is not None},
+        ),
+    ):
+        keys = sorted(set(places) | set(values))
+        samples = [((("route", route), ("destination", place)), values.get((route, place), 0)) for route, place in keys]
+        out.family(f"palxfel_globus_{name}", kind, text, samples)
+    for name, kind, text, values in (
+        ("released_scans_total", "counter", f"Scans whose {removed}", _column(released, 0)),
+        ("released_bytes_total", "counter", f"Bytes of the scans whose {removed}", _column(released, 1)),
+        (
+            "failed_attempts_total",
             "counter",
-            f"{what} verified at the destination.",
-            lambda r, p, i=index: shipped.get((r, p), [0, 0])[i],
-            shipped,
-        )
-    released = state["released"]
-    for index, what in enumerate(("Scans whose", "Bytes of the scans whose")):
-        by_route(
-            "palxfel_globus_released_{}_total".format(("scans", "bytes")[index]),
-            "counter",
-            f"{what} DAQ copy was removed once every copy verified again.",
-            lambda r, i=index: released.get(r, [0, 0])[i],
-            released,
-        )
-    failures = state["failures"]
-    text = "Attempts to ship a scan that failed (the last one of a quarantined scan too)."
-    by_route("palxfel_globus_failed_attempts_total", "counter", text, lambda r: failures.get(r, 0), failures)
+            "Failed attempts to ship a scan (a quarantined one's last too).",
+            state["failures"],
+        ),
+        ("blocked_scans", "gauge", "Scans blocked now.", figures["blocked"]),
+        ("quarantined_scans", "gauge", "Scans quarantined now.", figures["quarantined"]),
+    ):
+        samples = [((("route", route),), values.get(route, 0)) for route in sorted(set(routes) | set(values))]
+        out.family(f"palxfel_globus_{name}", kind, text, samples)
     out.histogram(
         "palxfel_globus_complete_to_verified_seconds",
         "How long a shipped scan waited from complete to verified at every destination.",
         {route: state["waits"].get(route) for route in sorted(set(routes) | set(state["waits"]))},
     )
-    backlog = figures["backlog"]
-    for index, what in enumerate(("Complete scans", "Bytes of the complete scans")):
-        by_place(
-            "palxfel_globus_backlog_{}".format(("scans", "bytes")[index]),
-            "gauge",
-            f"{what} without a verified copy at the destination yet.",
-            lambda r, p, i=index: backlog.get((r, p), [0, 0, None])[i],
-            backlog,
-        )
-    text = "Seconds since the oldest complete scan without a verified copy at the destination was complete (0: none)."
-    by_place(
-        "palxfel_globus_oldest_waiting_scan_age_seconds", "gauge", text, lambda r, p: _age(backlog, r, p, now), backlog
-    )
-    for kind in ("blocked", "quarantined"):
-        counts = figures[kind]
-        by_route(f"palxfel_globus_{kind}_scans", "gauge", f"Scans {kind} now.", lambda r, c=counts: c.get(r, 0), counts)
-    out.family(
-        "palxfel_globus_unrouted_scans", "gauge", "Complete scans no route matches.", [((), figures["unrouted"])]
-    )
-    text = "When the last run ended (Unix time)."
-    out.family("palxfel_globus_last_run_timestamp_seconds", "gauge", text, [((), state["last_run"] or 0)])
-    text = "When the last run ended that recorded no problem or found nothing to do (Unix time; 0: none yet)."
-    out.family("palxfel_globus_last_success_timestamp_seconds", "gauge", text, [((), state["last_success"] or 0)])
+    for name, text, value in (
+        ("unrouted_scans", "Complete scans no route matches.", figures["unrouted"]),
+        ("last_run_timestamp_seconds", "When the last run ended (Unix time).", state["last_run"] or 0),
+        (
+            "last_success_timestamp_seconds",
+            "When the last run ended that recorded no problem or found nothing to do (Unix time; 0: none yet).",
+            state["last_success"] or 0,
+        ),
+    ):
+        out.family(f"palxfel_globus_{name}", "gauge", text, [((), value)])
     return out.text()
 
 
-def _age(backlog, route, place, now):
-    oldest = backlog.get((route, place), [0, 0, None])[2]
-    return 0 if oldest is None else max(0.0, now - oldest)
+def _column(kept, index):
+    """{key: the ``index``-th of each kept list}: a scan count or a byte count."""
+    return {key: values[index] for key, values in kept.items()}
