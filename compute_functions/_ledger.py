@@ -12,6 +12,8 @@ Layout under the ledger directory (names are the experiment and scan directory n
     catalog/<experiment>/<scan>           empty; the scan's catalog entry is due (made or replaced);
                                           after Search refused it, when and why
     side-steps/<step>.json                a side step (catalog, sharing) failing run after run
+    palxfel_globus.prom, metrics.json     the figures for Prometheus, rewritten by every run, and their counters
+                                          (see _metrics; metrics.lock is held while they are written)
 
 Every write is atomic (temp file, fsync, rename, fsync of the directory) and a claim is an
 exclusive create (temp file, fsync, hard link to the final name), so a crash at any point

@@ -48,6 +48,8 @@ from _ledger import (
     shipped_names,
     write_record,
 )
+from _metrics import note_quiet_run
+from _recovery import note_completion
 from _release import (
     MAX_COPIES,
     archived_records,
@@ -306,6 +308,9 @@ def find_completed_scans(config, run_id, now=None):
                         if not marked and not scan_is_quiet(root, name, scan, files, now, quiet):
                             continue
                     except ScanError as exc:
+                        record = note_completion(
+                            config, root, record or {"experiment": name, "scan": scan, "attempts": 0}
+                        )
                         record = _set_blocked(ledger, name, scan, record, str(exc), now)
                         if len(blocked) < MAX_PROBLEMS:
                             blocked.append({"scan": f"{name}/{scan}", "reason": str(exc)})
@@ -352,6 +357,8 @@ def find_completed_scans(config, run_id, now=None):
     finally:
         stamp_of.close()
     plan.save(learnt)
+    if not claimed and not releases:  # the run ends before RecordOutcome: the figures for Prometheus move on here
+        note_quiet_run(config, now, problems)
     settles = [item for item in releases if item.get("settle")]
     releases = [item for item in releases if not item.get("settle")]
     probed = write_probes(root, sorted({item["experiment"] for item in releases}), run_id) if releases else []

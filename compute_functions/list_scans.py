@@ -23,6 +23,7 @@ from _layout import (
     scan_is_quiet,
 )
 from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, plain_names, read_record
+from _recovery import completion_time, recovery_point, wait_seconds
 from _release import archive_summary, archived_records, read_released, released_names, trash_path
 
 
@@ -93,10 +94,11 @@ def _ledger_experiments(ledger):
     return [name for name in names if parse_experiment_name(name)]
 
 
-def list_scans(config, now=None, archived=False):
+def list_scans(config, now=None, archived=False, days=7):
     """Returns {scans: [{experiment, kind, scan, state, reason, files, bytes, on_disk, destination,
-    destinations: [{collection, path, state, verified_at, problem}], ...}], archived: [{experiment, count,
-    bytes}], problems}; ``reason`` says why a blocked scan cannot ship, or a failed one's last error.
+    destinations: [{collection, path, state, verified_at, problem}], completed_at, wait_seconds, ...}],
+    archived: [{experiment, count, bytes}], recovery, problems}; ``reason`` says why a blocked scan cannot ship,
+    or a failed one's last error; ``recovery`` is the recovery point over the last ``days`` days (see _recovery).
     Released scans are rows while recent; older ones are compacted in the ledger and only counted in
     ``archived``, unless ``archived`` asks for their rows too (a read of every one of them)."""
     import functools
@@ -145,7 +147,8 @@ def list_scans(config, now=None, archived=False):
                 add_problem(problems, f"{name}/{scan} cannot be listed ({exc}); inspect its ledger record")
         if archived and summary.get("count"):
             rows += [row_of(record["scan"], record, {}, set(), set()) for record in archived_records(ledger, name)]
-    return {"scans": rows, "archived": compacted, "problems": problems}
+    recovery = recovery_point(rows, config["routes"], now, days)
+    return {"scans": rows, "archived": compacted, "recovery": recovery, "problems": problems}
 
 
 def _when(timestamp):
@@ -198,6 +201,10 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
     if state == "pending" and config["routes"] and route is None:
         state = "unrouted"
     record = record or {}
+    completed = record.get("completed_at")
+    if not completed and complete:  # recorded before the ledger kept it, or not recorded yet: its marker says
+        completed = completion_time(config, root, name, scan)
+        completed = None if completed is None else iso_time(completed)
     primary = route and destinations_of(route)[0]
     return {
         "experiment": name,
@@ -217,4 +224,6 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         "claimed_by": lease["run_id"] if state == "claimed" else None,
         "shipped_at": record.get("shipped_at"),
         "released_at": record.get("released_at"),
+        "completed_at": completed,
+        "wait_seconds": wait_seconds(completed, record.get("shipped_at")),
     }

@@ -46,6 +46,8 @@ from _ledger import (
     unmark_shipped_index,
     write_record,
 )
+from _metrics import note_run
+from _recovery import note_completion
 from _release import (
     compact_released,
     finish_release,
@@ -287,7 +289,9 @@ class _Run:
         if problem:
             self.skipped.append({"scan": scan_id, "reason": problem})
             return
-        record = record or {"experiment": experiment, "scan": scan, "attempts": 0}
+        record = note_completion(
+            self.config, self.root, record or {"experiment": experiment, "scan": scan, "attempts": 0}
+        )
         try:
             manifest, ledger_digest = read_manifest(self.ledger, experiment, scan)
         except ValueError:  # damaged: the scan's own outcome (build_manifest blocked it, or it fails here)
@@ -568,6 +572,7 @@ def record_outcome(
         released = release_run_claims(ledger, run_id, now)
         summary = f"{len(released)} claim{'' if len(released) == 1 else 's'} given back; {error}"
         nothing = {key: [] for key in ("shipped", "failed", "quarantined", "blocked", "skipped", "news", "warnings")}
+        note_run(config, run_id, None, now)  # the figures for Prometheus (see _metrics)
         return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
@@ -581,7 +586,7 @@ def record_outcome(
     found = found if isinstance(found, dict) else {}
     warnings = _repairs(found, groups_done) + run.warnings
     decisions = [item for item in run.blocked if item["kind"] in WAITS_FOR_A_PERSON]
-    return {
+    result = {
         "ok": not (run.failed or run.quarantined or run.skipped or run.again or run.releasing or decisions),
         "shipped": run.shipped,
         "released": run.released,
@@ -596,6 +601,8 @@ def record_outcome(
         "summary": _summary(run)
         + tick_notes(run.blocked + (found.get("blocked") or []), warnings + (found.get("problems") or [])),
     }
+    note_run(config, run_id, result, now, found)  # the figures for Prometheus (see _metrics)
+    return result
 
 
 def _repairs(found, groups_done):

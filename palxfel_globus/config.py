@@ -331,7 +331,10 @@ def _uuid(value: Any) -> str:
 def _absolute_path(value: Any) -> Path:
     if not isinstance(value, str) or not value:
         raise ValueError("expected a path as a string")
-    path = Path(value).expanduser()
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # "~name" of no user on this machine
+        raise ValueError(f"{value!r} starts with a user name this machine does not know") from None
     if not path.is_absolute():
         raise ValueError(f"{value!r} is a relative path; give an absolute one")
     return path

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -540,6 +541,97 @@ def steady_tick(work: Path, experiments: int, repeats: int) -> Row:
     )
 
 
+def report_ledger(root: Path, experiments: int, per_experiment: int) -> dict:
+    """A DAQ tree and ledger of ``experiments`` x ``per_experiment`` scans over the last 60 days, as the ledger's
+    own code leaves them: nine in ten released (their records compacted in the experiment's archive), the rest
+    shipped with their DAQ copy still there, and per experiment one failed and one complete but not yet shipped.
+    Each record has its completion and verification times and its destinations. Returns the function config."""
+    config = find_config(root / "daq")
+    collection = config["routes"][0]["collection"]
+    ledger = Path(config["ledger"])
+    now = time.time()
+    for e in range(experiments):
+        experiment = f"{'ms' if e % 2 else 'ue'}_25{e // 28 % 12 + 1:02d}{e % 28 + 1:02d}_exp{e:05d}"
+        raw = root / "daq" / experiment / "rawData"
+        raw.mkdir(parents=True)
+        released, kept = [], 0
+        for n in range(per_experiment):
+            scan = f"250101_scan_{n + 1:05d}_DIR"
+            complete = now - 60 * 86400 * (1 - (e * per_experiment + n) / (experiments * per_experiment))
+            shipped = complete + 600 + 60 * (n % 30)
+            record = {
+                "experiment": experiment,
+                "scan": scan,
+                "state": "shipped",
+                "attempts": 0,
+                "files": 40,
+                "bytes": 2 * 10**9 + n,
+                "completed_at": datetime.fromtimestamp(complete, timezone.utc).isoformat(timespec="seconds"),
+                "shipped_at": datetime.fromtimestamp(shipped, timezone.utc).isoformat(timespec="seconds"),
+                "destinations": [
+                    {
+                        "collection": collection,
+                        "path": f"/b/{experiment}/rawData/{scan}/",
+                        "state": "verified",
+                        "verified_at": datetime.fromtimestamp(shipped, timezone.utc).isoformat(timespec="seconds"),
+                        "method": "checksum-sync transfer",
+                        "problem": None,
+                    }
+                ],
+            }
+            if n < per_experiment * 9 // 10:
+                released.append(dict(record, state="released", released_at=record["shipped_at"]))
+                continue
+            (raw / scan).mkdir()
+            (raw / scan / ".done").touch()
+            (raw / scan / "f.h5").write_bytes(b"x")
+            if n >= per_experiment - 2:  # one failed, one complete and not claimed yet
+                if n == per_experiment - 1:
+                    continue
+                record = dict(record, state="failed", attempts=1, last_error="the Transfer task ended FAILED")
+                record.pop("shipped_at")
+            else:
+                kept += 1
+                (ledger / "shipped" / experiment).mkdir(parents=True, exist_ok=True)
+                (ledger / "shipped" / experiment / scan).touch()
+            (ledger / "scans" / experiment).mkdir(parents=True, exist_ok=True)
+            (ledger / "scans" / experiment / f"{scan}.json").write_text(json.dumps(record))
+        lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in released).encode("utf-8")
+        (ledger / "archive").mkdir(parents=True, exist_ok=True)
+        (ledger / "archive" / f"{experiment}.jsonl").write_bytes(lines)
+        summary = {"count": len(released), "bytes": sum(item["bytes"] for item in released), "size": len(lines)}
+        (ledger / "archive" / f"{experiment}.json").write_text(json.dumps(dict(summary, batch=[])))
+        names = ledger / "released-names" / experiment  # every scan ever released, named once
+        names.mkdir(parents=True)
+        for item in released:
+            (names / item["scan"]).touch()
+        (names / ".filled").touch()
+    return config
+
+
+def report_page(work: Path, experiments: int, per_experiment: int, repeats: int) -> Row:
+    """'report --html' (the ledger read through list_scans, the figures, the page) over a ledger of
+    ``experiments`` x ``per_experiment`` scans, against reading that ledger alone as 'scans list --archived' does:
+    the charts and the page must cost little beside the read every listing pays."""
+    from palxfel_globus.cli.report import read_figures, write_page
+    from palxfel_globus.functions import load
+
+    config = report_ledger(work / "report", experiments, per_experiment)
+    list_scans = load("list_scans")
+    page = work / "report.html"
+
+    def report() -> float:
+        return timed(lambda: write_page(read_figures(config, 14)[0], page))
+
+    def listing() -> float:
+        return timed(lambda: list_scans(config=config, archived=True))
+
+    seconds, baseline = interleaved(report, listing, repeats)
+    count = experiments * per_experiment
+    return row(f"report --html, {count:,} scans, vs reading them (scans list --archived)", "s", seconds, baseline,
+               "<=1.5")  # fmt: skip
+
+
 def bench_site(root: Path, count: int, **options: object) -> object:
     """``count`` complete scans waiting, ten an experiment, machine studies and user experiments alternating
     by date, so every tick (bounded by max_scans) has scans of both routes."""
@@ -627,6 +719,7 @@ def main() -> int:
         rows.append(peak_run_state(work))
         rows.append(released_ledger(work, 100, 10_000 if options.quick else 100_000, repeats))
         rows.append(steady_tick(work, 50 if options.quick else 200, repeats))
+        rows.append(report_page(work, 100 if options.quick else 1000, 100, repeats))
     if options.json:
         print(json.dumps([asdict(item) for item in rows], indent=2))
     else:

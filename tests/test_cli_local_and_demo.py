@@ -111,6 +111,10 @@ def test_demo_ships_everything_once_and_says_so(tmp_path: Path, cli: Callable[..
     assert code == 0
     assert "All 7 complete scans reached their destinations, verified, exactly once" in " ".join(out.split())
     assert "tick 1: SUCCEEDED  found 1, shipped 1" in out
+    page, ledger = tmp_path / "demo" / "report.html", tmp_path / "demo" / "daq" / "xfel/ffs/dat/.palxfel-backup"
+    assert f"Report: {page} (open it in a browser)" in out, "the demo ends with the morning page"
+    assert "<svg" in page.read_text("utf-8")
+    assert "palxfel_globus_shipped_scans_total" in (ledger / "palxfel_globus.prom").read_text("utf-8")
 
 
 def test_demo_refuses_a_directory_with_something_in_it(

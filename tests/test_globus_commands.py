@@ -651,3 +651,31 @@ def test_doctor_names_a_side_step_that_keeps_failing(config: Any, cli: Cli, monk
     responses.add(responses.GET, "https://flows.automate.globus.org/runs", json={"runs": [], "has_next_page": False})
     (quiet,) = _side_step_checks(auth_module.open_session(config), "f")
     assert quiet.ok and quiet.detail == "no runs yet"
+
+
+def test_status_shows_the_recovery_point(config: Any, cli: Cli) -> None:
+    """Issue 28: on the DAQ host, status names the oldest complete scan still without its verified copies (here,
+    every scan: none shipped yet, all complete two hours ago) and each route's waiting scans."""
+    import os
+    import time
+
+    complete = time.time() - 2 * 3600
+    markers = [*config.daq.root.glob("*/rawData/*/.done"), *config.daq.root.glob("*/rawData/*.complete")]
+    assert len(markers) == 3
+    for marker in markers:
+        os.utime(marker, (complete, complete))
+    load_response(TimersClient.get_job)
+    load_response(FlowsClient.list_runs)
+    answer_flow(Deployment.load(deployment_path(config)).flow["id"], subscription_id=SUBSCRIPTION)
+    code, out, _ = cli("status", "--config", str(config.source), "--json", "--days", "3")
+    recovery = json.loads(out)["recovery"]
+    assert code == 0 and recovery["days"] == 3
+    assert abs(recovery["oldest"]["age_seconds"] - 2 * 3600) < 60
+    assert [(route["route"], route["waiting"], route["count"]) for route in recovery["routes"]] == [
+        ("ue_*", 2, 0),
+        ("ms_*", 1, 0),
+    ]
+    code, out, _ = cli("status", "--config", str(config.source))
+    text = " ".join(out.split())
+    assert f"recovery Oldest waiting: {recovery['oldest']['scan']}, complete 2 h ago." in text
+    assert "ue_*: 2 waiting; none verified in the last 7 days. ms_*: 1 waiting; none verified in the last 7" in text

@@ -318,3 +318,59 @@ def answer_probes(config: Any, aliased: frozenset[str] = frozenset()) -> None:
         f"https://transfer.api.globus.org/v0.10/operation/endpoint/{config.daq.collection}/ls",
         json={"DATA_TYPE": "file_list", "DATA": listing, "path": config.daq.collection_root, "length": len(listing)},
     )
+
+
+HOUR = 3600
+UE, MS = "ue_251023_FXL", "ms_251020_timing"  # experiments of the Daq fixture's two routes
+
+
+def chosen_tree(daq: Any) -> dict[str, Any]:
+    """Issue 28's tree, its markers' and verifications' times chosen: a (complete 10 h ago, verified 9 h ago),
+    b (an inner marker 6 h ago and a sibling one 5 h ago, verified 5 h 30 min ago), c (complete 3 h ago, never
+    shipped), d (ms_*, complete 2 h ago, verified 1 h ago) and e (complete 11 days ago, verified 10 days ago).
+    Returns {now, scans: {letter: path}, complete: {letter: time}}."""
+    import os
+    import time
+
+    now = float(int(time.time()))
+    scans = {
+        "a": daq.scan(UE, "alignment", 1),
+        "b": daq.scan(UE, "alignment", 2, marker="sibling"),
+        "c": daq.scan(UE, "alignment", 3),
+        "d": daq.scan(MS, "timing", 1),
+        "e": daq.scan(UE, "alignment", 4),
+    }
+    (scans["b"] / ".done").touch()
+    complete = {"a": now - 10 * HOUR, "b": now - 6 * HOUR, "c": now - 3 * HOUR, "d": now - 2 * HOUR}
+    complete["e"] = now - 11 * 24 * HOUR
+    for name, when in complete.items():
+        os.utime(scans[name] / ".done", (when, when))
+    sibling = now - 5 * HOUR
+    os.utime(scans["b"].parent / f"{scans['b'].name}.complete", (sibling, sibling))
+    verified = {"a": now - 9 * HOUR, "b": now - 5.5 * HOUR, "d": now - HOUR, "e": now - 10 * 24 * HOUR}
+    for name, when in verified.items():
+        daq.ship(MS if name == "d" else UE, scans[name].name, run_id=f"run-{name}", now=when)
+    return {"now": now, "scans": scans, "complete": complete}
+
+
+def config_file(daq: Any, path: Path) -> Path:
+    """A config file for the Daq fixture's tree and routes, for the commands that read one."""
+    from conftest import DAQ_ENDPOINT
+
+    from palxfel_globus.config_text import render_config
+
+    document = {
+        "daq": {
+            "root": daq.root,
+            "collection": daq.config["collection"],
+            "collection_root": daq.config["collection_root"],
+            "compute_endpoint": DAQ_ENDPOINT,
+            "markers": daq.config["markers"],
+        },
+        "route": [
+            {"match": route["match"], "collection": route["collection"], "base_path": route["base_path"]}
+            for route in daq.config["routes"]
+        ],
+    }
+    path.write_text(render_config(document, "the Daq fixture's tree"), encoding="utf-8")
+    return path

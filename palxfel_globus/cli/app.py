@@ -26,6 +26,7 @@ from palxfel_globus.cli import (
     flow,
     init,
     local,
+    report,
     runs,
     scans,
     shares,
@@ -56,6 +57,7 @@ app.command("demo")(demo.demo)
 app.command("deploy")(deploy.deploy)
 app.command("destroy")(deploy.destroy)
 app.command("status")(status.status)
+app.command("report")(report.report)
 app.command("transfer")(transfer.transfer)
 app.command("doctor")(doctor.doctor)
 app.add_typer(collections.app, name="collections")

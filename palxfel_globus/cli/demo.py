@@ -86,6 +86,7 @@ def demo(
         )
         _say_what_the_catalog_holds(catalogued, shipped)
         command = this_command()
+        _write_the_report(config, workdir / "report.html")
         config_option = f"--config {shlex.quote(str(site.config_path))}"
         state = shlex.quote(str(workdir / "globus"))
         say(f"Look around: {command} scans list {config_option}")
@@ -117,6 +118,16 @@ def _say_what_the_catalog_holds(catalogued: list[str], shipped: int) -> None:
         say(f"Catalog: {shipped} Search entries, one per shipped scan.")
     else:
         say(f"Catalog: {len(catalogued)} Search entries for {shipped} shipped scans; the rest follow in later runs.")
+
+
+def _write_the_report(config: Any, page: Path) -> None:
+    """The demo ends with the morning page, and says where it and the figures for Prometheus are."""
+    from palxfel_globus.cli.report import read_figures, write_page
+
+    figures, _count = read_figures(config.function_config(), days=14)
+    write_page(figures, page)
+    figures_file = config.daq.ledger / "palxfel_globus.prom"
+    say(f"Report: {page} (open it in a browser); the figures for Prometheus: {figures_file}")
 
 
 def _ticks_through_globus(

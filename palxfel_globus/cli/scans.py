@@ -24,6 +24,15 @@ LedgerOption = Annotated[
     Optional[Path], typer.Option("--ledger", help="Ledger directory (default: .palxfel-backup in the DAQ root).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RecoveryDaysOption = Annotated[
+    int,
+    typer.Option(
+        "--days",
+        min=1,
+        max=3650,
+        help="The recovery point's window: the waits of the scans verified in the last N days.",
+    ),
+]
 
 STATE_STYLES = {
     "shipped": "green",
@@ -156,19 +165,33 @@ def list_scans(
     archived: Annotated[
         bool, typer.Option("--archived", help="Also list the older released scans the ledger keeps compacted.")
     ] = False,
+    days: RecoveryDaysOption = 7,
 ) -> None:
     """Every scan with its state: incomplete, pending, claimed, shipped, releasing, released, restored, failed,
-    quarantined, blocked, unrouted."""
+    quarantined, blocked, unrouted; then the recovery point."""
     from palxfel_globus.functions import call
 
     function_config = _function_config(config, daq_root, ledger)
-    result = call("list_scans", config=function_config, archived=archived)
+    result = call("list_scans", config=function_config, archived=archived, days=days)
     for problem in result["problems"]:
         warn(problem)
     if json_output:
         print_json(result["scans"])
     else:
         _render_table(result["scans"], function_config["daq_root"], [] if archived else result["archived"])
+        _say_recovery(result)
+
+
+def _say_recovery(result: dict[str, Any]) -> None:
+    """The recovery point under the table (see 'palxfel-globus report')."""
+    from rich.text import Text
+
+    from palxfel_globus.report.words import recovery_sentences
+
+    if result["scans"]:  # folded at the terminal's width, as the table is (a scan's id may be long)
+        console.print(Text(f"Recovery point (waits over the last {result['recovery']['days']} days):"))
+        for line in recovery_sentences(result["recovery"]):
+            console.print(Text(f"  {line}"))
 
 
 ScanArgument = Annotated[

@@ -5,6 +5,7 @@ from dataclasses import asdict
 from typing import Any
 
 from palxfel_globus.cli.output import console, print_json, warn, when
+from palxfel_globus.cli.scans import RecoveryDaysOption
 from palxfel_globus.cli.session import ConfigOption, JsonOption, config_and_deployment, not_deployed, session
 
 NEED_A_PERSON = ("blocked", "quarantined", "releasing")
@@ -16,7 +17,7 @@ NEED_A_PERSON_HINT = (
 SHOWN = 10
 
 
-def status(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+def status(config: ConfigOption = None, json_output: JsonOption = False, days: RecoveryDaysOption = 7) -> None:
     """What a person checks in the morning: is the timer running, did the last runs succeed, what is waiting.
 
     On the DAQ host it also counts the ledger's scans, deployed or not (after 'local run', say)."""
@@ -28,6 +29,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     from palxfel_globus.functions import call
     from palxfel_globus.globus.deployment import flow_expiry
     from palxfel_globus.globus.errors import globus_errors
+    from palxfel_globus.report.words import recovery_sentences
     from palxfel_globus.side_steps import failing
 
     loaded, deployment = config_and_deployment(config)
@@ -42,6 +44,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         "ledger": None,
         "need_a_person": [],
         "side_steps_failing": [],
+        "recovery": None,
     }
     if flow_id is not None:
         current = session(loaded)
@@ -54,8 +57,9 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
     report["side_steps_failing"] = [asdict(failure) for failure in failing_steps]
     if loaded.daq.root.is_dir():  # else loading the config already said the DAQ root is not here
         try:
-            listing = call("list_scans", config=loaded.function_config())
+            listing = call("list_scans", config=loaded.function_config(), days=days)
             scans = listing["scans"]
+            report["recovery"] = listing["recovery"]
             counts = Counter(row["state"] for row in scans)
             counts["released"] += sum(item["count"] for item in listing["archived"])  # the compacted ones too
             report["ledger"] = {state: count for state, count in counts.items() if count}
@@ -88,6 +92,8 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         table.add_row("", Text(f"… and {len(report['need_a_person']) - SHOWN} more: palxfel-globus scans list"))
     if report["need_a_person"]:
         table.add_row("", Text(NEED_A_PERSON_HINT))
+    for number, line in enumerate(recovery_sentences(report["recovery"]) if report["recovery"] else []):
+        table.add_row("" if number else "recovery", Text(line))
     for failure in failing_steps:  # the backup went on; these need a person all the same
         table.add_row("side step", Text(failure.sentence(), style="yellow"))
     console.print(table)
