@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterator, Optional
 
 from palxfel_globus.config import Config, config_place, is_inside
 from palxfel_globus.errors import PalxfelError
-from palxfel_globus.functions import FLOW_FUNCTIONS
+from palxfel_globus.functions import FLOW_FUNCTIONS, REGISTERED_FUNCTIONS
 from palxfel_globus.resources import data_dir
 
 _LOCAL_NAMESPACE = uuid.UUID("6f1c2a4e-5b3d-4c8e-9a7f-0d2e4b6c8a10")
-LOCAL_FUNCTION_IDS = {name: str(uuid.uuid5(_LOCAL_NAMESPACE, name)) for name in FLOW_FUNCTIONS}
+LOCAL_FUNCTION_IDS = {name: str(uuid.uuid5(_LOCAL_NAMESPACE, name)) for name in REGISTERED_FUNCTIONS}
 
 
 def load_flow(name: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -31,6 +31,7 @@ CONFIG_FILE_NAME = "palxfel-globus.toml"
 DEFAULT_MARKERS = (".done", ".complete")
 LEDGER_DIR_NAME = ".palxfel-backup"
 MAX_SCANS_PER_RUN = 100
+MAX_SCRUB_COPIES = 50  # each copy the scrub reads carries its result through the run state, beside the ship's
 
 
 class ConfigError(PalxfelError):
@@ -138,6 +139,15 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ScrubSettings:
+    """How often every copy of every shipped and released scan is read back against its manifest: once ``every``
+    (None: never), at most ``max_copies`` copies (a scan at one destination) a run."""
+
+    every: Optional[int] = None
+    max_copies: int = 20
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     """Who is e-mailed when a run does not ship every scan. The Globus notification action provider
     sends through the facility's own mail server, so a deploy also needs the sender and SMTP login."""
@@ -162,6 +172,7 @@ class Config:
     shares: tuple[Share, ...] = ()
     catalog: CatalogSettings = CatalogSettings()
     retention: RetentionSettings = RetentionSettings()
+    scrub: ScrubSettings = ScrubSettings()
     source: Optional[Path] = None
 
     def destinations(self) -> Iterator[tuple[int, int, Route, Destination]]:
@@ -209,6 +220,11 @@ class Config:
                     }
                 }
                 if self.retention.release_after is not None
+                else {}
+            ),
+            **(
+                {"scrub": {"every": self.scrub.every, "max_copies": self.scrub.max_copies}}
+                if self.scrub.every is not None
                 else {}
             ),
         }
@@ -409,7 +425,19 @@ DESTINATION_KEYS = ("collection", "base_path", "compute_endpoint", "verify_root"
 ROUTE_KEYS = ("match", *DESTINATION_KEYS, "destination")  # a destination's keys, or [[route.destination]]
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog", "retention")
+TOP_KEYS = (
+    "daq",
+    "route",
+    "timer",
+    "limits",
+    "local",
+    "globus",
+    "notify",
+    "share",
+    "catalog",
+    "retention",
+    "scrub",
+)
 
 
 def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, check_tree: bool = True) -> Config:
@@ -464,6 +492,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
     shares = _parse_shares(check, document.get("share", []))
     catalog = _parse_catalog(check, check.table(document, "catalog", "[catalog]"))
     retention = _parse_retention(check, check.table(document, "retention", "[retention]"))
+    scrub = _parse_scrub(check, check.table(document, "scrub", "[scrub]"))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -498,6 +527,7 @@ def parse_config(document: dict[str, Any], *, source: Optional[Path] = None, che
         shares=shares,
         catalog=catalog,
         retention=retention,
+        scrub=scrub,
         source=source,
     )
     if check_tree:
@@ -678,6 +708,26 @@ def _parse_retention(check: _Checker, table: dict[str, Any]) -> RetentionSetting
     return RetentionSettings(
         release_after=check.get(table, "release_after", "[retention]", parse_duration, None),
         max_release=max_release or RetentionSettings.max_release,
+    )
+
+
+def _parse_scrub(check: _Checker, table: dict[str, Any]) -> ScrubSettings:
+    check.known_keys(table, ("every", "max_copies"), "[scrub]")
+    if table and "every" not in table:
+        check.problem(
+            "[scrub]",
+            "the key 'every' is required: how often each copy of a scan is read back against its manifest, "
+            'e.g. "90d"',
+        )
+    max_copies = check.get(table, "max_copies", "[scrub]", _positive_int, ScrubSettings.max_copies)
+    if max_copies is not None and max_copies > MAX_SCRUB_COPIES:
+        check.problem(
+            "[scrub].max_copies",
+            f"{max_copies} is more than {MAX_SCRUB_COPIES}, the most a run reads back within its state limit",
+        )
+    return ScrubSettings(
+        every=check.get(table, "every", "[scrub]", parse_duration, None),
+        max_copies=max_copies or ScrubSettings.max_copies,
     )
 
 

@@ -11,6 +11,7 @@ from typing_extensions import Annotated
 from palxfel_globus.cli.local_state import register as register_state_commands
 from palxfel_globus.cli.options import RealTimeOption, command_group, engine_clock, faults_option, interval_option
 from palxfel_globus.cli.output import console
+from palxfel_globus.cli.restore import local_restore
 from palxfel_globus.cli.serve import serve
 from palxfel_globus.errors import PalxfelError
 
@@ -105,4 +106,5 @@ def run(
 
 
 app.command("serve")(serve)
+app.command("restore")(local_restore)
 register_state_commands(app)

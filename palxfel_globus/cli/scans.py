@@ -9,9 +9,11 @@ from typing_extensions import Annotated
 
 from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, print_json, say, warn
+from palxfel_globus.cli.restore import restore
 from palxfel_globus.errors import PalxfelError
 
 app = command_group("Scans on the DAQ host and their backup state (reads the ledger).")
+app.command("restore")(restore)
 
 ConfigOption = Annotated[
     Optional[Path],
