@@ -139,7 +139,7 @@ def _place(place, verified_at=None):
     }
 
 
-def forget(ledger, experiment, scan):
+def forget_copies(ledger, experiment, scan):
     """A person's ``forget``: the scrub knows the scan no more (it is queued again when it ships again)."""
     entry, _problem = read_copies(ledger, experiment, scan)
     if entry is not None:
@@ -284,7 +284,7 @@ def _take(config, run_id, now, problems, taken):
             continue
         state = _state_now(ledger, experiment, scan)
         if state is None:
-            forget(ledger, experiment, scan)
+            forget_copies(ledger, experiment, scan)
             continue
         if state not in SCRUBBED or not entry.get("places"):
             _queue(ledger, entry, now)  # shipping again, or waiting for a person: looked at a period on
@@ -676,7 +676,7 @@ def give_back_scrub(ledger, scrub, run_id, now):
         release_claim(ledger, item["experiment"], item["scan"], run_id, now)
 
 
-def unblock(config, record, now):
+def unblock_no_good_copy(config, record, now):
     """A person's retry of a scan blocked for having no good copy (its copies put right by hand): back to the state
     it had, and first in line for the next scrub, which reads every copy back. Returns that state."""
     ledger = config["ledger"]
@@ -700,7 +700,7 @@ def with_scrubbed(ledger, record, experiment, scan):
     return dict(record or {}, destinations=entry["places"])
 
 
-def progress(config, now=None):
+def scrub_progress(config, now=None):
     """How far the scrub is through its period, for 'status': {every, scans, within (read back within the last
     period), oldest: {scan, collection, verified_at} or None}; None without [scrub]. Lists every due day (a
     person's command, not a run)."""

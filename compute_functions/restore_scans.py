@@ -237,9 +237,9 @@ def _finish(config, run_id, finish, now):
             os.rename(staging, item["daq_path"])
             if item["home"]:
                 _record_restored(config, run_id, item, copied, now)
-            return dict(outcome, ok=True, state="restored", sentence=_said(item, copied))
+            return dict(outcome, ok=True, state="restored", sentence=_said(item, copied, attempts))
         elif copied is not None:
-            return dict(outcome, ok=True, state="copied", sentence=_said(item, copied))
+            return dict(outcome, ok=True, state="copied", sentence=_said(item, copied, attempts))
         return dict(outcome, sentence=_failed(item, finish, attempts))
     finally:
         _discard_staging(config, root, item)
@@ -276,19 +276,18 @@ def _discard_staging(config, root, item):
         _discard(root, from_collection_path(root, config["collection_root"], candidate["landing"].rstrip("/")))
 
 
-def _said(item, copied):
-    files = item["files"]
+def _said(item, copied, attempts):
+    """What became of a restored scan, naming each copy that did not verify (a person must look at its storage)."""
+    files, where = item["files"], item["target"]["where"]
     if item["staged"]:
-        text = (
-            f"restored to {item['target']['where']} from {copied['collection']}: its {files} files match its manifest"
-        )
+        text = f"restored to {where} from {copied['collection']}: its {files} files match its manifest"
         if item["home"]:
             text += "; it is left alone as restored ('palxfel-globus scans retry' releases it again)"
-        return text
-    return (
-        f"copied to {item['target']['where']} from {copied['collection']}: Transfer checked each of its {files} files "
-        "against its manifest"
-    )
+    else:
+        text = f"copied to {where} from {copied['collection']}: Transfer checked each of its {files} files"
+    for attempt in attempts:
+        text += f"; the copy at {attempt.get('collection')} did not verify ({attempt.get('problem')}): check it"
+    return text
 
 
 def _failed(item, finish, attempts):

@@ -172,8 +172,10 @@ class TickSummary:
         outcome = recorded.get("outcome") or ((recorded.get("details") or {}).get("result") or [{}])[0]
         done = (state.get("loop") or {}).get("done") or []
         found = (state.get("find") or {}).get("result") or {}
+        scrub = state.get("scrub") or {}  # what the scrub read back, repaired or found without a good copy
         blocked = {entry["scan"]: entry for entry in found.get("blocked") or []}
         blocked.update({entry["scan"]: entry for entry in outcome.get("blocked") or []})
+        blocked.update({entry["scan"]: entry for entry in scrub.get("blocked") or []})
         summary = cls(
             run_id=run["run_id"],
             status=run["status"],
@@ -185,7 +187,9 @@ class TickSummary:
             failed=list(outcome.get("failed", [])),
             quarantined=list(outcome.get("quarantined", [])),
             blocked=list(blocked.values()),
-            warnings=list(found.get("problems") or []) + list(outcome.get("warnings") or []),
+            warnings=list(found.get("problems") or [])
+            + list(outcome.get("warnings") or [])
+            + list(scrub.get("warnings") or []),
             side_steps=side_step_failures(run),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
             transfer_tasks=sum(1 for group in done if (group.get("transfer") or {}).get("status") != "NOT_NEEDED"),

@@ -82,6 +82,25 @@ def _note(row: dict[str, Any]) -> str:
     return ""
 
 
+def _copies(row: dict[str, Any]) -> str:
+    """Each destination's copy of a shipped or released scan, one line each: its collection (short) and when it
+    was last verified against the manifest (by its shipping, a release re-check or the scrub), or its state."""
+    from palxfel_globus.cli.output import when
+
+    if row["state"] not in ("shipped", "released", "releasing", "restored", "blocked"):
+        return ""
+    lines = []
+    for place in row.get("destinations") or []:
+        state = place.get("state")
+        shown = (
+            when(place.get("verified_at"))
+            if state == "verified"
+            else f"{state} (verified {when(place.get('verified_at'))})"
+        )
+        lines.append(f"{str(place.get('collection'))[:8]} {shown}")
+    return "\n".join(lines)
+
+
 def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str, Any]]) -> None:
     from collections import Counter
 
@@ -107,10 +126,13 @@ def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str
     table.add_column("State", no_wrap=True)
     table.add_column("Files", justify="right", min_width=5)
     table.add_column("Size", justify="right", no_wrap=True)
+    checked = [_copies(row) for row in rows]
+    if any(checked):
+        table.add_column("Copies: last verified", no_wrap=True)
     if any(notes):
         table.add_column("Note", ratio=1)
     previous = None
-    for row, note in zip(rows, notes):
+    for row, note, copies in zip(rows, notes, checked):
         if previous is not None and row["experiment"] != previous:
             table.add_section()
         table.add_row(
@@ -119,6 +141,7 @@ def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str
             Text(row["state"], style=STATE_STYLES[row["state"]]),
             "-" if row["files"] is None else str(row["files"]),
             format_size(row["bytes"]),
+            *([Text(copies)] if any(checked) else []),
             *([Text(note)] if any(notes) else []),
         )
         previous = row["experiment"]
@@ -243,6 +266,8 @@ def retry(
 RETRIED = {
     "pending": "now pending, the next tick ships it.",
     "shipped": "shipped again: the first run past [retention] release_after verifies its copies and releases it.",
+    "released": "released again: the next run's scrub reads every copy back first and repairs from a good one.",
+    "restored": "restored again: the next run's scrub reads every copy back first and repairs from a good one.",
 }
 
 

@@ -37,6 +37,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         "ledger": None,
         "need_a_person": [],
         "side_steps_failing": [],
+        "scrub": None,
     }
     current = session(loaded)
     with globus_errors():
@@ -58,6 +59,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
                 for row in scans
                 if row["state"] in NEED_A_PERSON
             ]
+            report["scrub"] = call("list_scans", function="scrub_progress", config=loaded.function_config())
         except PalxfelError as exc:
             warn(f"the ledger is not readable from here ({exc}); run 'status' on the DAQ host for scan counts.")
     if json_output:
@@ -82,7 +84,27 @@ def status(config: ConfigOption = None, json_output: JsonOption = False) -> None
         table.add_row("", Text(f"… and {len(report['need_a_person']) - SHOWN} more: palxfel-globus scans list"))
     if report["need_a_person"]:
         table.add_row("", Text(NEED_A_PERSON_HINT))
+    if report["scrub"] is not None:
+        table.add_row("scrub", Text(scrub_line(report["scrub"])))
     for failure in failing_steps:  # the backup went on; these need a person all the same
         table.add_row("side step", Text(failure.sentence(), style="yellow"))
     console.print(table)
     runs_table(report["runs"])
+
+
+def scrub_line(progress: dict[str, Any]) -> str:
+    """How far the scrub is through its period, and the copy verified longest ago."""
+    from palxfel_globus.cli.output import when
+    from palxfel_globus.units import format_duration
+
+    total, within = progress["scans"], progress["within"]
+    share = f" ({100 * within // total} %)" if total else ""
+    text = (
+        f"{within} of {total} shipped or released scans read back within the last {format_duration(progress['every'])}"
+        f"{share}"
+    )
+    oldest = progress.get("oldest")
+    if oldest:
+        verified = when(oldest["verified_at"])
+        text += f"; the copy verified longest ago: {oldest['scan']} at {oldest['collection']}, on {verified}"
+    return text
