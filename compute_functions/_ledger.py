@@ -154,6 +154,27 @@ def plain_names(directory):
         return []
 
 
+def day_queue(directory):
+    """(day, experiment, name, mtime) of each entry of a queue kept by day (``<directory>/<YYYYMMDD>/<experiment>/
+    <name>``, empty files whose mtime is the entry's time), oldest day first: a reader stops once it has what it
+    needs, so it lists only the days it reaches, never the whole queue."""
+    import os
+
+    for day in plain_names(directory):
+        for experiment in plain_names(os.path.join(directory, day)):
+            try:
+                entries = list(os.scandir(os.path.join(directory, day, experiment)))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    yield day, experiment, entry.name, entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+
+
 def shipped_names(ledger, experiment):
     """Scans of an experiment that the shipped index lists, from one directory read."""
     return set(plain_names(ledger_path(ledger, "shipped", experiment)))

@@ -32,6 +32,7 @@ from _ledger import (
     claim_index,
     clear_claims,
     current_claim,
+    day_queue,
     encode_json,
     exclusive_create,
     iso_time,
@@ -156,23 +157,11 @@ def due_for_release(config, now):
     _fill_queue(ledger)
     last_due_day = _day(now - retention["release_after"])
     due = []
-    for day in plain_names(os.path.join(ledger, RETAINED)):
+    for day, experiment, scan, shipped_time in day_queue(os.path.join(ledger, RETAINED)):
         if day > last_due_day:
             break
-        for experiment in plain_names(os.path.join(ledger, RETAINED, day)):
-            try:
-                entries = list(os.scandir(os.path.join(ledger, RETAINED, day, experiment)))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    shipped_time = entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if shipped_time + retention["release_after"] <= now:
-                    due.append((shipped_time, experiment, entry.name))
+        if shipped_time + retention["release_after"] <= now:
+            due.append((shipped_time, experiment, scan))
     due.sort()
     return due
 

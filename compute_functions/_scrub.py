@@ -37,6 +37,7 @@ from _ledger import (
     atomic_write,
     claim_index,
     current_claim,
+    day_queue,
     encode_json,
     iso_time,
     ledger_path,
@@ -217,22 +218,13 @@ def _overdue(ledger, cutoff, limit):
     reads the oldest days only (a day listed whole, so nothing older than what is returned is left out)."""
     import os
 
-    last_day, found = _scrub_day(cutoff), []
-    for day in plain_names(os.path.join(ledger, DUE)):
-        if day > last_day or len(found) >= limit:
+    last_day, found, previous = _scrub_day(cutoff), [], None
+    for day, experiment, scan, queued in day_queue(os.path.join(ledger, DUE)):
+        if day > last_day or (day != previous and len(found) >= limit):
             break
-        for experiment in plain_names(os.path.join(ledger, DUE, day)):
-            try:
-                entries = list(os.scandir(os.path.join(ledger, DUE, day, experiment)))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                try:
-                    queued = entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if not entry.name.startswith(".") and queued <= cutoff:
-                    found.append((queued, experiment, entry.name))
+        previous = day
+        if queued <= cutoff:
+            found.append((queued, experiment, scan))
     found.sort()
     return found[:limit]
 
@@ -713,21 +705,11 @@ def scrub_progress(config, now=None):
     now = time.time() if now is None else now
     ledger = config["ledger"]
     total, within, oldest = 0, 0, None
-    for day in plain_names(os.path.join(ledger, DUE)):
-        for experiment in plain_names(os.path.join(ledger, DUE, day)):
-            try:
-                entries = list(os.scandir(os.path.join(ledger, DUE, day, experiment)))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                try:
-                    queued = entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                total += 1
-                within += queued > now - settings["every"]
-                if oldest is None or queued < oldest[0]:
-                    oldest = (queued, experiment, entry.name)
+    for _listed, experiment, scan, queued in day_queue(os.path.join(ledger, DUE)):
+        total += 1
+        within += queued > now - settings["every"]
+        if oldest is None or queued < oldest[0]:
+            oldest = (queued, experiment, scan)
     shown = None
     if oldest is not None:
         entry, _problem = read_copies(ledger, oldest[1], oldest[2])

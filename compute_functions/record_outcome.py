@@ -433,6 +433,7 @@ class _Run:
                 release_claim(self.ledger, experiment, scan, self.run_id, self.now)
                 self._kept(scan_id, reason)
             else:
+                queue_for_scrub(self.ledger, dict(record, destinations=destinations), self.now)  # all just verified
                 self._released(scan_id, state, reason)
             return
         if destinations:

@@ -692,43 +692,35 @@ def _parse_catalog(check: _Checker, table: dict[str, Any]) -> CatalogSettings:
     )
 
 
+def _period_and_bound(
+    check: _Checker, table: dict[str, Any], section: str, keys: tuple[str, str], limits: tuple[int, int], why: str
+) -> tuple[Optional[int], int]:
+    """An optional section of a duration that is required once the section is there (``keys[0]``, with ``why``
+    saying what it is) and a per-run bound (``keys[1]``; ``limits``: its default and its most): (seconds or None,
+    the bound)."""
+    period, bound = keys
+    default, most = limits
+    check.known_keys(table, keys, section)
+    if table and period not in table:
+        check.problem(section, f"the key {period!r} is required: {why}")
+    count = check.get(table, bound, section, _positive_int, default)
+    if count is not None and count > most:
+        check.problem(f"{section}.{bound}", f"{count} is more than {most}, the most a run takes within its state limit")
+    return check.get(table, period, section, parse_duration, None), count or default
+
+
 def _parse_retention(check: _Checker, table: dict[str, Any]) -> RetentionSettings:
-    check.known_keys(table, ("release_after", "max_release"), "[retention]")
-    if table and "release_after" not in table:
-        check.problem(
-            "[retention]",
-            "the key 'release_after' is required: how long after it shipped a scan's DAQ copy may go, e.g. \"30d\"",
-        )
-    max_release = check.get(table, "max_release", "[retention]", _positive_int, RetentionSettings.max_release)
-    if max_release is not None and max_release > MAX_SCANS_PER_RUN:
-        check.problem(
-            "[retention].max_release",
-            f"{max_release} is more than {MAX_SCANS_PER_RUN}, the most a run re-verifies within its state limit",
-        )
+    why = 'how long after it shipped a scan\'s DAQ copy may go, e.g. "30d"'
+    bound = (RetentionSettings.max_release, MAX_SCANS_PER_RUN)
     return RetentionSettings(
-        release_after=check.get(table, "release_after", "[retention]", parse_duration, None),
-        max_release=max_release or RetentionSettings.max_release,
+        *_period_and_bound(check, table, "[retention]", ("release_after", "max_release"), bound, why)
     )
 
 
 def _parse_scrub(check: _Checker, table: dict[str, Any]) -> ScrubSettings:
-    check.known_keys(table, ("every", "max_copies"), "[scrub]")
-    if table and "every" not in table:
-        check.problem(
-            "[scrub]",
-            "the key 'every' is required: how often each copy of a scan is read back against its manifest, "
-            'e.g. "90d"',
-        )
-    max_copies = check.get(table, "max_copies", "[scrub]", _positive_int, ScrubSettings.max_copies)
-    if max_copies is not None and max_copies > MAX_SCRUB_COPIES:
-        check.problem(
-            "[scrub].max_copies",
-            f"{max_copies} is more than {MAX_SCRUB_COPIES}, the most a run reads back within its state limit",
-        )
-    return ScrubSettings(
-        every=check.get(table, "every", "[scrub]", parse_duration, None),
-        max_copies=max_copies or ScrubSettings.max_copies,
-    )
+    why = 'how often each copy of a scan is read back against its manifest, e.g. "90d"'
+    bound = (ScrubSettings.max_copies, MAX_SCRUB_COPIES)
+    return ScrubSettings(*_period_and_bound(check, table, "[scrub]", ("every", "max_copies"), bound, why))
 
 
 def _boolean(value: Any) -> bool:

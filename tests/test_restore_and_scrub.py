@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from test_release_safety import first, flip_a_byte_keeping_mtime, scan_id
 from tests_support import MIRROR, Runs, complete, digest, outcome, two_destinations
 
 from palxfel_globus.backup import TickSummary, run_message
@@ -54,25 +55,6 @@ def site_with(tmp_path: Path, scans: int = 8, **options: Any) -> DemoSite:
     site = make_site(tmp_path / "site", scans=scans, total_bytes=scans * 1000, experiments=EXPERIMENTS)
     two_destinations(site, ms_mirror=True, retry_backoff="0s", **options)
     return site
-
-
-def scan_id(scan: DemoScan) -> str:
-    return f"{scan.experiment}/{scan.name}"
-
-
-def first(site: DemoSite, prefix: str) -> DemoScan:
-    return next(scan for scan in complete(site) if scan.experiment.startswith(prefix))
-
-
-def rot(copy: Path) -> Path:
-    """One byte of a detector file flipped where the copy is kept, its size and mtime as they were."""
-    victim = sorted((copy / "detector1").iterdir())[0]
-    info = victim.stat()
-    data = bytearray(victim.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    victim.write_bytes(bytes(data))
-    os.utime(victim, ns=(info.st_atime_ns, info.st_mtime_ns))
-    return victim
 
 
 def started(run: dict[str, Any]) -> list[str]:
@@ -175,7 +157,9 @@ def test_a_restore_that_finds_a_rotten_copy_takes_the_good_one(
     code, out, _err = cli("local", "restore", scan_id(ue), scan_id(ms), "--dry-run", "--json", *config)
     order = {item["scan"]: [copy["collection"] for copy in item["candidates"]] for item in json.loads(out)["scans"]}
     for scan in (ue, ms):
-        rot(next(path for path in runs.copies(scan) if _collection_of(runs, scan, path) == order[scan.name][0]))
+        flip_a_byte_keeping_mtime(
+            next(path for path in runs.copies(scan) if _collection_of(runs, scan, path) == order[scan.name][0])
+        )
     code, out, err = cli("local", "restore", scan_id(ue), scan_id(ms), "--json", *config)
     said = json.loads(out)
     assert code == 0 and said["status"] == "SUCCEEDED", out
@@ -227,7 +211,7 @@ def test_a_flipped_byte_at_one_destination_is_found_within_one_pass_and_repaired
     ue, ms = first(site, "ue_"), first(site, "ms_")
     assert not ue.path.exists() and not ms.path.exists()
     for scan in (ue, ms):
-        rot(runs.copies(scan)[0])
+        flip_a_byte_keeping_mtime(runs.copies(scan)[0])
     repaired: dict[str, int] = {}
     mail: list[dict[str, Any]] = []
 
@@ -266,7 +250,7 @@ def test_a_released_scan_with_no_good_copy_left_is_blocked_and_e_mailed_at_once(
     runs.lost.add(ue.name)
     good = {copy: (copy / "detector1").iterdir() for copy in runs.copies(ue)}
     kept = {path: path.read_bytes() for copy in good for path in sorted((copy / "detector1").iterdir())[:1]}
-    rotten = [rot(copy) for copy in runs.copies(ue)]
+    rotten = [flip_a_byte_keeping_mtime(copy) for copy in runs.copies(ue)]
     after_rot = [digest(copy) for copy in runs.copies(ue)]
     made = runs_until(runs, lambda run: run["status"] == "FAILED", passes(site))
     blocking = made[-1]
@@ -300,7 +284,7 @@ def test_a_shipped_scan_with_no_good_copy_left_ships_again_from_its_checked_daq_
     runs.run()
     ue = first(site, "ue_")
     for copy in runs.copies(ue):
-        rot(copy)
+        flip_a_byte_keeping_mtime(copy)
     made = runs_until(runs, lambda run: runs.rows()[ue.name]["state"] == "pending", passes(site))
     assert any("ships again from its DAQ copy" in line for line in TickSummary.of(made[-1]).warnings)
     assert any(f"{scan_id(ue)} is reverify_failed" in message["body"] for message in made[-1]["mail"])
@@ -431,3 +415,75 @@ def test_no_two_parts_of_a_bundle_define_the_same_name(name: str) -> None:
         elif isinstance(node, ast.Assign):
             defined += [target.id for target in node.targets if isinstance(target, ast.Name)]
     assert sorted(item for item in set(defined) if defined.count(item) > 1) == []
+
+
+# through Globus: 'local serve' and the unchanged CLI ---------------------------------------------------------
+
+
+def test_the_same_restore_through_local_serve_with_the_unchanged_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Cli
+) -> None:
+    """deploy registers and creates the restore flow beside the copy flow; the timer's runs ship and release; 'scans
+    restore' starts a run of the deployed flow over HTTP, which restores the scan byte-exact and records it, and
+    'runs show' names the outcome."""
+    from tests_support import serving, subscribed
+
+    from palxfel_globus.config import load_config
+
+    site = site_with(tmp_path, notify=False)
+    subscribed(site.config_path)
+    config = ["--config", str(site.config_path)]
+    ue = first(site, "ue_")
+    originals = digest(ue.path)
+    with serving(site.config_path, tmp_path, monkeypatch) as emulator:
+        code, out, err = cli("deploy", *config)
+        assert code == 0 and "create restore flow" in out, err
+        assert emulator.runs.wait_for_ended(1, 120)
+        emulator.scheduler.advance(load_config(site.config_path).timer_interval)
+        assert emulator.runs.wait_for_ended(2, 120) and not ue.path.exists(), "shipped, then released"
+        code, out, err = cli("scans", "restore", scan_id(ue), "--dry-run", *config)
+        assert code == 0 and "its DAQ place" in out and not ue.path.exists()
+        code, out, err = cli("scans", "restore", scan_id(ue), *config)
+        assert code == 0 and out.startswith("Started restore run "), err
+        run_id = out.split()[3].rstrip(";")
+        assert emulator.runs.wait_for_ended(3, 120)
+        (run,) = [run for run in emulator.store.all("run") if run["run_id"] == run_id]
+        assert run["status"] == "SUCCEEDED", run["details"]
+        assert digest(ue.path) == originals
+        code, out, err = cli("scans", "list", "--json", *config)
+        assert {row["scan"]: row["state"] for row in json.loads(out)}[ue.name] == "restored"
+        code, out, err = cli("runs", "show", run_id, *config)
+        assert code == 0 and f"{scan_id(ue)} restored to its DAQ place from" in " ".join(out.split())
+
+
+def test_every_action_a_restore_sends_is_in_its_documented_form(
+    tmp_path: Path, runs_of: Callable[[DemoSite], Kept]
+) -> None:
+    """A restore to the DAQ (a Compute check at the destination, per-file items, the Transfer, the finish) and one
+    elsewhere (Transfer's stat first): each body each provider received has exactly the documented keys."""
+    from test_documented_forms import form_of, recording
+
+    from palxfel_globus.backup import LOCAL_FUNCTION_IDS, load_flow, local_engine
+    from palxfel_globus.restore import restore_input
+
+    site = site_with(tmp_path)
+    runs = runs_of(site)
+    runs.run()
+    runs.run()
+    ue, ms = first(site, "ue_"), first(site, "ms_")
+    definition, _schema = load_flow("restore")
+    sent: list[tuple[str, dict[str, Any]]] = []
+    with local_engine(runs.config) as engine:
+        recording(engine, sent)
+        for body in (
+            restore_input(runs.config, LOCAL_FUNCTION_IDS, [scan_id(ms)]),
+            restore_input(runs.config, LOCAL_FUNCTION_IDS, [scan_id(ue)], {"id": MIRROR, "path": "/wanted"}),
+        ):
+            assert engine.run(definition, body)["status"] == "SUCCEEDED"
+    assert {key for key, _body in sent} == {
+        "compute.actions.globus.org/v3",
+        "transfer.actions.globus.org/transfer",
+        "transfer.actions.globus.org/stat",
+    }
+    for key, body in sent:
+        assert form_of("https://" + key, body).problems(body) == [], (key, body)

@@ -1,8 +1,9 @@
 """``palxfel-globus scans restore`` (a run of the deployed restore flow, in Globus) and ``local restore`` (the same
 flow on the local engine): scans back from a backup copy that verifies against the manifest their ledger keeps."""
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -53,7 +54,19 @@ def _where(to: Optional[str], source: Optional[str]) -> tuple[Optional[dict[str,
     return place, collection
 
 
-def _dry_run(config: Any, scans: list[str], place: Any, source: Any, json_output: bool) -> None:
+@dataclass(frozen=True)
+class Asked:
+    """A restore as the command line asked for it, checked: the same for 'scans restore' and 'local restore'."""
+
+    scans: list[str]
+    place: Optional[dict[str, str]]  # --to, as {id, path}
+    source: Optional[str]  # --from, a collection UUID
+    dry_run: bool
+    config: Optional[Path]
+    json_output: bool
+
+
+def _dry_run(config: Any, asked: Asked) -> None:
     """The plan, as the DAQ side would make it now, with nothing claimed or written."""
     from palxfel_globus.functions import call
     from palxfel_globus.units import format_size
@@ -62,13 +75,13 @@ def _dry_run(config: Any, scans: list[str], place: Any, source: Any, json_output
         "restore_scans",
         config=config.function_config(),
         run_id="dry-run",
-        scans=scans,
-        to=place,
-        source=source,
+        scans=asked.scans,
+        to=asked.place,
+        source=asked.source,
         dry_run=True,
     )
     plan = {key: plan[key] for key in ("scans", "refused")}
-    if json_output:
+    if asked.json_output:
         from palxfel_globus.cli.output import print_json
 
         print_json(plan)
@@ -90,14 +103,26 @@ def _dry_run(config: Any, scans: list[str], place: Any, source: Any, json_output
         )
 
 
-def restore(
-    scans: RestoredScans,
-    to: ToOption = None,
-    source: FromOption = None,
-    dry_run: DryRunOption = False,
-    config: ConfigOption = None,
-    json_output: JsonOption = False,
-) -> None:
+def restore_command(run: Callable[[Asked], None]) -> Callable[..., None]:
+    """A typer command taking the restore's arguments and options, checking them (one sentence each when wrong)
+    and handing them to ``run``, whose docstring is its help."""
+
+    def command(
+        scans: RestoredScans,
+        to: ToOption = None,
+        source: FromOption = None,
+        dry_run: DryRunOption = False,
+        config: ConfigOption = None,
+        json_output: JsonOption = False,
+    ) -> None:
+        place, collection = _where(to, source)
+        run(Asked(scans, place, collection, dry_run, config, json_output))
+
+    command.__doc__ = run.__doc__
+    return command
+
+
+def in_globus(asked: Asked) -> None:
     """Get scans back from their backups, verified: a run of the deployed restore flow in Globus.
 
     Each scan comes from a copy that verifies against the manifest the ledger keeps (the healthiest destination
@@ -112,35 +137,26 @@ def restore(
     from palxfel_globus.globus.errors import globus_errors
     from palxfel_globus.restore import restore_input
 
-    place, collection = _where(to, source)
-    if dry_run:
-        _dry_run(load_globus_config(config), scans, place, collection, json_output)
+    if asked.dry_run:
+        _dry_run(load_globus_config(asked.config), asked)
         return
-    loaded, deployment, flow_id = deployed(config, "restore_flow")
-    body = restore_input(loaded, deployment.restore_function_ids(), scans, place, collection)
+    loaded, deployment, flow_id = deployed(asked.config, "restore_flow")
+    body = restore_input(loaded, deployment.restore_function_ids(), asked.scans, asked.place, asked.source)
     check_input(body, load_flow("restore")[1])
     current = session(loaded)
-    involved = set(loaded.collections()) | ({place["id"]} if place else set())
+    involved = set(loaded.collections()) | ({asked.place["id"]} if asked.place else set())
     with globus_errors():
         mapped = data_access_collections(current.transfer, involved)
         if mapped:
             current.require({flow_id: flow_scope(flow_id, mapped)})
-            why = f"This restore needs your consent to Transfer's data access on {', '.join(mapped)}"
-            ensure_login(current, why)
-    label = f"palxfel-globus restore of {len(scans)} scan{'' if len(scans) == 1 else 's'}"
-    start_run(
-        current.specific_flow(flow_id), body, label=label, kind="restore", what="restore run", json_output=json_output
-    )
+            ensure_login(current, f"This restore needs your consent to Transfer's data access on {', '.join(mapped)}")
+    count = len(asked.scans)
+    label = f"palxfel-globus restore of {count} scan{'' if count == 1 else 's'}"
+    flow = current.specific_flow(flow_id)
+    start_run(flow, body, label=label, kind="restore", what="restore run", json_output=asked.json_output)
 
 
-def local_restore(
-    scans: RestoredScans,
-    to: ToOption = None,
-    source: FromOption = None,
-    dry_run: DryRunOption = False,
-    config: ConfigOption = None,
-    json_output: JsonOption = False,
-) -> None:
+def on_local_engine(asked: Asked) -> None:
     """Get scans back from their backups, verified: the restore flow on the local engine ([local] in the config).
 
     The same arguments as 'scans restore', and the same checks: a copy is used only once it verifies against the
@@ -150,17 +166,20 @@ def local_restore(
     from palxfel_globus.config import load_config
     from palxfel_globus.restore import outcomes, run_restore
 
-    place, collection = _where(to, source)
-    loaded = load_config(config)
-    if dry_run:
-        _dry_run(loaded, scans, place, collection, json_output)
+    loaded = load_config(asked.config)
+    if asked.dry_run:
+        _dry_run(loaded, asked)
         return
-    run = run_restore(loaded, scans, place, collection)
+    run = run_restore(loaded, asked.scans, asked.place, asked.source)
     said = outcomes(run)
-    if json_output:
+    if asked.json_output:
         print_json({"run_id": run["run_id"], "status": run["status"], "scans": said})
     else:
         for outcome in said:
             say(f"{outcome['scan']}: {outcome['sentence']}")
     if not all(outcome["ok"] for outcome in said):
         raise typer.Exit(1)
+
+
+restore = restore_command(in_globus)
+local_restore = restore_command(on_local_engine)

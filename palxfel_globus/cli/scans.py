@@ -251,7 +251,10 @@ def retry(
     only once it matches (put the backup's files back first); one blocked because a destination is the DAQ storage
     itself ships again to the route as the config now says. A restored scan (a released one copied back to the
     DAQ) goes back to shipped: the next run past [retention] release_after verifies its copies and removes it from
-    the DAQ again. With --run, every scan claimed by that run is given back at once, once the run has ended.
+    the DAQ again. A scan blocked because the scrub found no good copy of it left goes back to released (or
+    restored) once you have put good files back at one destination: the next scrub reads every copy back first
+    and repairs the others from the good one. With --run, every scan claimed by that run is given back at once,
+    once the run has ended.
     """
     if run is not None:
         if scans:
