@@ -271,8 +271,8 @@ def _take(config, run_id, now, problems, taken):
         if problem:
             add_problem(problems, problem)
             continue
-        if entry is None:
-            _unindex(ledger, queued, experiment, scan)
+        if entry is None or _scrub_day(entry.get("queued") or 0.0) != _scrub_day(queued):
+            _unindex(ledger, queued, experiment, scan)  # forgotten, or left behind by a crash as it moved on
             continue
         state = _state_now(ledger, experiment, scan)
         if state is None:

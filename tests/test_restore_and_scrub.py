@@ -452,6 +452,8 @@ def test_the_same_restore_through_local_serve_with_the_unchanged_cli(
         assert digest(ue.path) == originals
         code, out, err = cli("scans", "list", "--json", *config)
         assert {row["scan"]: row["state"] for row in json.loads(out)}[ue.name] == "restored"
+        code, out, err = cli("runs", "list", "--json", *config)
+        assert code == 0 and json.loads(out)[0]["run_id"] == run_id, "the restore run is listed, newest first"
         code, out, err = cli("runs", "show", run_id, *config)
         assert code == 0 and f"{scan_id(ue)} restored to its DAQ place from" in " ".join(out.split())
 

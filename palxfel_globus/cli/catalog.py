@@ -64,8 +64,9 @@ def search(
         ("shipped", lambda entry: when(entry["content"].get("shipped_at"))),
         ("backed up on", lambda entry: ", ".join(_destinations(entry["content"]))),
     ]
-    for entry in entries:  # what found it is a scan to get back: the command that does, with its own name
-        entry["restore"] = f"palxfel-globus scans restore {_scan_id(entry)}"
+    for entry in entries:  # an entry found is a scan someone wants back: the command that does, with its name
+        if entry["content"].get("experiment") and entry["content"].get("scan"):
+            entry["restore"] = f"palxfel-globus scans restore {_scan_id(entry)}"
     asked = " ".join(
         part for part in (text and f"matching {text!r}", experiment and f"of experiment {experiment}") if part
     )
@@ -76,9 +77,10 @@ def search(
         empty=f"No entry {asked + ' ' if asked else ''}in {where}.",
         title=f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in {where}",
     )
-    if entries and not json_output:
+    restorable = [entry for entry in entries if "restore" in entry]
+    if restorable and not json_output:
         say(
-            f"To get a scan back, verified: {entries[0]['restore']} (--dry-run first says which copy and where; "
+            f"To get a scan back, verified: {restorable[0]['restore']} (--dry-run first says which copy and where; "
             "'local restore' on the local engine)."
         )
 
