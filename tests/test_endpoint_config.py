@@ -17,6 +17,11 @@ from palxfel_globus.globus.endpoints import allowlist_lag, endpoint_roles
 
 Cli = Callable[..., "tuple[int, str, str]"]
 IDS = {name: f"{number:08d}-0000-4000-8000-00000000000f" for number, name in enumerate(REGISTERED_FUNCTIONS, 1)}
+# the scan backup's five, and the restore's two (copy_items serves the scrub too)
+ON_THE_DAQ = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries") + (
+    "copy_items",
+    "restore_scans",
+)
 
 
 @pytest.fixture
@@ -37,16 +42,7 @@ def test_the_daq_endpoint_gets_a_process_pool_and_its_seven_functions(config: An
     document = yaml.safe_load(out)
     assert (code, err) == (0, "")
     assert document["engine"]["type"] == "ProcessPoolEngine"
-    daq_functions = (
-        "find_completed_scans",
-        "build_manifest",
-        "record_outcome",
-        "share_rules",
-        "catalog_entries",
-        "copy_items",
-        "restore_scans",
-    )
-    assert allowed_functions(out) == [IDS[name] for name in daq_functions]
+    assert allowed_functions(out) == [IDS[name] for name in ON_THE_DAQ]
     assert document["display_name"] == "palxfel-globus DAQ"
 
 
@@ -73,18 +69,7 @@ def test_a_route_that_verifies_on_the_daq_endpoint_shares_one_config(config: Any
     )
     config.source.write_text(on_daq, encoding="utf-8")
     shared = load_config(config.source)
-    assert [role.functions for role in endpoint_roles(shared)] == [
-        (
-            "find_completed_scans",
-            "build_manifest",
-            "record_outcome",
-            "share_rules",
-            "catalog_entries",
-            "copy_items",
-            "restore_scans",
-            "verify_scan",
-        )
-    ]
+    assert [role.functions for role in endpoint_roles(shared)] == [(*ON_THE_DAQ, "verify_scan")]
     code, out, _ = cli("endpoint", "config", "2", "--config", str(config.source), "--engine", "process")
     assert code == 0 and len(allowed_functions(out)) == 8
     assert yaml.safe_load(out)["display_name"] == "palxfel-globus DAQ and route #2 (ms_*)"
