@@ -156,6 +156,27 @@ def plain_names(directory):
         return []
 
 
+def day_queue(directory):
+    """(day, experiment, name, mtime) of each entry of a queue kept by day (``<directory>/<YYYYMMDD>/<experiment>/
+    <name>``, empty files whose mtime is the entry's time), oldest day first: a reader stops once it has what it
+    needs, so it lists only the days it reaches, never the whole queue."""
+    import os
+
+    for day in plain_names(directory):
+        for experiment in plain_names(os.path.join(directory, day)):
+            try:
+                entries = list(os.scandir(os.path.join(directory, day, experiment)))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    yield day, experiment, entry.name, entry.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+
+
 def shipped_names(ledger, experiment):
     """Scans of an experiment that the shipped index lists, from one directory read."""
     return set(plain_names(ledger_path(ledger, "shipped", experiment)))
@@ -503,7 +524,8 @@ def manifest_is_frozen(record):
 # such a scan is looked at again only once a person ran the command its news names.
 DAQ_DIFFERS = "daq_differs"  # the DAQ copy no longer matches the manifest its backups were verified against
 ROUTE_IS_DAQ = "route_is_daq"  # a destination of its route is the DAQ storage itself: no distinct copy
-WAITS_FOR_A_PERSON = (DAQ_DIFFERS, ROUTE_IS_DAQ)
+NO_GOOD_COPY = "no_good_copy"  # the scrub found no copy of a released scan that still matches its manifest
+WAITS_FOR_A_PERSON = (DAQ_DIFFERS, ROUTE_IS_DAQ, NO_GOOD_COPY)
 
 # What a person must hear about once: a scan that became blocked, quarantined or stuck in its release. ``<state>_at``
 # is when it entered that state, and ``told`` names the state and time a person was told of, so the same state is
@@ -520,6 +542,11 @@ NEWS_COMMANDS = {
     ROUTE_IS_DAQ: (
         "give the route a destination on other storage (or fix the mount that maps it onto the DAQ), then "
         "'palxfel-globus scans retry {scan}'"
+    ),
+    NO_GOOD_COPY: (
+        "find a good copy of its files (another backup, tape, the experiment's own disk) and put it back at one "
+        "destination, then 'palxfel-globus scans retry {scan}': the next scrub reads every copy back and repairs the "
+        "others from it"
     ),
     "quarantined": "palxfel-globus scans retry {scan}   (once the cause is fixed)",
     "releasing": "make the files named deletable (permissions, immutable flags); the next run deletes them",

@@ -28,9 +28,11 @@ beside it stays. Standard library only, valid on Python 3.9 (see _layout).
 from _layout import RAW_DATA, DaqError, add_problem, confined, destinations_of, real_root, route_for
 from _ledger import (
     atomic_write,
+    bump_generation,
     claim_index,
     clear_claims,
     current_claim,
+    day_queue,
     encode_json,
     exclusive_create,
     iso_time,
@@ -158,23 +160,11 @@ def due_for_release(config, now):
     _fill_queue(ledger)
     last_due_day = _day(now - retention["release_after"])
     due = []
-    for day in plain_names(os.path.join(ledger, RETAINED)):
+    for day, experiment, scan, shipped_time in day_queue(os.path.join(ledger, RETAINED)):
         if day > last_due_day:
             break
-        for experiment in plain_names(os.path.join(ledger, RETAINED, day)):
-            try:
-                entries = list(os.scandir(os.path.join(ledger, RETAINED, day, experiment)))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    shipped_time = entry.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if shipped_time + retention["release_after"] <= now:
-                    due.append((shipped_time, experiment, entry.name))
+        if shipped_time + retention["release_after"] <= now:
+            due.append((shipped_time, experiment, scan))
     due.sort()
     return due
 
@@ -251,6 +241,29 @@ def release_batch(config, now, problems, take, settle=True):
             items.append(item)
             copies += needed
     return items, copies, more
+
+
+def ship_again(ledger, record, reason, now, run_id):
+    """A shipped scan one of whose copies failed a fresh verification: pending again with a fresh attempt count,
+    off the shipped index and the release queue, so the next tick ships it again (its DAQ copy checked against the
+    manifest first) and its DAQ copy stays until every copy verifies. Returns the record; a person hears of it
+    (``reverify_failed``)."""
+    experiment, scan = record["experiment"], record["scan"]
+    record = dict(record)
+    record.update(
+        state="pending",
+        attempts=0,
+        retry_after=None,
+        last_error=reason,
+        run_id=run_id,
+        updated_at=iso_time(now),
+        reverify_failed_at=iso_time(now),
+    )
+    write_record(ledger, record)
+    unmark_shipped_index(ledger, experiment, scan)
+    unqueue_release(ledger, experiment, scan, record.get("shipped_at"))
+    bump_generation(ledger)  # its experiment may be cached as all shipped: the next tick must look again
+    return record
 
 
 def interrupted(config, root_real, experiment, scan, record):

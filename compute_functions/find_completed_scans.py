@@ -59,6 +59,7 @@ from _release import (
     released_names,
     write_probes,
 )
+from _scrub import plan_scrub
 
 # The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
 # the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
@@ -225,7 +226,7 @@ def find_completed_scans(config, run_id, now=None):
     news: [{scan, state, since, reason, command}] (blocked or quarantined scans a person has not
     been told of; the flow e-mails them and marks them told), problems, catalog_due (whether catalog
     entries are due from earlier runs), shares_due (whether access rules must be planned beyond the
-    experiments a run ships)}. One experiment or scan that
+    experiments a run ships), scrub (the copies the run reads back, see _scrub.plan_scrub)}. One experiment or scan that
     cannot be read never stops the others: it is a problem (a warning in the run's summary) or, for a
     complete scan that cannot ship as it is, ``blocked``. A single
     scan larger than ``max_bytes`` still ships, alone, so that no scan waits forever. The
@@ -362,6 +363,7 @@ def find_completed_scans(config, run_id, now=None):
     settles = [item for item in releases if item.get("settle")]
     releases = [item for item in releases if not item.get("settle")]
     probed = write_probes(root, sorted({item["experiment"] for item in releases}), run_id) if releases else []
+    scrub = plan_scrub(config, run_id, now, problems)  # copies read back against their manifests ([scrub])
     source_root = to_collection_path(root, config["collection_root"], root).rstrip("/")
     manifest_root = None
     if ledger_inside_root(root, ledger):
@@ -388,6 +390,7 @@ def find_completed_scans(config, run_id, now=None):
         "notes": tick_notes(blocked, problems),
         "catalog_due": catalog_due(ledger, (config.get("catalog") or {}).get("index")),
         "shares_due": shares_due(ledger, shares_fingerprint(config), now),
+        "scrub": scrub,
     }
 
 

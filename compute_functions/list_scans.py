@@ -25,6 +25,7 @@ from _layout import (
 from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, plain_names, read_record
 from _recovery import completion_time, recovery_point, wait_seconds
 from _release import archive_summary, archived_records, read_released, released_names, trash_path
+from _scrub import with_scrubbed
 
 
 def _ledger_scan_names(ledger, experiment, problems):
@@ -193,6 +194,7 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         except ScanError as exc:
             blocked_now = str(exc)
     state = _state(record, lease, complete)
+    record = with_scrubbed(config["ledger"], record, name, scan)  # each copy as the scrub last read it
     if blocked_now and state in ("pending", "failed", "blocked"):
         # the reason as the tree shows it now (the next tick records the same)
         state, record = "blocked", dict(record or {}, reason=blocked_now)

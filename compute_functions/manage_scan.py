@@ -2,19 +2,21 @@
 
 ``retry`` makes a failed, quarantined or blocked scan pending again with a fresh attempt count (a
 blocked scan whose DAQ copy differs from its verified backups is then checked against them again:
-it ships only once it matches), and sends a restored scan back to ``shipped``, so that it is released
-again after a fresh verification; ``replace`` is a person's decision that the DAQ copy of such a
-blocked scan is the right one: the next tick makes a new manifest from it and ships it over the
-backups; ``forget`` removes everything the ledger knows of a scan, so the next tick ships it as a new
-one (a checksum-sync transfer then replaces what differs). All refuse while a run holds the scan's
-claim, unless that run is known to have ended: a local run whose process is gone, or a run the
-caller names in ``ended_runs`` (one Globus Flows reports ended). ``give_back`` returns every claim of
-one ended run at once.
+it ships only once it matches), sends a restored scan back to ``shipped``, so that it is released
+again after a fresh verification, and a scan blocked for having no good copy left back to the state
+it had, first in line for the scrub (once a person put a good copy back); ``replace`` is a person's
+decision that the DAQ copy of such a blocked scan is the right one: the next tick makes a new
+manifest from it and ships it over the backups; ``forget`` removes everything the ledger knows of a
+scan, so the next tick ships it as a new one (a checksum-sync transfer then replaces what differs).
+All refuse while a run holds the scan's claim, unless that run is known to have ended: a local run
+whose process is gone, or a run the caller names in ``ended_runs`` (one Globus Flows reports ended).
+``give_back`` returns every claim of one ended run at once.
 """
 
 from _layout import DaqError, list_experiments, list_scans_of, real_root, split_scan_id
 from _ledger import (
     DAQ_DIFFERS,
+    NO_GOOD_COPY,
     ROUTE_IS_DAQ,
     bump_generation,
     claim_index,
@@ -33,6 +35,7 @@ from _ledger import (
     write_record,
 )
 from _release import forget_probes, forget_released, queue_for_release, released_path
+from _scrub import forget_copies, unblock_no_good_copy
 
 ACTIONS = ("retry", "forget", "replace")
 RETRIED = ("failed", "quarantined", "blocked")
@@ -111,6 +114,8 @@ def manage_scan(config, scan_id, action, ended_runs=(), now=None):
     if action == "retry":
         if previous == "restored":
             return dict(result, state=_release_again(ledger, record, now))
+        if previous == "blocked" and record.get("blocked_kind") == NO_GOOD_COPY:
+            return dict(result, state=unblock_no_good_copy(config, record, now))
         if previous == "blocked" and record.get("blocked_kind") == ROUTE_IS_DAQ:
             forget_probes(real_root(config["daq_root"]), experiment)  # the next release run probes afresh
         if previous not in RETRIED and released is None:
@@ -149,6 +154,7 @@ def manage_scan(config, scan_id, action, ended_runs=(), now=None):
     for path in (ledger_path(ledger, "scans", experiment, scan + ".json"), manifest_path(ledger, experiment, scan)):
         remove_if_present(path)
     forget_released(ledger, experiment, scan)
+    forget_copies(ledger, experiment, scan)
     clear_claims(ledger, experiment, scan)
     bump_generation(ledger)
     return dict(result, state=None)

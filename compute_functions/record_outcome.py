@@ -54,8 +54,10 @@ from _release import (
     probe_seen,
     queue_for_release,
     release_copy,
+    ship_again,
     unqueue_release,
 )
+from _scrub import give_back_scrub, queue_for_scrub, record_repaired, record_verified
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 
@@ -361,6 +363,7 @@ class _Run:
             if self.config.get("catalog"):
                 queue_for_catalog(self.ledger, experiment, scan)
             queue_for_release(self.ledger, experiment, scan, self.now)
+            queue_for_scrub(self.ledger, record, self.now)
         mark_shipped_index(self.ledger, experiment, scan)
         clear_claims(self.ledger, experiment, scan)
         self.shipped.append(scan_id)
@@ -451,24 +454,13 @@ class _Run:
                 release_claim(self.ledger, experiment, scan, self.run_id, self.now)
                 self._kept(scan_id, reason)
             else:
+                queue_for_scrub(self.ledger, dict(record, destinations=destinations), self.now)  # all just verified
                 self._released(scan_id, state, reason)
             return
-        record.update(
-            state="pending",
-            attempts=0,
-            retry_after=None,
-            last_error=problem,
-            run_id=self.run_id,
-            updated_at=iso_time(self.now),
-            reverify_failed_at=iso_time(self.now),
-        )
         if destinations:
             record["destinations"] = destinations
-        write_record(self.ledger, record)
-        unmark_shipped_index(self.ledger, experiment, scan)
-        unqueue_release(self.ledger, experiment, scan, record.get("shipped_at"))
+        record = ship_again(self.ledger, record, problem, self.now, self.run_id)
         release_claim(self.ledger, experiment, scan, self.run_id, self.now)
-        bump_generation(self.ledger)  # its experiment may be cached as all shipped: the next tick must look again
         self.again.append({"scan": scan_id, "reason": problem})
         self._tell(record, scan_id)
 
@@ -546,6 +538,10 @@ def record_outcome(
     manifest_problems=None,
     now=None,
     told=None,
+    scrub=None,
+    scrub_done=None,
+    scrub_left=None,
+    scrub_repairs=None,
 ):
     """Record one run's result for every scan it claimed.
 
@@ -558,6 +554,8 @@ def record_outcome(
     reason}], blocked: [{scan, reason, kind}], skipped: [{scan, reason}], news: [{scan, state, since, reason,
     command}] (scans a person must hear of), warnings: [sentence], summary}. With ``told`` (news items a person
     was just e-mailed) it only notes that they were told, so each state is told once, and returns {told: count}.
+    With ``scrub`` (find's scrub plan) and ``scrub_done`` it records what the scrub read back (_scrub.record_verified);
+    with ``scrub_repairs`` and ``scrub_done``, the repairs it made (_scrub.record_repaired).
     """
     import time
 
@@ -565,6 +563,10 @@ def record_outcome(
     ledger = config["ledger"]
     if told is not None:
         return {"told": mark_told(ledger, told)}
+    if scrub_repairs is not None:
+        return record_repaired(config, run_id, scrub_repairs, scrub_done, now)
+    if scrub is not None:
+        return record_verified(config, run_id, scrub, scrub_done, scrub_left, now)
     if error is not None:  # the flow's own words for a failure, of whatever shape and size it came in
         error = str(error)
         error = error if len(error) <= MAX_ERROR_CHARS else error[: MAX_ERROR_CHARS - 1] + "…"
@@ -576,6 +578,8 @@ def record_outcome(
         return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
         outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
+        if error is not None:  # the run ends here: its scrub never comes
+            give_back_scrub(ledger, found.get("scrub") if isinstance(found, dict) else None, run_id, now)
     if not isinstance(outcomes, list):
         raise DaqError("record_outcome needs a list of outcomes, or found with groups_done or error.")
     run = _Run(config, run_id, now)

@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterator, Optional
 
 from palxfel_globus.config import Config, config_place, is_inside
 from palxfel_globus.errors import PalxfelError
-from palxfel_globus.functions import FLOW_FUNCTIONS
+from palxfel_globus.functions import FLOW_FUNCTIONS, REGISTERED_FUNCTIONS
 from palxfel_globus.resources import data_dir
 
 _LOCAL_NAMESPACE = uuid.UUID("6f1c2a4e-5b3d-4c8e-9a7f-0d2e4b6c8a10")
-LOCAL_FUNCTION_IDS = {name: str(uuid.uuid5(_LOCAL_NAMESPACE, name)) for name in FLOW_FUNCTIONS}
+LOCAL_FUNCTION_IDS = {name: str(uuid.uuid5(_LOCAL_NAMESPACE, name)) for name in REGISTERED_FUNCTIONS}
 
 
 def load_flow(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -178,8 +178,10 @@ class TickSummary:
         outcome = recorded.get("outcome") or ((recorded.get("details") or {}).get("result") or [{}])[0]
         done = (state.get("loop") or {}).get("done") or []
         found = (state.get("find") or {}).get("result") or {}
+        scrub = state.get("scrub") or {}  # what the scrub read back, repaired or found without a good copy
         blocked = {entry["scan"]: entry for entry in found.get("blocked") or []}
         blocked.update({entry["scan"]: entry for entry in outcome.get("blocked") or []})
+        blocked.update({entry["scan"]: entry for entry in scrub.get("blocked") or []})
         summary = cls(
             run_id=run["run_id"],
             status=run["status"],
@@ -191,7 +193,9 @@ class TickSummary:
             failed=list(outcome.get("failed", [])),
             quarantined=list(outcome.get("quarantined", [])),
             blocked=list(blocked.values()),
-            warnings=list(found.get("problems") or []) + list(outcome.get("warnings") or []),
+            warnings=list(found.get("problems") or [])
+            + list(outcome.get("warnings") or [])
+            + list(scrub.get("warnings") or []),
             side_steps=side_step_failures(run),
             bytes_transferred=sum((group.get("transfer") or {}).get("bytes_transferred") or 0 for group in done),
             transfer_tasks=sum(1 for group in done if (group.get("transfer") or {}).get("status") != "NOT_NEEDED"),

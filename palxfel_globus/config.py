@@ -31,6 +31,7 @@ CONFIG_FILE_NAME = "palxfel-globus.toml"
 DEFAULT_MARKERS = (".done", ".complete")
 LEDGER_DIR_NAME = ".palxfel-backup"
 MAX_SCANS_PER_RUN = 100
+MAX_SCRUB_COPIES = 50  # each copy the scrub reads carries its result through the run state, beside the ship's
 
 
 class ConfigError(PalxfelError):
@@ -138,6 +139,15 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class ScrubSettings:
+    """How often every copy of every shipped and released scan is read back against its manifest: once ``every``
+    (None: never), at most ``max_copies`` copies (a scan at one destination) a run."""
+
+    every: Optional[int] = None
+    max_copies: int = 20
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     """Who is e-mailed when a run does not ship every scan. The Globus notification action provider
     sends through the facility's own mail server, so a deploy also needs the sender and SMTP login."""
@@ -162,6 +172,7 @@ class Config:
     shares: tuple[Share, ...] = ()
     catalog: CatalogSettings = CatalogSettings()
     retention: RetentionSettings = RetentionSettings()
+    scrub: ScrubSettings = ScrubSettings()
     source: Optional[Path] = None
 
     def destinations(self) -> Iterator[tuple[int, int, Route, Destination]]:
@@ -209,6 +220,11 @@ class Config:
                     }
                 }
                 if self.retention.release_after is not None
+                else {}
+            ),
+            **(
+                {"scrub": {"every": self.scrub.every, "max_copies": self.scrub.max_copies}}
+                if self.scrub.every is not None
                 else {}
             ),
         }
@@ -421,7 +437,19 @@ DESTINATION_KEYS = ("collection", "base_path", "compute_endpoint", "verify_root"
 ROUTE_KEYS = ("match", *DESTINATION_KEYS, "destination")  # a destination's keys, or [[route.destination]]
 LIMIT_KEYS = ("max_scans", "max_bytes", "lease", "max_attempts", "retry_backoff")
 NOTIFY_KEYS = ("email", "sender", "smtp_host", "smtp_port", "smtp_username", "smtp_password_file")
-TOP_KEYS = ("daq", "route", "timer", "limits", "local", "globus", "notify", "share", "catalog", "retention")
+TOP_KEYS = (
+    "daq",
+    "route",
+    "timer",
+    "limits",
+    "local",
+    "globus",
+    "notify",
+    "share",
+    "catalog",
+    "retention",
+    "scrub",
+)
 
 
 def parse_config(
@@ -482,6 +510,7 @@ def parse_config(
     shares = _parse_shares(check, document.get("share", []))
     catalog = _parse_catalog(check, check.table(document, "catalog", "[catalog]"))
     retention = _parse_retention(check, check.table(document, "retention", "[retention]"))
+    scrub = _parse_scrub(check, check.table(document, "scrub", "[scrub]"))
 
     if limits.max_scans is not None and limits.max_scans > MAX_SCANS_PER_RUN:
         check.problem(
@@ -523,6 +552,7 @@ def parse_config(
         shares=shares,
         catalog=catalog,
         retention=retention,
+        scrub=scrub,
         source=source,
     )
 
@@ -684,23 +714,35 @@ def _parse_catalog(check: _Checker, table: dict[str, Any]) -> CatalogSettings:
     )
 
 
+def _period_and_bound(
+    check: _Checker, table: dict[str, Any], section: str, keys: tuple[str, str], limits: tuple[int, int], why: str
+) -> tuple[Optional[int], int]:
+    """An optional section of a duration that is required once the section is there (``keys[0]``, with ``why``
+    saying what it is) and a per-run bound (``keys[1]``; ``limits``: its default and its most): (seconds or None,
+    the bound)."""
+    period, bound = keys
+    default, most = limits
+    check.known_keys(table, keys, section)
+    if table and period not in table:
+        check.problem(section, f"the key {period!r} is required: {why}")
+    count = check.get(table, bound, section, _positive_int, default)
+    if count is not None and count > most:
+        check.problem(f"{section}.{bound}", f"{count} is more than {most}, the most a run takes within its state limit")
+    return check.get(table, period, section, parse_duration, None), count or default
+
+
 def _parse_retention(check: _Checker, table: dict[str, Any]) -> RetentionSettings:
-    check.known_keys(table, ("release_after", "max_release"), "[retention]")
-    if table and "release_after" not in table:
-        check.problem(
-            "[retention]",
-            "the key 'release_after' is required: how long after it shipped a scan's DAQ copy may go, e.g. \"30d\"",
-        )
-    max_release = check.get(table, "max_release", "[retention]", _positive_int, RetentionSettings.max_release)
-    if max_release is not None and max_release > MAX_SCANS_PER_RUN:
-        check.problem(
-            "[retention].max_release",
-            f"{max_release} is more than {MAX_SCANS_PER_RUN}, the most a run re-verifies within its state limit",
-        )
+    why = 'how long after it shipped a scan\'s DAQ copy may go, e.g. "30d"'
+    bound = (RetentionSettings.max_release, MAX_SCANS_PER_RUN)
     return RetentionSettings(
-        release_after=check.get(table, "release_after", "[retention]", parse_duration, None),
-        max_release=max_release or RetentionSettings.max_release,
+        *_period_and_bound(check, table, "[retention]", ("release_after", "max_release"), bound, why)
     )
+
+
+def _parse_scrub(check: _Checker, table: dict[str, Any]) -> ScrubSettings:
+    why = 'how often each copy of a scan is read back against its manifest, e.g. "90d"'
+    bound = (ScrubSettings.max_copies, MAX_SCRUB_COPIES)
+    return ScrubSettings(*_period_and_bound(check, table, "[scrub]", ("every", "max_copies"), bound, why))
 
 
 def _boolean(value: Any) -> bool:

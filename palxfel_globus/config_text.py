@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("daq", "route", "timer", "limits", "retention", "globus", "notify", "catalog", "local")
+SECTIONS = ("daq", "route", "timer", "limits", "retention", "scrub", "globus", "notify", "catalog", "local")
 
 
 def toml_value(value: Any) -> str:

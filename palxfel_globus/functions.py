@@ -28,9 +28,12 @@ FLOW_FUNCTIONS = (  # what the scan_backup flow calls: deploy registers these
     "record_outcome",
     "share_rules",
     "catalog_entries",
+    "copy_items",
 )
+RESTORE_FUNCTIONS = ("restore_scans", "copy_items", "verify_scan")  # what the restore flow calls
+REGISTERED_FUNCTIONS = (*FLOW_FUNCTIONS, "restore_scans")  # what deploy registers
 FUNCTION_NAMES = (
-    *FLOW_FUNCTIONS,
+    *REGISTERED_FUNCTIONS,
     "list_scans",
     "manage_scan",
     "plan_release",

@@ -692,6 +692,117 @@ def peak_run_state(work: Path) -> Row:
     )
 
 
+SCRUB_EVERY = 90 * 86400  # [scrub] every, as the docs suggest
+TICK_SECONDS = 600  # the default [timer] interval
+
+
+def scrub_ledger(root: Path, scans: int, now: float, every: int) -> dict:
+    """A ledger whose ``scans`` released scans (at two destinations with Compute endpoints, a manifest each) were
+    last read back at times spread evenly over the last period (``every``), as a scrub in its steady state leaves
+    them.
+    Written directly (no fsync per file): the bench measures the runs, not the making of the archive."""
+    config = find_config(root / "daq")
+    archive = {"collection": "a", "base_path": "/a", "compute_endpoint": "e1", "verify_root": str(root / "a")}
+    mirror = {"collection": "m", "base_path": "/m", "compute_endpoint": "e2", "verify_root": str(root / "m")}
+    config["routes"] = [{"match": "*", "destinations": [archive, mirror]}]
+    config["scrub"] = {"every": every, "max_copies": 20}
+    ledger = Path(config["ledger"])
+    (root / "daq").mkdir(parents=True)
+    made: set[Path] = set()
+    for number in range(scans):
+        experiment = f"ue_25{number // 2800 % 12 + 1:02d}{number // 100 % 28 + 1:02d}_e{number // 100:05d}"
+        scan = f"250101_gone_{number % 100 + 1:05d}_DIR"
+        queued = now - every * (number + 0.5) / scans
+        day = time.strftime("%Y%m%d", time.gmtime(queued))
+        places = [
+            {"collection": place["collection"], "path": f"{place['base_path']}/{experiment}/rawData/{scan}/",
+             "state": "verified", "verified_at": None}
+            for place in (archive, mirror)
+        ]  # fmt: skip
+        entry = {"experiment": experiment, "scan": scan, "places": places, "queued": queued}
+        manifest = {
+            "experiment": experiment,
+            "scan": scan,
+            "algorithm": "sha256",
+            "file_count": 1,
+            "bytes": 1,
+            "files": [],
+        }
+        for path, text in (
+            (ledger / "scrub" / "copies" / experiment / f"{scan}.json", json.dumps(entry)),
+            (ledger / "manifests" / experiment / f"{scan}.json", json.dumps(manifest)),
+            (ledger / "released-names" / experiment / scan, ""),
+            (ledger / "scrub" / "due" / day / experiment / scan, ""),
+        ):
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_text(text)
+        os.utime(ledger / "scrub" / "due" / day / experiment / scan, (queued, queued))
+    (ledger / "scrub" / "filled").touch()
+    return config
+
+
+def scrub_runs(config: dict, start: float, runs: int) -> tuple[list[int], list[float]]:
+    """``runs`` runs a tick apart from ``start``: the DAQ side's share of each (plan_scrub claims the overdue
+    copies, record_outcome records them as every copy verifying), as (copies read, seconds) per run."""
+    from palxfel_globus.functions import load
+
+    find = load("find_completed_scans").__globals__
+    record = load("record_outcome")
+    copies, seconds = [], []
+    for number in range(runs):
+        now, run_id = start + (number + 1) * TICK_SECONDS, f"bench-{number}"
+        began = time.perf_counter()
+        plan = find["plan_scrub"](config, run_id, now, [])
+        digests = {
+            (item["experiment"], item["scan"]): find["read_manifest"](
+                config["ledger"], item["experiment"], item["scan"]
+            )[1]
+            for item in plan["scans"]
+        }
+        done = [
+            {"result": [dict(item, ok=True, manifest_digest=digests[item["experiment"], item["scan"]])
+                        for item in group["scans"]]}
+            for group in plan["groups"]
+        ]  # fmt: skip
+        record(config=config, run_id=run_id, scrub=plan, scrub_done=done, now=now)
+        seconds.append(time.perf_counter() - began)
+        copies.append(plan["copies"])
+    return copies, seconds
+
+
+def scrub_rows(work: Path, small: int, large: int, runs: int) -> list[Row]:
+    """The scrub's share of each run over ``large`` released scans at two destinations (every 90 d, a run each
+    10 min), bounded by max_copies; and the DAQ side's cost of a run over ``large`` against ``small`` scans
+    whose period is as much shorter, so that both runs read back as many copies: what the archive's size adds."""
+    now = time.time()
+    shares, costs = {}, {}
+    for count in (small, large):
+        config = scrub_ledger(work / f"scrub-{count}", count, now, SCRUB_EVERY * count // large)
+        shares[count], seconds = scrub_runs(config, now, runs)
+        costs[count] = statistics.median(seconds)
+    pace = 2 * large * TICK_SECONDS / SCRUB_EVERY
+    return [
+        row(
+            f"scrub: copies read back per run, {large:,} released scans at two destinations, every 90 d, a run each "
+            f"10 min (once a period needs {pace:.1f}): the largest of {runs} runs",
+            "copies",
+            max(shares[large]),
+            None,
+            "<=20",
+        ),
+        row(
+            f"scrub: the DAQ side of a run (plan, record) over {large:,} released scans vs {small:,} (as many copies "
+            "read back a run)",
+            "s",
+            costs[large],
+            costs[small],
+            "<=1.5",
+        ),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small trees, few repetitions")
@@ -720,6 +831,9 @@ def main() -> int:
         rows.append(released_ledger(work, 100, 10_000 if options.quick else 100_000, repeats))
         rows.append(steady_tick(work, 50 if options.quick else 200, repeats))
         rows.append(report_page(work, 100 if options.quick else 1000, 100, repeats))
+        rows += scrub_rows(
+            work, 500 if options.quick else 1_000, 5_000 if options.quick else 100_000, 6 if options.quick else 30
+        )
     if options.json:
         print(json.dumps([asdict(item) for item in rows], indent=2))
     else:

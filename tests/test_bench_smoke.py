@@ -17,7 +17,7 @@ def test_quick_bench_prints_well_formed_rows() -> None:
         [sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, check=True, timeout=300
     )
     rows = json.loads(result.stdout)
-    assert len(rows) == 16
+    assert len(rows) == 18
     for row in rows:
         assert set(row) == {"name", "unit", "value", "baseline", "ratio", "target", "met"}
         assert isinstance(row["value"], (int, float)) and isinstance(row["met"], bool)

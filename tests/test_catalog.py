@@ -118,12 +118,17 @@ def test_two_ticks_catalogue_every_shipped_scan_once_and_share_each_shared_exper
     code, out, _ = cli("catalog", "search", "--config", str(site.config_path), "--json")
     listed = json.loads(out)
     assert code == 0 and len(listed) == len(shipped)
-    assert all(set(entry) == {"subject", "content"} for entry in listed)
+    assert all(set(entry) == {"subject", "content", "restore"} for entry in listed)
+    assert all(
+        entry["restore"] == f"palxfel-globus scans restore {entry['content']['experiment']}/{entry['content']['scan']}"
+        for entry in listed
+    ), "each result says how to get its scan back (issue 29)"
     assert all({"experiment", "scan", "files", "bytes"} <= set(entry["content"]) for entry in listed)
     code, out, _ = cli("catalog", "search", "delay", "-e", "ue_251023_FXL", "-c", str(site.config_path), "--json")
     assert code == 0 and [entry["content"]["scan"] for entry in json.loads(out)] == ["251023_delay scan_00004_DIR"]
     code, out, _ = cli("catalog", "search", "delay", "-e", "ue_251023_FXL", "-c", str(site.config_path))
     assert code == 0 and "1 entry in the local engine's index" in out
+    assert "palxfel-globus scans restore ue_251023_FXL/251023_delay scan_00004_DIR" in " ".join(out.split())
 
 
 def test_a_scan_shipped_again_after_damage_replaces_its_entry(site: DemoSite, cli: Cli) -> None:

@@ -66,7 +66,16 @@ def test_every_action_as_written_in_the_flow_file_is_in_its_documented_form(flow
         for task in body.get("tasks") if isinstance(body.get("tasks"), list) else []:
             assert COMPUTE_TASK.problems(written(task)) == [], f"{flow}.{name}: {task}"
         checked.add(url_key(state["ActionUrl"]))
-    assert checked == (set(FORMS) if flow == "scan_backup" else {"transfer.actions.globus.org/transfer"})
+    used = {
+        "scan_backup": set(FORMS) - {"transfer.actions.globus.org/stat"},
+        "restore": {
+            "compute.actions.globus.org/v3",
+            "transfer.actions.globus.org/transfer",
+            "transfer.actions.globus.org/stat",
+        },
+        "transfer": {"transfer.actions.globus.org/transfer"},
+    }
+    assert checked == used[flow]
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -97,6 +106,7 @@ def site(tmp_path: Path) -> DemoSite:
     text = text.replace("[local]\n", f'[local]\nguest_collections = {{ "{ue}" = "{directory}" }}\n')
     text = text.replace("max_attempts = 3\n", "max_attempts = 1\n")
     text += f'\n[catalog]\nindex = "{INDEX}"\n\n[notify]\nemail = ["dm@example.org", "ops@example.org"]\n'
+    text += '\n[scrub]\nevery = "0s"\n'  # the third run reads the copies back, and removes its scratch
     site.config_path.write_text(text + f'\n[[share]]\nmatch = "ue_*"\nprincipals = {json.dumps([GROUP, PERSON])}\n')
     return site
 
@@ -114,8 +124,9 @@ def recording(engine: Engine, sent: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def test_every_action_the_runs_send_is_in_its_documented_form(site: DemoSite) -> None:
-    """Runs that make and remove access rules, ingest entries and e-mail people (about a blocked scan, and
-    about a failed run): each body each provider received has exactly the documented keys and value types."""
+    """Runs that make and remove access rules, ingest entries, e-mail people (about a blocked scan, and
+    about a failed run) and read copies back (the scrub): each body each provider received has exactly the
+    documented keys and value types."""
     definition, _schema = load_flow("scan_backup")
     sent: list[tuple[str, dict[str, Any]]] = []
 
@@ -139,8 +150,9 @@ def test_every_action_the_runs_send_is_in_its_documented_form(site: DemoSite) ->
         ("transfer.actions.globus.org/manage_permission", "CREATE"),
         ("transfer.actions.globus.org/manage_permission", "DELETE"),
         ("transfer.actions.globus.org/transfer", None),
+        ("transfer.actions.globus.org/delete", None),
         ("compute.actions.globus.org/v3", None),
-    } <= operations, "every side step ran"
+    } <= operations, "every side step ran, and the scrub"
     for key, body in sent:
         form = form_of("https://" + key, body)
         assert form.problems(body) == [], (key, body)

@@ -9,21 +9,26 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from palxfel_globus.backup import FLOW_FUNCTIONS
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
+from palxfel_globus.functions import REGISTERED_FUNCTIONS
 from palxfel_globus.globus.deployment import Deployment, deployment_path
 from palxfel_globus.globus.endpoints import allowlist_lag, endpoint_roles
 
 Cli = Callable[..., "tuple[int, str, str]"]
-IDS = {name: f"{number:08d}-0000-4000-8000-00000000000f" for number, name in enumerate(FLOW_FUNCTIONS, 1)}
+IDS = {name: f"{number:08d}-0000-4000-8000-00000000000f" for number, name in enumerate(REGISTERED_FUNCTIONS, 1)}
+# the scan backup's five, and the restore's two (copy_items serves the scrub too)
+ON_THE_DAQ = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries") + (
+    "copy_items",
+    "restore_scans",
+)
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Any:
     """The demo's config (the DAQ endpoint, route #2 verifying on its own endpoint) with a deployment file."""
     loaded = load_config(make_site(tmp_path / "site", scans=3, total_bytes=3000).config_path)
-    Deployment(deployment_path(loaded), {name: {"id": IDS[name], "hash": "h"} for name in FLOW_FUNCTIONS}).save()
+    Deployment(deployment_path(loaded), {name: {"id": IDS[name], "hash": "h"} for name in REGISTERED_FUNCTIONS}).save()
     return loaded
 
 
@@ -31,13 +36,13 @@ def allowed_functions(text: str) -> list[str]:
     return [str(function_id) for function_id in yaml.safe_load(text)["allowed_functions"]]
 
 
-def test_the_daq_endpoint_gets_a_process_pool_and_its_five_functions(config: Any, cli: Cli) -> None:
+def test_the_daq_endpoint_gets_a_process_pool_and_its_seven_functions(config: Any, cli: Cli) -> None:
+    """The five of the scan backup, and the two the restore runs on the DAQ (copy_items serves the scrub too)."""
     code, out, err = cli("endpoint", "config", "daq", "--config", str(config.source))
     document = yaml.safe_load(out)
     assert (code, err) == (0, "")
     assert document["engine"]["type"] == "ProcessPoolEngine"
-    daq_functions = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries")
-    assert allowed_functions(out) == [IDS[name] for name in daq_functions]
+    assert allowed_functions(out) == [IDS[name] for name in ON_THE_DAQ]
     assert document["display_name"] == "palxfel-globus DAQ"
 
 
@@ -64,11 +69,9 @@ def test_a_route_that_verifies_on_the_daq_endpoint_shares_one_config(config: Any
     )
     config.source.write_text(on_daq, encoding="utf-8")
     shared = load_config(config.source)
-    assert [role.functions for role in endpoint_roles(shared)] == [
-        ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries", "verify_scan")
-    ]
+    assert [role.functions for role in endpoint_roles(shared)] == [(*ON_THE_DAQ, "verify_scan")]
     code, out, _ = cli("endpoint", "config", "2", "--config", str(config.source), "--engine", "process")
-    assert code == 0 and len(allowed_functions(out)) == 6
+    assert code == 0 and len(allowed_functions(out)) == 8
     assert yaml.safe_load(out)["display_name"] == "palxfel-globus DAQ and route #2 (ms_*)"
 
 
@@ -97,7 +100,8 @@ def test_before_any_deploy_it_says_to_deploy_first(config: Any, cli: Cli) -> Non
     assert (code, out) == (2, "")
     assert err == (
         "Error: palxfel-globus.deployment.json has no registered find_completed_scans, build_manifest, "
-        "record_outcome, share_rules, catalog_entries; run 'palxfel-globus deploy' first, then this command.\n"
+        "record_outcome, share_rules, catalog_entries, copy_items, restore_scans; run 'palxfel-globus deploy' "
+        "first, then this command.\n"
     )
 
 
@@ -112,7 +116,7 @@ def test_the_allowlist_lags_when_it_lacks_a_deployed_id_or_is_unrestricted(confi
     everything = [IDS[name] for name in daq.functions]
     assert allowlist_lag(daq, IDS, {"restricted": True, "functions": [*everything, "old-id"]}) is None
     assert allowlist_lag(daq, IDS, {"restricted": True, "functions": everything[:2]}) == (
-        "it refuses the deployed record_outcome, share_rules, catalog_entries "
+        "it refuses the deployed record_outcome, share_rules, catalog_entries, copy_items, restore_scans "
         "(its allowed_functions predate the last deploy)"
     )
     assert allowlist_lag(daq, IDS, {"restricted": False, "functions": []}) == (

@@ -30,7 +30,7 @@ def actions(flow: str) -> dict[str, dict[str, Any]]:
 
 
 def test_every_flow_we_deploy_is_checked() -> None:
-    assert FLOWS == ["scan_backup", "transfer"]
+    assert FLOWS == ["restore", "scan_backup", "transfer"]
 
 
 @pytest.mark.parametrize("flow", FLOWS)
@@ -50,7 +50,8 @@ def test_every_transfer_action_has_a_deadline_and_an_integer_sync_level(flow: st
     for name, state in transfers.items():
         parameters = state["Parameters"]
         assert {"deadline.$", "deadline.=", "deadline"} & set(parameters), f"{flow}.{name} sets deadline"
-        assert parameters["sync_level"] == 3, "checksum, as the Transfer API spells it"
+        # the Transfer API's integer form: checksum (3); a restore's copies, exists (0), so nothing is overwritten
+        assert parameters["sync_level"] == (0 if flow == "restore" else 3), name
         assert state["WaitTime"] == 7 * 86400
 
 

@@ -380,6 +380,8 @@ def test_doctor_checks_collections_endpoints_flow_and_timer(
                 "old-record_outcome-id",
                 "share_rules-id",
                 "catalog_entries-id",
+                "copy_items-id",
+                "restore_scans-id",
             ],
         ),
         (config.routes[1].primary.compute_endpoint, ["verify_scan-id"]),

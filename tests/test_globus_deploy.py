@@ -18,7 +18,7 @@ from palxfel_globus.backup import FLOW_FUNCTIONS, load_flow
 from palxfel_globus.config import load_config
 from palxfel_globus.demo import make_site
 from palxfel_globus.errors import PalxfelError
-from palxfel_globus.functions import bundled_source
+from palxfel_globus.functions import REGISTERED_FUNCTIONS, bundled_source
 from palxfel_globus.globus import deployment as deployment_module
 from palxfel_globus.globus.deployment import Clients, Deployment, Desired, apply, compute_client, deployment_path, plan
 from palxfel_globus.globus.distinct import probe_name
@@ -71,18 +71,21 @@ def first_deploy(config: Any) -> Deployment:
 def test_a_first_deploy_registers_each_function_then_creates_the_flow_and_its_timer(config: Any) -> None:
     deployment = first_deploy(config)
     registered = bodies("POST", "/v3/functions")
-    assert [body["function_name"] for body in registered] == list(FLOW_FUNCTIONS)
+    assert [body["function_name"] for body in registered] == list(REGISTERED_FUNCTIONS)
     for body in registered:
         assert bundled_source(body["function_name"]) in body["function_code"], "the source text, as the SDK sends it"
         assert body["meta"]["python_version"] and body["meta"]["sdk_version"]
-    flow, transfer_flow = bodies("POST", "/flows")
+    flow, transfer_flow, restore_flow = bodies("POST", "/flows")
     definition, schema = load_flow("scan_backup")
     assert flow["definition"] == definition, "deploy sends the very file the local engine runs"
     assert flow["input_schema"] == schema
     assert flow["title"] == "PAL-XFEL scan backup" and flow["keywords"] == ["palxfel-globus", "PAL-XFEL", "backup"]
     assert (transfer_flow["definition"], transfer_flow["input_schema"]) == load_flow("transfer")
     assert transfer_flow["title"] == "PAL-XFEL one-off copy"
+    assert (restore_flow["definition"], restore_flow["input_schema"]) == load_flow("restore")
+    assert restore_flow["title"] == "PAL-XFEL scan restore"
     assert flow["subscription_id"] == transfer_flow["subscription_id"] == SUBSCRIPTION, "no 30-day expiry"
+    assert restore_flow["subscription_id"] == SUBSCRIPTION
     (timer,) = bodies("POST", "/v2/timer")
     flow_id = deployment.flow["id"]
     assert timer["timer"]["timer_type"] == "flow" and timer["timer"]["flow_id"] == flow_id
@@ -204,7 +207,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     """A create that failed after the service acted must not be made twice; a read may be retried."""
     desired, deployment = Desired.of(config), Deployment.load(deployment_path(config))
     deployment.functions = {
-        name: {"id": f"{name}-id", "hash": desired.function_hashes[name]} for name in FLOW_FUNCTIONS
+        name: {"id": f"{name}-id", "hash": desired.function_hashes[name]} for name in REGISTERED_FUNCTIONS
     }
     answer_validation()
     responses.add(
@@ -215,7 +218,7 @@ def test_creates_are_not_retried_but_reads_are(config: Any) -> None:
     )
     with pytest.raises(PalxfelError, match="the Globus Flows service failed \\(500\\)"), globus_errors():
         apply(plan(desired, deployment), desired, deployment, clients())
-    assert [call.request.url.rsplit("/", 1)[1] for call in responses.calls] == ["validate", "validate", "flows"]
+    assert [call.request.url.rsplit("/", 1)[1] for call in responses.calls] == ["validate"] * 3 + ["flows"]
     responses.reset()
     responses.add(
         responses.GET,
@@ -447,8 +450,9 @@ def test_a_dry_run_when_logged_in_asks_the_flows_service_about_each_definition(
     code, out, err = cli("deploy", "--config", str(config.source), "--dry-run")
     assert code == 0, err
     sent = bodies("POST", "/flows/validate")
-    assert [body["definition"] for body in sent] == [load_flow("scan_backup")[0], load_flow("transfer")[0]]
-    assert [body["input_schema"] for body in sent] == [load_flow("scan_backup")[1], load_flow("transfer")[1]]
+    flows = ("scan_backup", "transfer", "restore")
+    assert [body["definition"] for body in sent] == [load_flow(name)[0] for name in flows]
+    assert [body["input_schema"] for body in sent] == [load_flow(name)[1] for name in flows]
     words = " ".join(out.split())
     assert "flow ok accepted; its runs need" in words and "urn:globus:auth:scope:transfer.api.globus.org:all" in words
     assert "Dry run: nothing was changed." in out and all(
@@ -492,9 +496,11 @@ def test_deploy_asks_the_flows_service_before_it_makes_anything_and_says_what_it
     code, out, err = cli("deploy", "--config", str(config.source))
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("Error: Nothing was deployed: the Flows service refuses the flow: definition.States.Step1: ")
-    assert "; the transfer flow: definition.States.Step1: " in err
+    assert "; the transfer flow: definition.States.Step1: " in err and "; the restore flow: " in err
     sent = bodies("POST", "/flows/validate")
-    assert [body["definition"] for body in sent] == [load_flow("scan_backup")[0], load_flow("transfer")[0]]
+    assert [body["definition"] for body in sent] == [
+        load_flow(name)[0] for name in ("scan_backup", "transfer", "restore")
+    ]
     made = [
         call
         for call in responses.calls

@@ -217,13 +217,16 @@ def fault_matrix() -> list[str]:
 def test_nothing_leaves_the_daq_without_a_verified_copy_at_every_destination_whatever_fails(
     tmp_path: Path, fault: str, runs_of: Callable[[DemoSite], Runs]
 ) -> None:
-    """The property, over the fault matrix: the fault strikes in the run that ships and again in the run
-    that releases; after every run, a scan gone from the DAQ has its original bytes at each destination
-    (``Runs.check_nothing_lost``), and clean runs then release every complete scan."""
+    """The property, over the fault matrix: the fault strikes in the run that ships, again in the run that
+    releases and in the first that reads the copies back (the scrub, every = "0s"); after every run, a scan gone
+    from the DAQ has its original bytes at each destination (``Runs.check_nothing_lost``), and clean runs then
+    release every complete scan."""
     site = make_site(tmp_path / "site", scans=4, total_bytes=4000, experiments=("ue_251023_FXL", "ms_251020_timing"))
-    two_destinations(site, retry_backoff="0s")
+    two_destinations(site, retry_backoff="0s", scrub={"every": "0s", "max_copies": 8})
+    text = site.config_path.read_text(encoding="utf-8")  # three failed attempts are not yet a quarantine
+    site.config_path.write_text(text.replace("max_attempts = 3\n", "max_attempts = 4\n"), encoding="utf-8")
     runs = runs_of(site)
-    for _ in range(2):
+    for _ in range(3):
         try:
             runs.run(parse_fault(fault))
         except SimulatedCrash:

@@ -331,7 +331,7 @@ def test_a_500_on_a_create_is_one_sentence_and_the_create_is_not_repeated(site: 
     assert not Deployment.load(deployment_path(load_config(site.config_path))).flow
     code, _, err = cli("deploy", *config)
     assert code == 0, err
-    assert len(emulator.store.all("flow")) == 2  # the scan flow and the copy flow, once each
+    assert len(emulator.store.all("flow")) == 3  # the scan flow, the copy flow and the restore flow, once each
 
 
 def _serve(site: Any, state: Path, *options: str) -> subprocess.Popen[str]:
@@ -441,7 +441,11 @@ def test_the_globus_cli_lists_the_flow_its_run_its_catalog_and_the_paused_timer(
         return json.loads(answer.stdout)
 
     flows = globus("flows", "list")["flows"]
-    assert {flow["title"] for flow in flows} == {"PAL-XFEL scan backup", "PAL-XFEL one-off copy"}
+    assert {flow["title"] for flow in flows} == {
+        "PAL-XFEL scan backup",
+        "PAL-XFEL one-off copy",
+        "PAL-XFEL scan restore",
+    }
     runs = globus("flows", "run", "list")["runs"]
     assert [(listed["run_id"], listed["status"]) for listed in runs] == [(run["run_id"], "SUCCEEDED")]
     index = load_config(site.config_path).catalog.index

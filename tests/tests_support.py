@@ -70,7 +70,7 @@ def write_deployment(config: Any, **fields: Any) -> Any:
     from globus_sdk import SpecificFlowClient, TimersClient
     from globus_sdk.testing import load_response
 
-    from palxfel_globus.backup import FLOW_FUNCTIONS
+    from palxfel_globus.functions import REGISTERED_FUNCTIONS
     from palxfel_globus.globus.deployment import Deployment, deployment_path
 
     flow_id = load_response(SpecificFlowClient.run_flow).metadata["flow_id"]
@@ -78,7 +78,7 @@ def write_deployment(config: Any, **fields: Any) -> Any:
     responses.reset()
     deployment = Deployment(
         deployment_path(config),
-        {name: {"id": f"{name}-id", "hash": "h"} for name in FLOW_FUNCTIONS},
+        {name: {"id": f"{name}-id", "hash": "h"} for name in REGISTERED_FUNCTIONS},
         {"id": flow_id, "hash": "h"},
         {"id": timer_id, "hash": "h"},
         **fields,
@@ -157,11 +157,12 @@ def two_destinations(
     retry_backoff: str = "1m",
     notify: bool = True,
     ms_mirror: bool = False,
+    scrub: Optional[dict[str, Any]] = None,
 ) -> None:
     """ue_* goes to the facility backup (verified by Transfer) and to an archive verified on its own Compute
     endpoint; ms_* to one place, as in the demo (verified on its own Compute endpoint), and, with
     ``ms_mirror``, also to a mirror verified by Transfer. E-mails go to the data manager (on the local engine:
-    a deploy also needs the SMTP settings)."""
+    a deploy also needs the SMTP settings). ``scrub`` is the [scrub] table, if any."""
     from palxfel_globus.config_text import render_config
     from palxfel_globus.demo import IDS, config_document
 
@@ -194,6 +195,8 @@ def two_destinations(
         document["notify"] = {"email": ["dm@example.org"]}
     if release_after is not None:
         document["retention"] = {"release_after": release_after, "max_release": max_release}
+    if scrub is not None:
+        document["scrub"] = scrub
     site.config_path.write_text(render_config(document, "issue 12 test site"), encoding="utf-8")
 
 

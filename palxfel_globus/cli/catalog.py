@@ -10,7 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from palxfel_globus.cli.options import command_group
-from palxfel_globus.cli.output import display, when
+from palxfel_globus.cli.output import display, say, when
 from palxfel_globus.cli.session import ConfigOption, JsonOption
 from palxfel_globus.errors import PalxfelError
 
@@ -19,6 +19,10 @@ app = command_group("The Globus Search catalog of shipped scans ([catalog] index
 
 def _destinations(content: dict[str, Any]) -> list[str]:
     return [str(place.get("collection"))[:8] + "…" for place in content.get("destinations") or []]
+
+
+def _scan_id(entry: dict[str, Any]) -> str:
+    return f"{entry['content'].get('experiment')}/{entry['content'].get('scan')}"
 
 
 def _size(count: Any) -> str:
@@ -54,12 +58,15 @@ def search(
         entries = _from_local_engine(loaded, index, text, experiment)
         where = f"the local engine's index {index}"
     fields = [  # the subject (the backup's globus:// URL) is long: --json has it, and every destination
-        ("scan", lambda entry: f"{entry['content'].get('experiment')}/{entry['content'].get('scan')}"),
+        ("scan", _scan_id),
         ("files", lambda entry: entry["content"].get("files")),
         ("size", lambda entry: _size(entry["content"].get("bytes"))),
         ("shipped", lambda entry: when(entry["content"].get("shipped_at"))),
         ("backed up on", lambda entry: ", ".join(_destinations(entry["content"]))),
     ]
+    for entry in entries:  # an entry found is a scan someone wants back: the command that does, with its name
+        if entry["content"].get("experiment") and entry["content"].get("scan"):
+            entry["restore"] = f"palxfel-globus scans restore {_scan_id(entry)}"
     asked = " ".join(
         part for part in (text and f"matching {text!r}", experiment and f"of experiment {experiment}") if part
     )
@@ -70,6 +77,12 @@ def search(
         empty=f"No entry {asked + ' ' if asked else ''}in {where}.",
         title=f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in {where}",
     )
+    restorable = [entry for entry in entries if "restore" in entry]
+    if restorable and not json_output:
+        say(
+            f"To get a scan back, verified: {restorable[0]['restore']} (--dry-run first says which copy and where; "
+            "'local restore' on the local engine)."
+        )
 
 
 def _from_globus(config: Any, index: str, text: str, experiment: Optional[str]) -> list[dict[str, Any]]:

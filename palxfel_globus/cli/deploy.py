@@ -195,7 +195,7 @@ def destroy(
 
     loaded = load_config(config, check_tree=False)
     deployment = Deployment.load(deployment_path(loaded))
-    if not (deployment.flow or deployment.timer or deployment.transfer_flow):
+    if not (deployment.flow or deployment.timer or deployment.transfer_flow or deployment.restore_flow):
         say(f"Nothing to destroy: {deployment.path.name} records no flow or timer.")
         return
     if not yes:
@@ -209,7 +209,7 @@ def destroy(
             clients.timers.delete_job(deployment.timer["id"])
             deployment.timer = {}
             deployment.save()
-        for attribute in ("flow", "transfer_flow"):  # the copy flow too: left behind, it holds a flow of the plan
+        for attribute in ("flow", "transfer_flow", "restore_flow"):  # left behind, each holds a flow of the plan
             record = getattr(deployment, attribute)
             if record:
                 clients.flows.delete_flow(record["id"])

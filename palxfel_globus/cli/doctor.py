@@ -157,7 +157,12 @@ def run_checks(config: Any, current: Any) -> list[Check]:
 
     if deployment.flow:
         checks += _side_step_checks(current, deployment.flow["id"])
-    for what, record in (("flow subscription", deployment.flow), ("copy flow subscription", deployment.transfer_flow)):
+    flows = (
+        ("flow subscription", deployment.flow),
+        ("copy flow subscription", deployment.transfer_flow),
+        ("restore flow subscription", deployment.restore_flow),
+    )
+    for what, record in flows:
         if record:
             subscribed = functools.partial(_subscribed, get_flow, config, record["id"])
             checks.append(_probe(what, subscribed, "palxfel-globus deploy"))

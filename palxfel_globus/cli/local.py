@@ -17,6 +17,7 @@ from palxfel_globus.cli.options import (
     interval_option,
 )
 from palxfel_globus.cli.output import console
+from palxfel_globus.cli.restore import local_restore
 from palxfel_globus.cli.serve import serve
 from palxfel_globus.errors import PalxfelError
 
@@ -128,4 +129,5 @@ def run(
 
 
 app.command("serve")(serve)
+app.command("restore")(local_restore)
 register_state_commands(app)

@@ -31,9 +31,9 @@ def start_run(flow: Any, body: dict[str, Any], *, label: str, kind: str, what: s
     done(run, json_output, f"Started {what} {run_id}; follow it with 'palxfel-globus runs watch {run_id}'.")
 
 
-def latest_runs(flows: Any, flow_id: str, limit: int) -> list[dict[str, Any]]:
-    """The flow's newest runs first, in the order the service was asked for (GET /runs documents
-    ``orderby``): one page sorted here could miss the newest runs."""
+def latest_runs(flows: Any, flow_id: Any, limit: int) -> list[dict[str, Any]]:
+    """The newest runs of the flow (or flows: ``flow_id`` may be several) first, in the order the service was
+    asked for (GET /runs documents ``orderby``): one page sorted here could miss the newest runs."""
     from palxfel_globus.engine.providers.documented import NEWEST_RUNS_FIRST
 
     query = {"per_page": limit, "orderby": NEWEST_RUNS_FIRST}
@@ -71,12 +71,13 @@ def list_runs(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs, newest first.")] = 20,
     json_output: JsonOption = False,
 ) -> None:
-    """The latest runs of the deployed flow."""
+    """The latest runs of the deployed flow, and of the restore flow ('scans restore')."""
     from palxfel_globus.globus.errors import globus_errors
 
-    loaded, _deployment, flow_id = deployed(config, "flow")
+    loaded, deployment, flow_id = deployed(config, "flow")
+    flows = [flow_id] + ([deployment.restore_flow["id"]] if deployment.restore_flow else [])
     with globus_errors():
-        runs = latest_runs(session(loaded).clients.flows, flow_id, limit)
+        runs = latest_runs(session(loaded).clients.flows, flows, limit)
     print_json(runs) if json_output else runs_table(runs)
 
 

@@ -9,9 +9,11 @@ from typing_extensions import Annotated
 
 from palxfel_globus.cli.options import command_group
 from palxfel_globus.cli.output import console, print_json, say, warn
+from palxfel_globus.cli.restore import restore
 from palxfel_globus.errors import PalxfelError
 
 app = command_group("Scans on the DAQ host and their backup state (reads the ledger).")
+app.command("restore")(restore)
 
 ConfigOption = Annotated[
     Optional[Path],
@@ -92,9 +94,29 @@ def _note(row: dict[str, Any]) -> str:
 NOTE_MIN_WIDTH = 32  # a narrower Note column reads a word, or a letter, per line: the notes go under the table
 
 
-def _scans_table(root: str, rows: list[dict[str, Any]], notes: Optional[list[str]]) -> Any:
-    """The table, with a Note column when ``notes`` are given. Each experiment heads its scans on a line of
-    its own: as a column beside them it took a quarter of an 80-column terminal, and cut the sizes off."""
+def _copies(row: dict[str, Any]) -> str:
+    """Each destination's copy of a shipped or released scan, one line each: its collection (short) and when it
+    was last verified against the manifest (by its shipping, a release re-check or the scrub), or its state."""
+    from palxfel_globus.cli.output import when
+
+    if row["state"] not in ("shipped", "released", "releasing", "restored", "blocked"):
+        return ""
+    lines = []
+    for place in row.get("destinations") or []:
+        state = place.get("state")
+        shown = (
+            when(place.get("verified_at"))
+            if state == "verified"
+            else f"{state} (verified {when(place.get('verified_at'))})"
+        )
+        lines.append(f"{str(place.get('collection'))[:8]} {shown}")
+    return "\n".join(lines)
+
+
+def _scans_table(root: str, rows: list[dict[str, Any]], notes: Optional[list[str]], copies: Optional[list[str]]) -> Any:
+    """The table, with a column of each copy's last verification when ``copies`` are given and a Note column when
+    ``notes`` are. Each experiment heads its scans on a line of its own: as a column beside them it took a
+    quarter of an 80-column terminal, and cut the sizes off."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -106,6 +128,8 @@ def _scans_table(root: str, rows: list[dict[str, Any]], notes: Optional[list[str
     table.add_column("State", no_wrap=True)
     table.add_column("Files", justify="right", min_width=5)
     table.add_column("Size", justify="right", no_wrap=True)
+    if copies is not None:
+        table.add_column("Copies: last verified", no_wrap=True)
     if notes is not None:
         table.add_column("Note", ratio=1, min_width=NOTE_MIN_WIDTH)
     previous = None
@@ -119,6 +143,7 @@ def _scans_table(root: str, rows: list[dict[str, Any]], notes: Optional[list[str
             Text(row["state"], style=STATE_STYLES[row["state"]]),
             "-" if row["files"] is None else str(row["files"]),
             format_size(row["bytes"]),
+            *([] if copies is None else [Text(copies[number])]),
             *([] if notes is None else [Text(notes[number])]),
         )
         previous = row["experiment"]
@@ -140,10 +165,15 @@ def _render_table(rows: list[dict[str, Any]], root: str, archived: list[dict[str
             console.print(footer)
         return
     notes = [_note(row) for row in rows]
-    table = _scans_table(root, rows, None)
+    checked: Optional[list[str]] = [_copies(row) for row in rows]
+    table = _scans_table(root, rows, None, checked)
+    unbounded = console.options.update_width(10**6)  # the width the table wants, not what the terminal allows
+    if not any(checked) or console.measure(table, options=unbounded).maximum > console.width:  # room for it?
+        checked = None  # (scans list --json has each copy's last verification always)
+        table = _scans_table(root, rows, None, None)
     beside = any(notes) and console.width - console.measure(table).maximum >= NOTE_MIN_WIDTH
     if beside:
-        table = _scans_table(root, rows, notes)
+        table = _scans_table(root, rows, notes, checked)
     console.print(table)
     counts = Counter(row["state"] for row in rows)
     summary = ", ".join(f"{counts[state]} {state}" for state in STATE_STYLES if counts[state])
@@ -268,7 +298,10 @@ def retry(
     only once it matches (put the backup's files back first); one blocked because a destination is the DAQ storage
     itself ships again to the route as the config now says. A restored scan (a released one copied back to the
     DAQ) goes back to shipped: the next run past [retention] release_after verifies its copies and removes it from
-    the DAQ again. With --run, every scan claimed by that run is given back at once, once the run has ended.
+    the DAQ again. A scan blocked because the scrub found no good copy of it left goes back to released (or
+    restored) once you have put good files back at one destination: the next scrub reads every copy back first
+    and repairs the others from the good one. With --run, every scan claimed by that run is given back at once,
+    once the run has ended.
     """
     if run is not None:
         if scans:
@@ -283,6 +316,8 @@ def retry(
 RETRIED = {
     "pending": "now pending, the next tick ships it.",
     "shipped": "shipped again: the first run past [retention] release_after verifies its copies and releases it.",
+    "released": "released again: the next run's scrub reads every copy back first and repairs from a good one.",
+    "restored": "restored again: the next run's scrub reads every copy back first and repairs from a good one.",
 }
 
 

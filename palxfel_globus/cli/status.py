@@ -45,6 +45,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False, days: R
         "need_a_person": [],
         "side_steps_failing": [],
         "recovery": None,
+        "scrub": None,
     }
     if flow_id is not None:
         current = session(loaded)
@@ -68,6 +69,7 @@ def status(config: ConfigOption = None, json_output: JsonOption = False, days: R
                 for row in scans
                 if row["state"] in NEED_A_PERSON
             ]
+            report["scrub"] = call("list_scans", function="scrub_progress", config=loaded.function_config())
         except PalxfelError as exc:
             warn(f"the ledger is not readable from here ({exc}); run 'status' on the DAQ host for scan counts.")
     if json_output:
@@ -94,8 +96,28 @@ def status(config: ConfigOption = None, json_output: JsonOption = False, days: R
         table.add_row("", Text(NEED_A_PERSON_HINT))
     for number, line in enumerate(recovery_sentences(report["recovery"]) if report["recovery"] else []):
         table.add_row("" if number else "recovery", Text(line))
+    if report["scrub"] is not None:
+        table.add_row("scrub", Text(scrub_line(report["scrub"])))
     for failure in failing_steps:  # the backup went on; these need a person all the same
         table.add_row("side step", Text(failure.sentence(), style="yellow"))
     console.print(table)
     if flow_id is not None:
         runs_table(report["runs"])
+
+
+def scrub_line(progress: dict[str, Any]) -> str:
+    """How far the scrub is through its period, and the copy verified longest ago."""
+    from palxfel_globus.cli.output import when
+    from palxfel_globus.units import format_duration
+
+    total, within = progress["scans"], progress["within"]
+    share = f" ({100 * within // total} %)" if total else ""
+    text = (
+        f"{within} of {total} shipped or released scans read back within the last {format_duration(progress['every'])}"
+        f"{share}"
+    )
+    oldest = progress.get("oldest")
+    if oldest:
+        verified = when(oldest["verified_at"])
+        text += f"; the copy verified longest ago: {oldest['scan']} at {oldest['collection']}, on {verified}"
+    return text

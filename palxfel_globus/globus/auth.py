@@ -114,14 +114,14 @@ def open_session(config: Config) -> Session:
 
 def require_deployed(session: Session, deployment: Any) -> None:
     """Ask for what the deployed flows need: the scan flow run by a person and by the timer (with the
-    data access of mapped collections), and the one-off copy flow started by a person."""
+    data access of mapped collections), and the one-off copy and restore flows started by a person."""
     from palxfel_globus.globus.consents import flow_scope
 
     if deployment.flow:
         session.clients.on_flow(deployment.flow["id"], deployment.data_access)
-    if deployment.transfer_flow:
-        copy_flow = deployment.transfer_flow["id"]
-        session.require({copy_flow: flow_scope(copy_flow, [])})
+    for record in (deployment.transfer_flow, deployment.restore_flow):  # the flows a person starts
+        if record:
+            session.require({record["id"]: flow_scope(record["id"], [])})
 
 
 def make_clients(app: Any) -> Any:

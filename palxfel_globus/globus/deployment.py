@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from palxfel_globus.backup import FLOW_FUNCTIONS, flow_input, load_flow
 from palxfel_globus.config import Config
 from palxfel_globus.errors import PalxfelError
-from palxfel_globus.functions import bundled_source, source_hash
+from palxfel_globus.functions import REGISTERED_FUNCTIONS, RESTORE_FUNCTIONS, bundled_source, source_hash
 from palxfel_globus.globus.notify import credentials_stamp, send_credentials
 from palxfel_globus.jsonfile import write_json
 
@@ -32,6 +32,8 @@ FLOW_KEYWORDS = ["palxfel-globus", "PAL-XFEL", "backup"]
 TIMER_NAME = "palxfel-globus scan backup"
 TRANSFER_TITLE = "PAL-XFEL one-off copy"
 TRANSFER_SUBTITLE = "One path between two collections, checksum-verified"
+RESTORE_TITLE = "PAL-XFEL scan restore"
+RESTORE_SUBTITLE = "Scans back from a backup copy that verifies against their manifest"
 # For a run a person starts ('runs start', 'transfer'): Flows e-mails its owner only when it goes
 # INACTIVE unless told otherwise. A timer's flow-start document has no such field (only body, tags,
 # run_managers, run_monitors), so the nightly runs' failure e-mail comes from the flow itself ([notify]).
@@ -58,6 +60,7 @@ class Deployment:
     flow: dict[str, str] = field(default_factory=dict)  # {id, hash}
     timer: dict[str, str] = field(default_factory=dict)  # {id, hash}
     transfer_flow: dict[str, str] = field(default_factory=dict)  # {id, hash}: the one-off copy flow
+    restore_flow: dict[str, str] = field(default_factory=dict)  # {id, hash}: 'scans restore'
     data_access: list[str] = field(default_factory=list)  # collections whose data_access the timer was consented
 
     @classmethod
@@ -69,7 +72,13 @@ class Deployment:
             if document.get("version") != DEPLOYMENT_VERSION:
                 raise ValueError("unknown version")
             functions = document["functions"]
-            records = [document["flow"], document["timer"], document.get("transfer_flow", {}), *functions.values()]
+            records = [
+                document["flow"],
+                document["timer"],
+                document.get("transfer_flow", {}),
+                document.get("restore_flow", {}),
+                *functions.values(),
+            ]
             for record in records:  # each one made by a deploy, or empty; a hand edit must not crash a command
                 if record and not (isinstance(record.get("id"), str) and isinstance(record.get("hash"), str)):
                     raise ValueError(f"{record!r} is not an id and a hash")
@@ -82,6 +91,7 @@ class Deployment:
                 document["flow"],
                 document["timer"],
                 document.get("transfer_flow", {}),
+                document.get("restore_flow", {}),
                 list(data_access),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -99,6 +109,15 @@ class Deployment:
             )
         return {name: self.functions[name]["id"] for name in FLOW_FUNCTIONS}
 
+    def restore_function_ids(self) -> dict[str, str]:
+        """The registered id of each function the restore flow calls, or the sentence to deploy first."""
+        missing = [name for name in RESTORE_FUNCTIONS if name not in self.functions]
+        if missing:
+            raise PalxfelError(
+                f"{self.path.name} has no registered {', '.join(missing)}; run 'palxfel-globus deploy' first."
+            )
+        return {name: self.functions[name]["id"] for name in RESTORE_FUNCTIONS}
+
     def save(self) -> None:
         document = {
             "version": DEPLOYMENT_VERSION,
@@ -106,6 +125,7 @@ class Deployment:
             "flow": self.flow,
             "timer": self.timer,
             "transfer_flow": self.transfer_flow,
+            "restore_flow": self.restore_flow,
             "data_access": self.data_access,
         }
         write_json(self.path, document, sort_keys=True)
@@ -128,7 +148,7 @@ class Desired:
     @classmethod
     def of(cls, config: Config) -> Desired:
         definition, schema = load_flow("scan_backup")
-        return cls(config, {name: source_hash(name) for name in FLOW_FUNCTIONS}, definition, schema)
+        return cls(config, {name: source_hash(name) for name in REGISTERED_FUNCTIONS}, definition, schema)
 
     def _document(
         self, title: str, subtitle: str, definition: dict[str, Any], schema: dict[str, Any]
@@ -152,12 +172,17 @@ class Desired:
         definition, schema = load_flow("transfer")
         return self._document(TRANSFER_TITLE, TRANSFER_SUBTITLE, definition, schema)
 
+    def restore_document(self) -> dict[str, Any]:
+        definition, schema = load_flow("restore")
+        return self._document(RESTORE_TITLE, RESTORE_SUBTITLE, definition, schema)
+
     def flows(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Plan target -> (Deployment attribute, flow document) for each flow deploy keeps in Globus: without
         a subscription, Globus allows one flow per user, so only the scan backup."""
         flows = {"flow": ("flow", self.flow_document())}
         if self.config.globus.subscription_id:
             flows["transfer flow"] = ("transfer_flow", self.transfer_document())
+            flows["restore flow"] = ("restore_flow", self.restore_document())
         return flows
 
     def timer_hash(self, flow_id: Optional[str], function_hashes: dict[str, str]) -> str:

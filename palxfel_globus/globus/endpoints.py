@@ -19,7 +19,15 @@ from palxfel_globus.config import route_place
 from palxfel_globus.errors import PalxfelError
 from palxfel_globus.resources import package_file
 
-DAQ_FUNCTIONS = ("find_completed_scans", "build_manifest", "record_outcome", "share_rules", "catalog_entries")
+DAQ_FUNCTIONS = (
+    "find_completed_scans",
+    "build_manifest",
+    "record_outcome",
+    "share_rules",
+    "catalog_entries",
+    "copy_items",
+    "restore_scans",
+)
 VERIFY_FUNCTIONS = ("verify_scan",)
 
 

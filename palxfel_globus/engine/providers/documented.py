@@ -138,6 +138,23 @@ TRANSFER_ITEM = Form(
     frozenset({"DATA_TYPE", "recursive", "external_checksum", "checksum_algorithm"}),
     {"source_path": STRING, "destination_path": STRING, "recursive": BOOLEAN},
 )
+DELETE = Form(
+    "the Transfer Delete action provider",
+    "https://docs.globus.org/api/transfer/action-providers/delete/ (and task_submit for the delete options)",
+    frozenset({"endpoint", "DATA"}),
+    frozenset(
+        """recursive ignore_missing interpret_globs label deadline local_user notify_on_succeeded notify_on_failed
+        notify_on_inactive""".split()
+    ),
+    {"DATA": LIST, "label": STRING, "recursive": BOOLEAN, "ignore_missing": BOOLEAN},
+)
+STAT = Form(
+    "the Transfer Stat action provider",
+    "https://docs.globus.org/api/transfer/action-providers/stat/",
+    frozenset({"endpoint_id", "path"}),
+    frozenset({"local_user"}),
+    {"endpoint_id": STRING, "path": STRING},
+)
 COMPUTE_V3 = Form(
     "Compute v3",
     "https://globus-compute.readthedocs.io/en/latest/actionprovider.html",
@@ -159,6 +176,8 @@ FORMS: dict[str, Any] = {
     "transfer.actions.globus.org/manage_permission": MANAGE_PERMISSION,
     "actions.globus.org/notification/notify": NOTIFY,
     "transfer.actions.globus.org/transfer": TRANSFER,
+    "transfer.actions.globus.org/delete": DELETE,
+    "transfer.actions.globus.org/stat": STAT,
     "compute.actions.globus.org/v3": COMPUTE_V3,
 }
 

@@ -35,7 +35,7 @@ from palxfel_globus.engine.providers.base import (
     new_id,
     require,
 )
-from palxfel_globus.engine.providers.documented import TRANSFER, TRANSFER_ITEM, manage_permission_form
+from palxfel_globus.engine.providers.documented import DELETE, STAT, TRANSFER, TRANSFER_ITEM, manage_permission_form
 from palxfel_globus.engine.providers.local_state import LocalState
 
 SYNC_LEVELS = {
@@ -402,7 +402,7 @@ class TransferProvider:
         """A missing path is SUCCEEDED with ``details.code == "NotFound"``, as the official move example
         reads it (``'code' not in DestinationStat.details or ... != 'NotFound'``); UNVERIFIED whether the
         service marks that status FAILED."""
-        check_parameters(body, "Transfer stat", {"endpoint_id", "path", "local_user"})
+        check_parameters(body, "Transfer stat", STAT.allowed)
         collection, path = require(body, "endpoint_id", "path")
         local = self.collections.resolve(collection, path)
         if not local.exists():
@@ -425,17 +425,7 @@ class TransferProvider:
         return ActionResult("SUCCEEDED", {"code": "DirectoryCreated", "path": path})
 
     def delete(self, body: dict[str, Any], context: ActionContext) -> ActionResult:
-        allowed = {
-            "endpoint",
-            "DATA",
-            "recursive",
-            "ignore_missing",
-            "interpret_globs",
-            "label",
-            "deadline",
-            "local_user",
-        }
-        check_parameters(body, "Transfer delete", allowed | set(NOTIFY), {"endpoint_id": "endpoint"})
+        check_parameters(body, "Transfer delete", DELETE.allowed, {"endpoint_id": "endpoint"})
         collection, items = require(body, "endpoint", "DATA")
         recursive = bool(body.get("recursive", False))
         ignore_missing = bool(body.get("ignore_missing", False))
