@@ -323,7 +323,7 @@ def release_copy(config, record, now, destinations):
         os.rename(os.path.join(root, experiment, RAW_DATA, scan), trash_path(root, experiment, scan))
     except OSError as exc:
         return "kept", f"its DAQ copy could not be moved aside for removal ({exc.strerror or exc}); it stays"
-    record = dict(record, state="releasing", reason=None, updated_at=iso_time(now))
+    record = dict(record, state="releasing", reason=None, last_error=None, updated_at=iso_time(now))
     if destinations:
         record["destinations"] = destinations
     write_record(config["ledger"], record)

@@ -56,6 +56,7 @@ COPIES = "scrub/copies"
 DUE = "scrub/due"
 FILLED = "scrub/filled"
 LEFTOVERS = "scrub/leftovers.json"
+READ_BACK = "transfer checksums"  # the method of a copy whose every file Transfer read back against the manifest
 SCRATCH = ".palxfel-globus-scrub"  # in a destination's base path: where a Transfer reads a copy back to
 SCRUBBED = ("shipped", "released", "restored")  # the states whose copies the scrub reads (restored: its backups)
 LOOK_AHEAD = 4  # entries a run looks at per copy it may take: claimed or moved scans do not stall it
@@ -337,7 +338,6 @@ def _scrub_groups(config, run_id, taken):
     beside them that the group removes afterwards ({method: transfer, copies, cleanup})."""
     ledger = config["ledger"]
     shipped_manifests = ledger_inside_root(real_root(config["daq_root"]), ledger)
-    leftovers, _problem = read_json(ledger_path(ledger, "scrub", "leftovers.json"))
     by_key = {}
     for entry in taken:
         experiment, scan = entry["experiment"], entry["scan"]
@@ -359,26 +359,62 @@ def _scrub_groups(config, run_id, taken):
                 )
                 continue
             group = by_key.setdefault(("transfer", collection), _group("verify", "transfer", collection, collection))
-            scratch = join_collection_path(_base(place["path"], experiment, scan), SCRATCH, run_id)
-            group["copies"].append(
-                {
-                    "experiment": experiment,
-                    "scan": scan,
-                    "source_path": place["path"],
-                    "destination_path": f"{scratch}/{experiment}/{scan}/",
-                    "manifest": shipped_manifests,
-                }
-            )
-            if scratch not in group["cleanup"]:
-                group["cleanup"].append(scratch)
+            base = _base(place["path"], experiment, scan)
+            _read_back(group, place["path"], base, experiment, scan, run_id, shipped_manifests)
     groups = list(by_key.values())
     for group in groups:
         members = group["scans"] or group["copies"]
         label = transfer_label(len(members), members[0]["scan"], members[-1]["scan"])
         group["label"] = label.replace("palxfel-globus", "palxfel-globus scrub", 1)[:128]
         if group["method"] == "transfer":
-            group["cleanup"] += [path for path in (leftovers or {}).get(group["collection"], [])][:MAX_LEFTOVERS]
+            _add_leftovers(ledger, group)
     return groups
+
+
+def _add_leftovers(ledger, group):
+    """Give a read-back ``group`` the scratch directories earlier read-backs left at its destination to remove."""
+    leftovers, _problem = read_json(ledger_path(ledger, "scrub", "leftovers.json"))
+    group["cleanup"] += [path for path in (leftovers or {}).get(group["collection"], [])][:MAX_LEFTOVERS]
+
+
+def _read_back(group, path, base, experiment, scan, run_id, manifest):
+    """Add the copy at ``path`` (shipped under ``base``; with ``manifest``, the manifest beside it too) to a
+    Transfer read-back ``group``: into this run's scratch directory under ``base``, which the group removes
+    afterwards."""
+    scratch = join_collection_path(base, SCRATCH, run_id)
+    group["copies"].append(
+        {
+            "experiment": experiment,
+            "scan": scan,
+            "source_path": path,
+            "destination_path": f"{scratch}/{experiment}/{scan}/",
+            "manifest": manifest,
+        }
+    )
+    if scratch not in group["cleanup"]:
+        group["cleanup"].append(scratch)
+
+
+def release_read_back(config, run_id, destination, scans, manifest, label):
+    """The read-back of the copies at a Transfer-only destination that a release checks (kind "release"): each
+    file Transfer reads from the copy, into a scratch directory, against the manifest's checksum, so the check
+    writes nothing onto a verified copy, whatever the DAQ holds meanwhile (a checksum-sync from the DAQ would
+    copy changed DAQ bytes over it). ``scans``: [{experiment, scan}]; ``manifest``: the manifest ships beside
+    each copy."""
+    collection, base = destination["collection"], destination["base_path"].rstrip("/") or "/"
+    group = _group("release", "transfer", collection, collection, label=label)
+    for item in scans:
+        experiment, scan = item["experiment"], item["scan"]
+        _read_back(group, destination_path(destination, experiment, scan), base, experiment, scan, run_id, manifest)
+    return group
+
+
+def read_back_verdict(config, group, result):
+    """{(experiment, scan): verdict} (see ``_transferred``) for a release's read-back ``group``, from what the flow
+    gathered of it (``result``: {chunks, refused, problem})."""
+    result = result if isinstance(result, dict) else {}
+    verdicts = _verdicts(config, [group], [result])
+    return {(key[0], key[1]): verdict for key, verdict in verdicts.items()}
 
 
 def _verdicts(config, groups, done):
@@ -440,7 +476,7 @@ def _transferred(config, copy, chunks, refused, unable):
     carried = sum(int(chunk.get("files") or 0) for chunk in chunks)
     if carried != expected:
         return "unchecked", f"Transfer checked {carried} of its {expected} files", None
-    return "verified", None, "transfer checksums"
+    return "verified", None, READ_BACK
 
 
 def _checked(place, verdict, now):
@@ -527,7 +563,7 @@ def record_verified(config, run_id, scrub, done, left=None, now=None):
         label = transfer_label(len(members), members[0]["scan"], members[-1]["scan"])
         group["label"] = label.replace("palxfel-globus", "palxfel-globus repair", 1)[:128]
     report["repairs"] = list(pairs.values())
-    report["warnings"] += _note_leftovers(ledger, scrub.get("groups") or [], left or [])
+    report["warnings"] += note_leftovers(ledger, scrub.get("groups") or [], left or [])
     repairs = sum(len(group["copies"]) for group in report["repairs"])
     report["note"] = (
         f"; scrub: {read} cop{'y' if read == 1 else 'ies'} read back"
@@ -581,7 +617,7 @@ def _add_news(report, item):
         report["news"].append(item)
 
 
-def _note_leftovers(ledger, groups, left):
+def note_leftovers(ledger, groups, left):
     """Keep the scratch directories whose delete failed (the next run at that destination removes them), forget
     those removed; a warning for each destination that kept one."""
     path = ledger_path(ledger, "scrub", "leftovers.json")
@@ -596,8 +632,8 @@ def _note_leftovers(ledger, groups, left):
         paths = [str(path) for path in item.get("paths") or []]
         kept[item.get("collection")] = (kept.get(item.get("collection")) or []) + paths
         warnings.append(
-            f"the scrub's scratch directory {paths[0] if paths else '?'} at {item.get('collection')} could not be "
-            f"removed ({item.get('problem') or 'no details'}); the next scrub there removes it"
+            f"the read-back scratch directory {paths[0] if paths else '?'} at {item.get('collection')} could not be "
+            f"removed ({item.get('problem') or 'no details'}); the next read-back there removes it"
         )
     kept = {collection: paths for collection, paths in kept.items() if paths}
     if kept or read_json(path)[0] is not None:
@@ -682,6 +718,14 @@ def unblock_no_good_copy(config, record, now):
         write_record(ledger, dict(record, state=state, updated_at=iso_time(now)))
     due_now(ledger, experiment, scan)
     return state
+
+
+def scrubbed_names(ledger, experiment):
+    """The scans of ``experiment`` the scrub keeps copies of (see ``with_scrubbed``)."""
+    suffix = ".json"
+    return {
+        name[: -len(suffix)] for name in plain_names(ledger_path(ledger, COPIES, experiment)) if name.endswith(suffix)
+    }
 
 
 def with_scrubbed(ledger, record, experiment, scan):

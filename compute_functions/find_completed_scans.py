@@ -59,7 +59,7 @@ from _release import (
     released_names,
     write_probes,
 )
-from _scrub import plan_scrub
+from _scrub import plan_scrub, release_read_back
 
 # The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
 # the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
@@ -154,7 +154,7 @@ def _unblock(ledger, record, now):
         write_record(ledger, record)
 
 
-def _groups(claimed, routes, source_root, manifest_root, release=False, probed=()):
+def _groups(config, claimed, source_root, manifest_root, release_run=None, probed=()):
     """One group per route destination with scans: the flow makes one Transfer task and one
     verification of each (a ``release`` group, of scans due to leave the DAQ, a probe of the destination
     instead of the Transfer: see _release.probe_seen), so its action count depends on the destinations,
@@ -165,9 +165,12 @@ def _groups(claimed, routes, source_root, manifest_root, release=False, probed=(
     ``<base_path>/<experiment>/rawData/<scan>/``, and the manifest beside it) and verify_scan
     tasks, so the run state holds a few names per scan rather than full paths (200 KB cap). A scan shipping
     again goes only to the destinations whose copy is not verified (``verified_at``: their places): a copy that
-    verified against the manifest is never synced again from the DAQ, whose bytes may have changed since."""
+    verified against the manifest is never synced again from the DAQ, whose bytes may have changed since. For
+    the same reason a release group (``release_run``: the run's id) at a destination without a Compute endpoint
+    reads its copies back (``readback``: _scrub.release_read_back) instead of syncing them from the DAQ."""
+    release = release_run is not None
     groups = []
-    for index, route in enumerate(routes):
+    for index, route in enumerate(config["routes"]):
         members = [item for item in claimed if item["route"] == index]
         if not members:
             continue
@@ -176,6 +179,9 @@ def _groups(claimed, routes, source_root, manifest_root, release=False, probed=(
             if not going:
                 continue
             label = transfer_label(len(going), going[0]["scan"], going[-1]["scan"])
+            if release:
+                label = label.replace("palxfel-globus", "palxfel-globus re-verify", 1)[:128]
+            scans = [{"experiment": item["experiment"], "scan": item["scan"]} for item in going]
             groups.append(
                 {
                     "route": index,
@@ -187,12 +193,16 @@ def _groups(claimed, routes, source_root, manifest_root, release=False, probed=(
                     "manifest_root": manifest_root,
                     "verify_endpoint": destination.get("compute_endpoint"),
                     "verify_root": destination.get("verify_root"),
-                    "label": label.replace("palxfel-globus", "palxfel-globus re-verify", 1) if release else label,
-                    "scans": [{"experiment": item["experiment"], "scan": item["scan"]} for item in going],
+                    "label": label,
+                    "scans": scans,
                     "probe": probe_name(destination) if release else None,
                     "probe_experiments": sorted({item["experiment"] for item in going} & set(probed)),
                 }
             )
+            if release and not destination.get("compute_endpoint"):
+                groups[-1]["readback"] = release_read_back(
+                    config, release_run, destination, scans, manifest_root is not None, label
+                )
     return groups
 
 
@@ -374,8 +384,8 @@ def find_completed_scans(config, run_id, now=None):
         "scans": claimed,
         "lease_expires": iso_time(now + config["lease_seconds"]),
         "transfer_deadline": iso_time(now + TRANSFER_WAIT_SECONDS),
-        "groups": _groups(releases, config["routes"], source_root, manifest_root, release=True, probed=probed)
-        + _groups(claimed, config["routes"], source_root, manifest_root),
+        "groups": _groups(config, releases, source_root, manifest_root, release_run=run_id, probed=probed)
+        + _groups(config, claimed, source_root, manifest_root),
         "count": len(claimed),
         "releases": releases,
         "release_count": len(releases),

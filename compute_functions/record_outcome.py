@@ -57,7 +57,15 @@ from _release import (
     ship_again,
     unqueue_release,
 )
-from _scrub import give_back_scrub, queue_for_scrub, record_repaired, record_verified
+from _scrub import (
+    READ_BACK,
+    give_back_scrub,
+    note_leftovers,
+    queue_for_scrub,
+    read_back_verdict,
+    record_repaired,
+    record_verified,
+)
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 
@@ -87,13 +95,13 @@ def _key(item):
     return (item.get("experiment"), item.get("scan"))
 
 
-def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
+def outcomes_from_run(config, found, groups_done, error=None, manifest_problems=None):
     """Per-scan outcomes from what the flow gathered: the releases to finish, the scans whose manifest could not
     be made or whose DAQ copy differs from it (their own outcome, whatever happened to the rest), then each scan's
     result at each of its destinations, from the group of that destination: its Transfer task (or the error of
     the task that failed on it, when the flow set it aside and made the task again for the others), the probe
-    of a release group, and its verification (Compute results from verify_scan, or a checksum-sync Transfer). A scan
-    due for release is marked so."""
+    of a release group, and its verification (Compute results from verify_scan, a release's read-back of its copies
+    by Transfer, or a checksum-sync Transfer). A scan due for release is marked so."""
     found = found if isinstance(found, dict) else {}
     releasing = {_key(item) for item in found.get("releases") or []}
     outcomes = [dict(_key_fields(item), settle=True) for item in found.get("settles") or []]
@@ -125,6 +133,9 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
         elif group.get("verify_endpoint"):
             problem = None
             results = {_key(item): item for item in verify.get("result") or []}
+        elif group.get("readback"):
+            problem = None
+            results = _read_back_checks(config, group["readback"], verify.get("result"))
         else:
             moved = verify.get("files_transferred")
             check = {
@@ -167,6 +178,24 @@ def outcomes_from_run(found, groups_done, error=None, manifest_problems=None):
                 place["error"] = problem or "no verification result came back for this scan"
             by_scan[key]["destinations"].append(place)
     return outcomes
+
+
+def _read_back_checks(config, readback, result):
+    """Each copy a release read back by Transfer: verified against the ledger's manifest when every file was
+    carried and checked, damaged when Transfer's check failed, and with no verification (an error) when the
+    read-back did not run or carried too few files."""
+    checks = {}
+    for key, (state, problem, _method) in read_back_verdict(config, readback, result).items():
+        if state == "unchecked":
+            continue  # no verification result: the place carries the error below
+        _manifest, digest = read_manifest(config["ledger"], *key)
+        checks[key] = {
+            "ok": state == "verified",
+            "method": READ_BACK,
+            "manifest_digest": digest,
+            "summary": problem or "every file read back and checked against the manifest",
+        }
+    return checks
 
 
 def _key_fields(item):
@@ -418,8 +447,8 @@ class _Run:
         ``releasing`` while its delete cannot finish) only when the DAQ copy matched its manifest before anything
         moved, every destination verified afresh, no destination is the DAQ itself (the probe), and the DAQ copy
         still matches its manifest now. A DAQ copy that differs is blocked for a person; a destination that is the
-        DAQ blocks the scan too; a damaged copy elsewhere (the DAQ copy matching) ships again, repaired from the
-        DAQ's verified bytes, and a person is told."""
+        DAQ blocks the scan too; a copy shown damaged (the DAQ copy matching) ships again, repaired from the DAQ's
+        verified bytes, and a person is told; a check that could not run keeps the scan as it is."""
         experiment, scan = record["experiment"], record["scan"]
         if record.get("state") != "shipped":
             release_claim(self.ledger, experiment, scan, self.run_id, self.now)
@@ -450,12 +479,19 @@ class _Run:
             return
         if problem is None:
             state, reason = release_copy(self.config, record, self.now, destinations)
-            if state == "kept":
+            if state == "kept":  # still shipped: its record says why it is still on the DAQ (scans list shows it)
+                write_record(
+                    self.ledger, dict(record, last_error=f"not released: {reason}", updated_at=iso_time(self.now))
+                )
                 release_claim(self.ledger, experiment, scan, self.run_id, self.now)
                 self._kept(scan_id, reason)
             else:
                 queue_for_scrub(self.ledger, dict(record, destinations=destinations), self.now)  # all just verified
                 self._released(scan_id, state, reason)
+            return
+        if not any(_shown_damaged(place) for place in places):  # a check that did not run says nothing of a copy
+            release_claim(self.ledger, experiment, scan, self.run_id, self.now)
+            self._kept(scan_id, f"{problem}; it stays on the DAQ, and its copies are verified again next run")
             return
         if destinations:
             record["destinations"] = destinations
@@ -506,6 +542,13 @@ class _Run:
         item = news_of(record, scan_id)
         if item is not None:
             self.news.append(item)
+
+
+def _shown_damaged(place):
+    """Whether a fresh verification came back and showed the copy not to hold the manifest (an error says only
+    that no verification came back: the copy may be good, and nothing is shipped over it for that)."""
+    verification = place.get("verification")
+    return not place.get("error") and not (isinstance(verification, dict) and verification.get("ok") is True)
 
 
 def _transfer_note(places):
@@ -577,7 +620,7 @@ def record_outcome(
         note_run(config, run_id, None, now)  # the figures for Prometheus (see _metrics)
         return dict(nothing, ok=False, released=released, summary=summary)
     if outcomes is None and found is not None:
-        outcomes = outcomes_from_run(found, groups_done, error, manifest_problems)
+        outcomes = outcomes_from_run(config, found, groups_done, error, manifest_problems)
         if error is not None:  # the run ends here: its scrub never comes
             give_back_scrub(ledger, found.get("scrub") if isinstance(found, dict) else None, run_id, now)
     if not isinstance(outcomes, list):
@@ -588,7 +631,7 @@ def record_outcome(
     if run.released:
         compact_released(ledger)
     found = found if isinstance(found, dict) else {}
-    warnings = _repairs(found, groups_done) + run.warnings
+    warnings = _read_back_leftovers(config, found, groups_done) + run.warnings
     decisions = [item for item in run.blocked if item["kind"] in WAITS_FOR_A_PERSON]
     result = {
         "ok": not (run.failed or run.quarantined or run.skipped or run.again or run.releasing or decisions),
@@ -609,20 +652,15 @@ def record_outcome(
     return result
 
 
-def _repairs(found, groups_done):
-    """A checksum-sync Transfer cannot say which scan's copy it repaired: when re-verifying scans due for release
-    had to move files, the run's warnings say so of the destination (the copies are released once a round moved
-    nothing, as when shipping; what it wrote was the DAQ copy, checked against the manifest just before)."""
-    notes = []
+def _read_back_leftovers(config, found, groups_done):
+    """The scratch directories release read-backs could not remove, kept in the ledger for the next read-back at
+    that destination to remove; a warning for each."""
+    groups, left = [], []
     for group, done in zip(found.get("groups") or [], groups_done or []):
-        verify = (done or {}).get("verify") or {}
-        if group.get("release") and not group.get("verify_endpoint") and (verify.get("rounds") or 0) > 1:
-            count = len(group["scans"])
-            notes.append(
-                f"re-verifying {count} scan{'' if count == 1 else 's'} at {group['destination_collection']} had to "
-                "repair copies there first (check that storage)"
-            )
-    return notes
+        if group.get("readback"):
+            groups.append(group["readback"])
+            left += ((((done or {}).get("verify") or {}).get("result") or {}).get("left")) or []
+    return note_leftovers(config["ledger"], groups, left) if groups else []
 
 
 def _summary(run):

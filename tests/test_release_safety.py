@@ -131,6 +131,20 @@ def run_done(run: dict[str, Any]) -> list[dict[str, Any]]:
 # 1. bit rot on the DAQ ----------------------------------------------------------------------------------------
 
 
+class Before(Faults):
+    """Runs ``action`` once, just before ``state`` starts (what another process may do at that moment)."""
+
+    def __init__(self, state: str, action: Callable[[], Any]) -> None:
+        super().__init__()
+        self.state, self.action, self.done = state, action, False
+
+    def maybe_crash(self, state: str) -> None:
+        if state == self.state and not self.done:
+            self.done = True
+            self.action()
+        super().maybe_crash(state)
+
+
 def test_bit_rot_on_the_daq_is_blocked_before_any_transfer_and_never_reaches_a_backup(
     site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Checked]
 ) -> None:
@@ -185,6 +199,24 @@ def test_a_copy_repaired_after_its_release_check_failed_gets_the_manifests_bytes
     assert [item["scan"] for item in outcome(third)["blocked"]] == [scan_id(ue)] and moved_bytes(third) == 0
     assert digest(runs.copies(ue)[0]) == runs.originals[ue.name], "the facility copy was not synced from the rot"
     assert ue.path.exists()
+
+
+def test_the_daq_changing_while_a_release_is_rechecked_never_reaches_a_verified_copy(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """The DAQ copy rots after the release run checked it against the manifest, as the re-check of its copies
+    begins. The re-check reads the copies, it never syncs the DAQ onto them: every copy keeps the manifest's
+    bytes, the scan is not released, and it waits for a person (its DAQ copy differs)."""
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    second = runs.run(Before("AnyProbe", lambda: flip_a_byte_keeping_mtime(ue.path)))
+    groups = second["details"]["output"]["find"]["result"]["groups"]
+    assert any(group.get("readback") for group in groups), "the Transfer-only destination is read back"
+    assert all(digest(copy) == runs.originals[ue.name] for copy in runs.copies(ue))
+    blocked = {item["scan"]: item for item in outcome(second)["blocked"]}
+    assert scan_id(ue) not in outcome(second)["released"] and ue.path.exists()
+    assert blocked[scan_id(ue)]["kind"] == "daq_differs"
 
 
 # 2. a destination that is the DAQ itself ---------------------------------------------------------------------
@@ -304,6 +336,25 @@ def test_a_delete_that_cannot_finish_is_releasing_with_its_reason_until_it_can(
     fourth = runs.run()
     assert outcome(fourth)["released"] == [scan_id(ue)] and not os.path.lexists(trash)
     assert runs.rows()[ue.name]["state"] == "released"
+
+
+def test_a_scan_directory_that_cannot_be_moved_aside_stays_shipped_and_says_why(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """An immutable scan directory cannot be renamed into the trash: nothing is removed, the run says so, and
+    scans list shows why the shipped scan is still on the DAQ until it can be released."""
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    with undeletable(ue.path):
+        second = runs.run()
+        skipped = {item["scan"]: item["reason"] for item in outcome(second)["skipped"]}
+        assert "could not be moved aside" in skipped[scan_id(ue)] and second["status"] == "FAILED"
+        row = runs.rows()[ue.name]
+        assert row["state"] == "shipped" and "not released: its DAQ copy could not be moved aside" in row["reason"]
+    third = runs.run()
+    assert scan_id(ue) in outcome(third)["released"] and not ue.path.exists()
+    assert runs.rows()[ue.name]["reason"] is None
 
 
 def test_a_scan_reached_through_a_link_is_never_released_by_removing_the_link(
@@ -453,16 +504,25 @@ def test_the_claims_of_a_run_that_failed_at_recordoutcome_are_given_back_at_once
     assert code == 1 and "is not known to have ended" in err and err.count("\n") == 1
 
 
-def test_a_repair_before_a_release_is_a_warning_of_the_run(
+def test_a_damaged_copy_before_a_release_is_read_back_never_synced_over(
     site: DemoSite, runs_of: Callable[[DemoSite], Checked]
 ) -> None:
+    """The release re-check at a destination without Compute reads the copy back against the manifest: a damaged
+    copy is said (the scan ships again, a person is told) rather than repaired silently from the DAQ, and the
+    scan is released once the copy shipped again verifies."""
     runs = runs_of(site)
     runs.run()
     ue = first(site, "ue_")
-    damage_first_detector_file(runs.copies(ue)[0])
-    second = runs.run()
-    assert scan_id(ue) in outcome(second)["released"]
-    assert any("had to repair copies there first" in warning for warning in TickSummary.of(second).warnings)
+    copy = runs.copies(ue)[0]
+    damage_first_detector_file(copy)
+    second = outcome(runs.run())
+    assert scan_id(ue) not in second["released"] and ue.path.exists()
+    again = {item["scan"]: item["reason"] for item in second["shipping_again"]}
+    assert "Transfer's check against the manifest failed" in again[scan_id(ue)]
+    scratch = copy.parents[2] / ".palxfel-globus-scrub"
+    assert not scratch.exists() or not any(scratch.iterdir()), "the read-back's scratch directory is removed"
+    assert scan_id(ue) in outcome(runs.run())["shipped"] and digest(copy) == runs.originals[ue.name]
+    assert scan_id(ue) in outcome(runs.run())["released"] and not ue.path.exists()
 
 
 # the property, over trees, retention, DAQ-side changes after shipping and fault placements -------------------
@@ -579,20 +639,6 @@ def test_over_local_serve_deploy_refuses_and_doctor_reports_a_destination_that_i
 
 
 # found by an adversarial run against the first version ----------------------------------------------------------
-
-
-class Before(Faults):
-    """Runs ``action`` once, just before ``state`` starts (what another process may do at that moment)."""
-
-    def __init__(self, state: str, action: Callable[[], Any]) -> None:
-        super().__init__()
-        self.state, self.action, self.done = state, action, False
-
-    def maybe_crash(self, state: str) -> None:
-        if state == self.state and not self.done:
-            self.done = True
-            self.action()
-        super().maybe_crash(state)
 
 
 def test_an_overlapping_run_does_not_hide_a_destination_that_is_the_daq(
