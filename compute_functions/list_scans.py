@@ -25,7 +25,7 @@ from _layout import (
 from _ledger import TEMP_PREFIX, claim_index, current_claim, iso_time, ledger_path, plain_names, read_record
 from _recovery import completion_time, recovery_point, wait_seconds
 from _release import archive_summary, archived_records, read_released, released_names, trash_path
-from _scrub import with_scrubbed
+from _scrub import scrubbed_names, with_scrubbed
 
 
 def _ledger_scan_names(ledger, experiment, problems):
@@ -61,13 +61,13 @@ def _state(record, lease, complete):
     return "pending" if complete else "incomplete"
 
 
-def _destinations(route, record, experiment, scan, state):
-    """Each of the route's destinations with the scan's state there: what the ledger recorded of it
+def _destinations(destinations, record, experiment, scan, state):
+    """Each of the route's ``destinations`` with the scan's state there: what the ledger recorded of it
     (verified, failed), "not shipped" where it recorded nothing; a scan shipped before the ledger kept
     destinations counts as verified at each."""
     recorded = {(place.get("collection"), place.get("path")): place for place in record.get("destinations") or []}
     places = []
-    for destination in destinations_of(route) if route else []:
+    for destination in destinations:
         path = destination_path(destination, experiment, scan)
         known = recorded.get((destination["collection"], path)) or {}
         if not known and not recorded and state in ("shipped", "released"):
@@ -127,8 +127,18 @@ def list_scans(config, now=None, archived=False, days=7):
         released = [item[: -len(".json")] for item in plain_names(ledger_path(ledger, "released", name))]
         ever_released = released_names(ledger, name) if set(on_disk_scans) - set(recorded) else set()
         claims = claim_index(ledger, name)
+        scrubbed = scrubbed_names(ledger, name)  # one listing, not a read per row of a scan the scrub never saw
+        route = route_for(name, config["routes"])
         row_of = functools.partial(
-            _row, config, root, experiments[name], route_for(name, config["routes"]), now, problems
+            _row,
+            config,
+            root,
+            experiments[name],
+            route,
+            destinations_of(route) if route else [],
+            now,
+            problems,
+            scrubbed,
         )
         on_disk = set(on_disk_scans)
         summary = archive_summary(ledger, name)
@@ -168,7 +178,9 @@ INTERRUPTED = "its release was cut short after its copy was moved aside for dele
 EXPLAINED = ("blocked", "releasing", "restored")  # states whose record's ``reason`` is the row's reason
 
 
-def _row(config, root, experiment, route, now, problems, scan, record, claims, on_disk, raw_names):
+def _row(
+    config, root, experiment, route, destinations, now, problems, scrubbed, scan, record, claims, on_disk, raw_names
+):
     """One scan's row: its state from the record, its claim and the tree as it is now."""
     import os
 
@@ -194,7 +206,8 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         except ScanError as exc:
             blocked_now = str(exc)
     state = _state(record, lease, complete)
-    record = with_scrubbed(config["ledger"], record, name, scan)  # each copy as the scrub last read it
+    if scan in scrubbed:
+        record = with_scrubbed(config["ledger"], record, name, scan)  # each copy as the scrub last read it
     if blocked_now and state in ("pending", "failed", "blocked"):
         # the reason as the tree shows it now (the next tick records the same)
         state, record = "blocked", dict(record or {}, reason=blocked_now)
@@ -207,7 +220,7 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
     if not completed and complete:  # recorded before the ledger kept it, or not recorded yet: its marker says
         completed = completion_time(config, root, name, scan)
         completed = None if completed is None else iso_time(completed)
-    primary = route and destinations_of(route)[0]
+    primary = destinations[0] if destinations else None
     return {
         "experiment": name,
         "kind": experiment["kind"],
@@ -217,7 +230,7 @@ def _row(config, root, experiment, route, now, problems, scan, record, claims, o
         "bytes": size,
         "on_disk": scan in on_disk,
         "destination": primary and {"collection": primary["collection"], "path": destination_path(primary, name, scan)},
-        "destinations": _destinations(route, record, name, scan, state),
+        "destinations": _destinations(destinations, record, name, scan, state),
         "attempts": record.get("attempts", 0),
         "retry_after": _when(record.get("retry_after")),
         "reason": record.get("reason") if state in EXPLAINED else record.get("last_error"),
