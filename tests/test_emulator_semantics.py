@@ -199,3 +199,28 @@ def test_a_function_the_compute_sdk_serialized_needs_the_compute_sdk_to_decode_o
     )
     source = {"function_name": "double", "function_code": "def double(x):\n    return 2 * x\n", "serialized": False}
     assert compute.register_function(source)["function_uuid"]
+
+
+def test_runs_list_answers_in_the_order_asked_for_and_refuses_an_unknown_one(server: Any) -> None:
+    """GET /runs documents ``orderby`` ("FIELD ASC|DESC", comma-separated): the CLI's runs list asks for
+    newest first, so the emulator must sort as asked, not in an order of its own."""
+    from globus_sdk import GlobusAPIError, SpecificFlowClient
+
+    app, flows = clients(server)
+    flow = flows.create_flow("passes", {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}, {})
+    for label in ("c", "a", "b"):
+        run_id = SpecificFlowClient(flow["id"], app=app).run_flow({}, label=label)["run_id"]
+        ended = lambda run_id=run_id: server.runs.get(run_id)["status"] != "ACTIVE"  # noqa: E731
+        assert server.runs.wait_until(ended, RUN_TIMEOUT)
+
+    def labels(orderby: Any) -> list[str]:
+        listed = flows.list_runs(filter_flow_id=flow["id"], query_params={"orderby": orderby})
+        return [run["label"] for run in listed]
+
+    assert labels("start_time ASC") == ["c", "a", "b"]
+    assert labels("start_time DESC") == ["b", "a", "c"]
+    assert labels("label ASC") == ["a", "b", "c"]
+    assert labels(["status ASC", "label DESC"]) == ["c", "b", "a"]
+    with pytest.raises(GlobusAPIError) as refused:
+        flows.list_runs(query_params={"orderby": "shoe_size DESC"})
+    assert refused.value.http_status == 422 and "orderby" in refused.value.text
