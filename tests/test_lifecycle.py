@@ -21,7 +21,7 @@ from tests_support import (
     two_destinations,
 )
 
-from palxfel_globus.backup import load_flow
+from palxfel_globus.backup import load_flow, run_message
 from palxfel_globus.config import ConfigError, load_config, parse_config
 from palxfel_globus.demo import IDS, DemoScan, DemoSite, make_site
 from palxfel_globus.engine import SimulatedCrash
@@ -119,6 +119,27 @@ def test_a_scan_changed_on_the_daq_since_it_shipped_is_blocked_and_never_shipped
     runs.originals[scan.name] = digest(scan.path)
     assert outcome(runs.run())["shipped"] == [scan_id]
     assert all(digest(copy) == runs.originals[scan.name] for copy in copies(site, scan))
+    assert outcome(runs.run())["released"] == [scan_id]
+
+
+def test_a_replaced_scan_with_a_file_fewer_leaves_no_stale_file_in_its_backups(
+    site: DemoSite, cli: Cli, runs_of: Callable[[DemoSite], Runs]
+) -> None:
+    """'scans replace' makes the DAQ copy the truth: a file removed from it since is removed from each backup by
+    the next ship (delete_destination_extra), so the copies verify against the new manifest and are released."""
+    runs = runs_of(site)
+    runs.run()
+    scan = next(scan for scan in complete(site) if scan.experiment.startswith("ue_"))
+    scan_id = f"{scan.experiment}/{scan.name}"
+    sorted((scan.path / "detector1").iterdir())[0].unlink()
+    runs.run()
+    assert runs.rows()[scan.name]["blocked_kind"] == "daq_differs"
+    code, _out, err = cli("scans", "replace", scan_id, "--yes", "--config", str(site.config_path))
+    assert (code, err) == (0, "")
+    runs.originals[scan.name] = digest(scan.path)
+    shipped = runs.run()
+    assert outcome(shipped)["shipped"] == [scan_id], run_message(shipped)
+    assert all(digest(copy) == digest(scan.path) for copy in copies(site, scan)), "no stale file left at a backup"
     assert outcome(runs.run())["released"] == [scan_id]
 
 

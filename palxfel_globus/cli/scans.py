@@ -350,7 +350,8 @@ def replace(
 
     Use it only when the DAQ copy is the right one (its files were changed on purpose). The next tick makes a new
     manifest from the DAQ copy as it is and ships it to every destination of the scan's route: the files that
-    differ there are overwritten, and the bytes the backups held until then are gone. The old manifest stays in
+    differ there are overwritten, the files the DAQ copy no longer has are deleted there, and the bytes the
+    backups held until then are gone. The old manifest stays in
     the ledger's manifests/EXPERIMENT/ as .replaced-DIGEST-TIME.json (it names its scan). If the backups are the
     right ones instead, put their files back on the DAQ and run 'palxfel-globus scans retry'. ('scans forget'
     refuses such a scan: it would keep no record of what the backups held.)
