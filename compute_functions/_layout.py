@@ -37,6 +37,12 @@ class ScanError(DaqError):
 MAX_SCAN_NAME_BYTES = 240  # the ledger and the manifest shipped beside a scan add up to 15 bytes to its name
 
 
+# The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
+# the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
+# deadline (24 h after submission) never cuts a long transfer short. tests/test_flow_shapes.py ties the two.
+TRANSFER_WAIT_SECONDS = 7 * 86400
+
+
 def shown(name):
     """A name as a person can read it: bytes that are not UTF-8 appear as escapes, never as errors."""
     import os

@@ -16,12 +16,17 @@ Ledger areas (beside those of _ledger and _release):
                                            only the oldest days, never the archive
     scrub/filled                           the scans shipped before the scrub existed were queued (once)
     scrub/leftovers.json                   {collection: [path]}: scratch directories a failed delete left behind
+    scrub/planned.json                     {collection: {path: time}}: the scratch directories of read-backs not yet
+                                           removed, noted before any task writes them: a run that dies before its
+                                           delete leaves one there, and a read-back there removes it once no task
+                                           can still write it (TRANSFER_WAIT_SECONDS)
 
 Standard library only, valid on Python 3.9 (see _layout).
 """
 
 from _layout import (
     RAW_DATA,
+    TRANSFER_WAIT_SECONDS,
     add_problem,
     destination_path,
     destinations_of,
@@ -58,6 +63,9 @@ FILLED = "scrub/filled"
 LEFTOVERS = "scrub/leftovers.json"
 READ_BACK = "transfer checksums"  # the method of a copy whose every file Transfer read back against the manifest
 SCRATCH = ".palxfel-globus-scrub"  # in a destination's base path: where a Transfer reads a copy back to
+# the Transfer task errors that speak of a copy's files (a checksum that differs from the manifest's, a file that is
+# not there or is not a file); any other failure of a read-back (no room, no permission, a deadline) leaves it unknown
+DAMAGE_CODES = ("VERIFY_CHECKSUM", "FILE_NOT_FOUND", "NOT_A_FILE")
 SCRUBBED = ("shipped", "released", "restored")  # the states whose copies the scrub reads (restored: its backups)
 LOOK_AHEAD = 4  # entries a run looks at per copy it may take: claimed or moved scans do not stall it
 RECHECK_SECONDS = 86400  # a scan whose copies could not be read (an endpoint down) is looked at again after this
@@ -255,7 +263,7 @@ def plan_scrub(config, run_id, now, problems):
     try:
         more = _take(config, run_id, now, problems, taken)
         scans = [{key: entry[key] for key in ("experiment", "scan", "state", "claim_gen")} for entry in taken]
-        groups = _scrub_groups(config, run_id, taken) if taken else []
+        groups = _scrub_groups(config, run_id, taken, now) if taken else []
     except BaseException:  # the run ends here (find's Catch): give back what this took
         give_back_scrub(config["ledger"], {"scans": taken}, run_id, now)
         raise
@@ -331,7 +339,7 @@ def _group(kind, method, source, destination, **fields):
     return group
 
 
-def _scrub_groups(config, run_id, taken):
+def _scrub_groups(config, run_id, taken, now):
     """The run's work, one group per destination and way of reading: a Compute action of verify_scan tasks where
     the destination has a Compute endpoint ({method: compute, verify_endpoint, verify_root, scans}); else copies
     read back by Transfer with every file checked against the manifest (``copy_items``) into a scratch directory
@@ -367,14 +375,24 @@ def _scrub_groups(config, run_id, taken):
         label = transfer_label(len(members), members[0]["scan"], members[-1]["scan"])
         group["label"] = label.replace("palxfel-globus", "palxfel-globus scrub", 1)[:128]
         if group["method"] == "transfer":
-            _add_leftovers(ledger, group)
+            _add_leftovers(ledger, group, now)
     return groups
 
 
-def _add_leftovers(ledger, group):
-    """Give a read-back ``group`` the scratch directories earlier read-backs left at its destination to remove."""
+def _add_leftovers(ledger, group, now):
+    """Note the scratch directory of a read-back ``group`` (PLANNED) before anything writes it, and give the group
+    those earlier read-backs left at its destination to remove: the ones whose delete failed, and those of runs
+    that died before their delete, once no task of theirs can still be writing."""
+    planned_path = ledger_path(ledger, "scrub", "planned.json")
+    planned, _problem = read_json(planned_path)
+    planned = dict(planned or {})
+    mine = dict(planned.get(group["collection"]) or {})
+    abandoned = [path for path, when in sorted(mine.items()) if float(when) < now - TRANSFER_WAIT_SECONDS]
+    mine.update({path: now for path in group["cleanup"]})
+    atomic_write(planned_path, encode_json(dict(planned, **{group["collection"]: mine})))
     leftovers, _problem = read_json(ledger_path(ledger, "scrub", "leftovers.json"))
-    group["cleanup"] += [path for path in (leftovers or {}).get(group["collection"], [])][:MAX_LEFTOVERS]
+    earlier = list((leftovers or {}).get(group["collection"], [])) + abandoned
+    group["cleanup"] += [path for path in dict.fromkeys(earlier) if path not in group["cleanup"]][:MAX_LEFTOVERS]
 
 
 def _read_back(group, path, base, experiment, scan, run_id, manifest):
@@ -395,17 +413,18 @@ def _read_back(group, path, base, experiment, scan, run_id, manifest):
         group["cleanup"].append(scratch)
 
 
-def release_read_back(config, run_id, destination, scans, manifest, label):
+def release_read_back(config, run_id, destination, scans, manifest, label, now):
     """The read-back of the copies at a Transfer-only destination that a release checks (kind "release"): each
     file Transfer reads from the copy, into a scratch directory, against the manifest's checksum, so the check
     writes nothing onto a verified copy, whatever the DAQ holds meanwhile (a checksum-sync from the DAQ would
     copy changed DAQ bytes over it). ``scans``: [{experiment, scan}]; ``manifest``: the manifest ships beside
-    each copy."""
+    each copy. Scratch directories earlier read-backs there could not remove are removed with this one's."""
     collection, base = destination["collection"], destination["base_path"].rstrip("/") or "/"
     group = _group("release", "transfer", collection, collection, label=label)
     for item in scans:
         experiment, scan = item["experiment"], item["scan"]
         _read_back(group, destination_path(destination, experiment, scan), base, experiment, scan, run_id, manifest)
+    _add_leftovers(config["ledger"], group, now)
     return group
 
 
@@ -458,21 +477,26 @@ def _computed(config, item, result, unable):
 
 def _transferred(config, copy, chunks, refused, unable):
     """A copy read back by Transfer: verified when every chunk's task succeeded and together they carried every
-    file of the manifest (and the manifest beside the copy, when it ships); failed when a task failed on it."""
+    file of the manifest (and the manifest beside the copy, when it ships); failed when a task failed on it with
+    an error about the copy's files (DAMAGE_CODES); unchecked when it failed for another reason (no room or no
+    permission for the scratch directory, a deadline): that says nothing of the copy."""
     if refused:
         return "unchecked", refused, None
     failed = [chunk for chunk in chunks if chunk.get("status") == "FAILED"]
-    if failed:
+    damage = [chunk for chunk in failed if chunk.get("code") in DAMAGE_CODES]
+    if damage:
         return (
             "failed",
-            f"Transfer's check against the manifest failed: {failed[0].get('problem') or 'no details'}",
+            f"Transfer's check against the manifest failed: {damage[0].get('problem') or 'no details'}",
             None,
         )
-    if not chunks or any(chunk.get("status") != "SUCCEEDED" for chunk in chunks):
-        reason = next((chunk.get("problem") for chunk in chunks if chunk.get("problem")), None)
-        return "unchecked", str(reason or unable), None
     manifest, _digest = read_manifest(config["ledger"], copy["experiment"], copy["scan"])
     expected = (manifest or {}).get("file_count", -1) + (1 if copy.get("manifest") else 0)
+    if expected == 0 and not chunks:
+        return "verified", None, READ_BACK  # an empty scan: nothing to read, nothing that can differ
+    if failed or not chunks or any(chunk.get("status") != "SUCCEEDED" for chunk in chunks):
+        reason = next((chunk.get("problem") for chunk in chunks if chunk.get("problem")), None)
+        return "unchecked", str(reason or unable), None
     carried = sum(int(chunk.get("files") or 0) for chunk in chunks)
     if carried != expected:
         return "unchecked", f"Transfer checked {carried} of its {expected} files", None
@@ -618,15 +642,23 @@ def _add_news(report, item):
 
 
 def note_leftovers(ledger, groups, left):
-    """Keep the scratch directories whose delete failed (the next run at that destination removes them), forget
-    those removed; a warning for each destination that kept one."""
+    """After the read-back ``groups`` tried their deletes: keep the scratch directories whose delete failed (the
+    next read-back at that destination removes them), forget the others (and that they were planned); a warning
+    for each destination that kept one."""
     path = ledger_path(ledger, "scrub", "leftovers.json")
     kept, _problem = read_json(path)
     kept = dict(kept or {})
+    planned_path = ledger_path(ledger, "scrub", "planned.json")
+    planned, _problem = read_json(planned_path)
+    planned = dict(planned or {})
     for group in groups:
         if group["method"] == "transfer":
             removed = set(group["cleanup"])
             kept[group["collection"]] = [item for item in kept.get(group["collection"], []) if item not in removed]
+            mine = planned.get(group["collection"]) or {}
+            planned[group["collection"]] = {item: when for item, when in mine.items() if item not in removed}
+    if planned:
+        atomic_write(planned_path, encode_json({key: value for key, value in planned.items() if value}))
     warnings = []
     for item in left:
         paths = [str(path) for path in item.get("paths") or []]

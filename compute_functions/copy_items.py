@@ -53,6 +53,7 @@ def copy_items(config, copies, cursor=None, chunk=CHUNK_ITEMS):
                 "destination_path": _beside(copy["destination_path"], path),
                 "external_checksum": checksum,
                 "checksum_algorithm": algorithm,
+                "recursive": False,  # a directory where the manifest has a file fails, never copied unchecked
             }
             weight = len(json.dumps(item)) + 2
             if count and (count >= chunk or size + weight > ITEM_CHUNK_BYTES):

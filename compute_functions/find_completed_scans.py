@@ -12,6 +12,7 @@ from _checksums import compare_with_manifest, describe_differences
 from _experiments import TickPlan
 from _layout import (
     MAX_PROBLEMS,
+    TRANSFER_WAIT_SECONDS,
     DaqError,
     ScanError,
     add_problem,
@@ -60,11 +61,6 @@ from _release import (
     write_probes,
 )
 from _scrub import plan_scrub, release_read_back
-
-# The flow's Transfer actions wait this long (their WaitTime), and every Transfer task of a run gets
-# the deadline find time + this: no task outlives the action waiting for it, and Transfer's default
-# deadline (24 h after submission) never cuts a long transfer short. tests/test_flow_shapes.py ties the two.
-TRANSFER_WAIT_SECONDS = 7 * 86400
 
 
 def _eligible(record, now):
@@ -154,7 +150,7 @@ def _unblock(ledger, record, now):
         write_record(ledger, record)
 
 
-def _groups(config, claimed, source_root, manifest_root, release_run=None, probed=()):
+def _groups(config, claimed, source_root, manifest_root, now, release_run=None, probed=()):
     """One group per route destination with scans: the flow makes one Transfer task and one
     verification of each (a ``release`` group, of scans due to leave the DAQ, a probe of the destination
     instead of the Transfer: see _release.probe_seen), so its action count depends on the destinations,
@@ -201,7 +197,7 @@ def _groups(config, claimed, source_root, manifest_root, release_run=None, probe
             )
             if release and not destination.get("compute_endpoint"):
                 groups[-1]["readback"] = release_read_back(
-                    config, release_run, destination, scans, manifest_root is not None, label
+                    config, release_run, destination, scans, manifest_root is not None, label, now
                 )
     return groups
 
@@ -384,8 +380,8 @@ def find_completed_scans(config, run_id, now=None):
         "scans": claimed,
         "lease_expires": iso_time(now + config["lease_seconds"]),
         "transfer_deadline": iso_time(now + TRANSFER_WAIT_SECONDS),
-        "groups": _groups(config, releases, source_root, manifest_root, release_run=run_id, probed=probed)
-        + _groups(config, claimed, source_root, manifest_root),
+        "groups": _groups(config, releases, source_root, manifest_root, now, release_run=run_id, probed=probed)
+        + _groups(config, claimed, source_root, manifest_root, now),
         "count": len(claimed),
         "releases": releases,
         "release_count": len(releases),

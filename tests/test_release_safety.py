@@ -219,6 +219,121 @@ def test_the_daq_changing_while_a_release_is_rechecked_never_reaches_a_verified_
     assert blocked[scan_id(ue)]["kind"] == "daq_differs"
 
 
+@pytest.fixture
+def single(tmp_path: Path) -> DemoSite:
+    """The demo's routes: ue_* to one destination verified by Transfer alone (its only copy), retention 0 s."""
+    site = make_site(tmp_path / "site", scans=8, total_bytes=8000, experiments=EXPERIMENTS)
+    document = config_document(site)
+    document["retention"] = {"release_after": "0s"}
+    document["limits"]["retry_backoff"] = "0s"
+    site.config_path.write_text(render_config(document, "one Transfer-only destination"), encoding="utf-8")
+    return site
+
+
+def scratch_files(runs: Checked, scan: DemoScan) -> list[Path]:
+    scratch = runs.copies(scan)[0].parents[2] / ".palxfel-globus-scrub"
+    return [path for path in scratch.rglob("*") if path.is_file()] if scratch.exists() else []
+
+
+def test_a_read_back_that_fails_for_its_own_reasons_says_nothing_of_the_copy(
+    single: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """A read-back task that fails without a word on the copy's files (here: no scratch directory can be made; a
+    full disk or a deadline alike) keeps the scan, untouched: nothing ships over the only verified copy. The DAQ
+    copy then changing before a later Transfer never reaches that copy (the Checked runs check each run)."""
+    runs = runs_of(single)
+    runs.run()
+    ue = first(single, "ue_")
+    (copy,) = runs.copies(ue)
+    in_the_way = copy.parents[2] / ".palxfel-globus-scrub"
+    in_the_way.write_text("not a directory")
+    second = outcome(runs.run())
+    assert scan_id(ue) not in [
+        item["scan"] for item in second["shipping_again"] + [{"scan": s} for s in second["released"]]
+    ]
+    assert runs.rows()[ue.name]["state"] == "shipped" and ue.path.exists()
+    in_the_way.unlink()
+    runs.run(parse_fault("fail:CopyTask:1"))
+    runs.run(Before("TransferScans", lambda: flip_a_byte_keeping_mtime(ue.path)))
+    assert digest(copy) == runs.originals[ue.name]
+
+
+def test_a_file_turned_into_a_directory_at_a_backup_is_damage(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    victim = sorted((runs.copies(ue)[0] / "detector1").iterdir())[0]
+    victim.unlink()
+    victim.mkdir()
+    second = outcome(runs.run())
+    assert scan_id(ue) not in second["released"] and ue.path.exists()
+    assert scan_id(ue) in [item["scan"] for item in second["shipping_again"]]
+
+
+def test_a_read_back_holds_one_entry_per_copy_whatever_its_files(
+    single: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """A scan of many files is read back in chunks of at most 100 items; the run state keeps one entry per copy
+    (its chunks added up), so it grows with the copies, never with their files."""
+    ue = first(single, "ue_")
+    for number in range(250):
+        (ue.path / "detector1" / f"extra_{number:04d}.h5").write_bytes(b"x" * number)
+    runs = runs_of(single)
+    runs.run()
+    second = runs.run()
+    assert scan_id(ue) in outcome(second)["released"]
+    done = [item for item in second["details"]["output"]["loop"]["done"] if "chunks" in str(item["verify"])]
+    (done,) = [item for item in done if isinstance(item["verify"]["result"], dict)]
+    chunks = {(entry["experiment"], entry["scan"]): entry for entry in done["verify"]["result"]["chunks"]}
+    assert len(chunks) == len(done["verify"]["result"]["chunks"]), "one entry per copy"
+    assert chunks[(ue.experiment, ue.name)]["files"] > 250 and chunks[(ue.experiment, ue.name)]["status"] == "SUCCEEDED"
+
+
+def release_one_more_at_the_facility(runs: Checked, site: DemoSite, faults: Any = None) -> dict[str, Any]:
+    """The scan still arriving at the facility completes, ships, and is released: one more read-back there."""
+    late = next(scan for scan in site.scans if scan.kind != "complete" and scan.experiment.startswith("ue_"))
+    (late.path / ".done").touch()
+    runs.run()
+    released = outcome(runs.run(faults))
+    assert scan_id(late) in released["released"]
+    return released
+
+
+def test_a_read_back_scratch_a_run_left_behind_is_removed_once_no_task_can_write_it(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """A run killed before its RemoveScratch leaves a second copy in its scratch directory. The ledger noted the
+    directory before anything was written: a read-back at that destination removes it once the dead run's tasks
+    are past their deadline (as if seven days went by)."""
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    with pytest.raises(SimulatedCrash):
+        runs.run(parse_fault("crash:RemoveScratch"))
+    planned = runs.ledger / "scrub" / "planned.json"
+    noted = json.loads(planned.read_text(encoding="utf-8"))
+    runs.run()
+    assert scratch_files(runs, ue), "a task of the dead run may still write there until its deadline"
+    planned.write_text(json.dumps({key: {path: 0.0 for path in paths} for key, paths in noted.items()}))
+    release_one_more_at_the_facility(runs, site)
+    assert not scratch_files(runs, ue)
+
+
+def test_a_scratch_directory_whose_removal_failed_is_removed_by_the_next_read_back_there(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    runs = runs_of(site)
+    runs.run()
+    ue = first(site, "ue_")
+    second = outcome(runs.run(parse_fault("fail:RemoveScratch")))
+    assert any("the next read-back there removes it" in warning for warning in second["warnings"])
+    assert scratch_files(runs, ue)
+    release_one_more_at_the_facility(runs, site)
+    assert not scratch_files(runs, ue)
+
+
 # 2. a destination that is the DAQ itself ---------------------------------------------------------------------
 
 

@@ -226,7 +226,7 @@ class TransferProvider:
                 raise TaskFailure("FILE_NOT_FOUND", f"{source_path} does not exist on the source collection")
             if source.is_dir():
                 if recursive is False:
-                    raise ProviderError(f"DATA[{number}]: {source_path} is a directory; set recursive to true")
+                    raise TaskFailure("NOT_A_FILE", f"{source_path} is a directory but its item is not recursive")
                 pairs.extend(
                     self._plan_directory(source, destination, destination_id, destination_path, document, rules)
                 )
