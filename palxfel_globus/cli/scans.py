@@ -385,7 +385,8 @@ def forget(
     """Remove scans from the ledger; the next tick ships them as new scans.
 
     A new manifest is made from the DAQ copy as it is, and the checksum-sync Transfer replaces whatever differs
-    at the destinations: use it only for a DAQ copy you want backed up as it is now.
+    at the destinations and deletes there the files the DAQ copy does not have: use it only for a DAQ copy you
+    want backed up as it is now.
     """
     if not yes:
         if not sys.stdin.isatty():
