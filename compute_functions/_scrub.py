@@ -380,19 +380,34 @@ def _scrub_groups(config, run_id, taken, now):
 
 
 def _add_leftovers(ledger, group, now):
-    """Note the scratch directory of a read-back ``group`` (PLANNED) before anything writes it, and give the group
-    those earlier read-backs left at its destination to remove: the ones whose delete failed, and those of runs
-    that died before their delete, once no task of theirs can still be writing."""
+    """Note the scratch directory of a read-back ``group`` in scrub/planned.json before anything writes it, and
+    give the group those earlier read-backs left at its destination to remove: the ones whose delete failed, and
+    those of runs that died before their delete, once no task of theirs can still be writing. Only ever a
+    scratch directory (``<base>/.palxfel-globus-scrub/<run>``), whatever a damaged ledger file holds."""
     planned_path = ledger_path(ledger, "scrub", "planned.json")
-    planned, _problem = read_json(planned_path)
-    planned = dict(planned or {})
-    mine = dict(planned.get(group["collection"]) or {})
-    abandoned = [path for path, when in sorted(mine.items()) if float(when) < now - TRANSFER_WAIT_SECONDS]
+    planned = _mapping(read_json(planned_path)[0])
+    mine = _mapping(planned.get(group["collection"]))
+    abandoned = [path for path, when in sorted(mine.items()) if _seconds(when) < now - TRANSFER_WAIT_SECONDS]
     mine.update({path: now for path in group["cleanup"]})
     atomic_write(planned_path, encode_json(dict(planned, **{group["collection"]: mine})))
-    leftovers, _problem = read_json(ledger_path(ledger, "scrub", "leftovers.json"))
-    earlier = list((leftovers or {}).get(group["collection"], [])) + abandoned
+    leftovers = _mapping(read_json(ledger_path(ledger, "scrub", "leftovers.json"))[0])
+    earlier = [path for path in list(leftovers.get(group["collection"]) or []) + abandoned if _is_scratch(path)]
     group["cleanup"] += [path for path in dict.fromkeys(earlier) if path not in group["cleanup"]][:MAX_LEFTOVERS]
+
+
+def _mapping(value):
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _seconds(value):
+    """A planned time, or now-ish (never old enough to remove) when the ledger file holds something else."""
+    return float(value) if isinstance(value, (int, float)) else float("inf")
+
+
+def _is_scratch(path):
+    import posixpath
+
+    return isinstance(path, str) and posixpath.basename(posixpath.dirname(path.rstrip("/"))) == SCRATCH
 
 
 def _read_back(group, path, base, experiment, scan, run_id, manifest):
@@ -646,16 +661,14 @@ def note_leftovers(ledger, groups, left):
     next read-back at that destination removes them), forget the others (and that they were planned); a warning
     for each destination that kept one."""
     path = ledger_path(ledger, "scrub", "leftovers.json")
-    kept, _problem = read_json(path)
-    kept = dict(kept or {})
+    kept = _mapping(read_json(path)[0])
     planned_path = ledger_path(ledger, "scrub", "planned.json")
-    planned, _problem = read_json(planned_path)
-    planned = dict(planned or {})
+    planned = _mapping(read_json(planned_path)[0])
     for group in groups:
         if group["method"] == "transfer":
             removed = set(group["cleanup"])
             kept[group["collection"]] = [item for item in kept.get(group["collection"], []) if item not in removed]
-            mine = planned.get(group["collection"]) or {}
+            mine = _mapping(planned.get(group["collection"]))
             planned[group["collection"]] = {item: when for item, when in mine.items() if item not in removed}
     if planned:
         atomic_write(planned_path, encode_json({key: value for key, value in planned.items() if value}))

@@ -334,6 +334,25 @@ def test_a_scratch_directory_whose_removal_failed_is_removed_by_the_next_read_ba
     assert not scratch_files(runs, ue)
 
 
+def test_a_damaged_scratch_record_deletes_nothing_but_scratch_directories(
+    site: DemoSite, runs_of: Callable[[DemoSite], Checked]
+) -> None:
+    """The ledger's notes of scratch directories to remove are read as untrusted: a time that is not a number
+    and paths that are not a read-back's scratch directory (here the experiment's copies themselves) are never
+    handed to the delete, and the run releases as usual."""
+    runs = runs_of(site)
+    runs.run()
+    facility = runs.config.routes[0].destinations[0]
+    experiment_copy = f"{facility.base_path.rstrip('/')}/{first(site, 'ue_').experiment}"
+    scrub = runs.ledger / "scrub"
+    scrub.mkdir(exist_ok=True)
+    (scrub / "planned.json").write_text(json.dumps({facility.collection: {experiment_copy: 0.0, "/x": "soon"}}))
+    (scrub / "leftovers.json").write_text(json.dumps({facility.collection: [experiment_copy + "/rawData"]}))
+    released = outcome(runs.run())["released"]
+    assert scan_id(first(site, "ue_")) in released
+    assert all(copy.exists() for scan in complete(site) for copy in runs.copies(scan))
+
+
 # 2. a destination that is the DAQ itself ---------------------------------------------------------------------
 
 
