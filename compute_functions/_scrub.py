@@ -468,14 +468,15 @@ def _verdicts(config, groups, done):
                 verdicts[key] = _computed(config, item, result, unable)
             continue
         chunks, refused = {}, {}
-        for chunk in outcome.get("chunks") or []:
-            chunks.setdefault((chunk.get("experiment"), chunk.get("scan")), []).append(chunk)
+        for chunk in outcome.get("chunks") or []:  # by copy: two destinations may share a collection
+            chunks.setdefault((chunk.get("experiment"), chunk.get("scan"), chunk.get("path")), []).append(chunk)
         for item in outcome.get("refused") or []:
             refused[(item.get("experiment"), item.get("scan"))] = str(item.get("problem"))
         for copy in group["copies"]:
             pair = (copy["experiment"], copy["scan"])
             key = (copy["experiment"], copy["scan"], group["collection"], copy["source_path"])
-            verdicts[key] = _transferred(config, copy, chunks.get(pair) or [], refused.get(pair), unable)
+            found = chunks.get((*pair, copy["source_path"])) or []
+            verdicts[key] = _transferred(config, copy, found, refused.get(pair), unable)
     return verdicts
 
 

@@ -25,9 +25,10 @@ def copy_items(config, copies, cursor=None, chunk=CHUNK_ITEMS):
     collection paths of a scan directory where the copy is read and where it is written, each ending in "/"; with
     ``manifest``, the manifest shipped beside the scan too).
 
-    Returns {tasks: [{experiment, scan, files, DATA}], refused: [{experiment, scan, problem}], cursor}: one task per
-    copy in the chunk (a task that fails names its copy alone), each item one file with the manifest's checksum;
-    ``cursor`` ({copy, offset}) is where the next call starts, None once every file of every copy was given."""
+    Returns {tasks: [{experiment, scan, path (the copy's source_path), files, DATA}], refused: [{experiment, scan,
+    problem}], cursor}: one task per copy in the chunk (a task that fails names its copy alone), each item one
+    file with the manifest's checksum; ``cursor`` ({copy, offset}) is where the next call starts, None once every
+    file of every copy was given."""
     import json
 
     position = dict(cursor or {})
@@ -42,7 +43,7 @@ def copy_items(config, copies, cursor=None, chunk=CHUNK_ITEMS):
             index, offset = index + 1, 0
             continue
         algorithm = TRANSFER_ALGORITHMS[manifest["algorithm"]]
-        task = {"experiment": experiment, "scan": scan, "files": 0, "DATA": []}
+        task = {"experiment": experiment, "scan": scan, "path": copy["source_path"], "files": 0, "DATA": []}
         entries = [(entry["path"], entry["digest"], algorithm) for entry in manifest["files"]]
         if copy.get("manifest"):  # the manifest shipped beside the copy: its bytes are the ledger's (their sha256)
             entries.append((None, digest, "SHA256"))

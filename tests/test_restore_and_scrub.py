@@ -325,6 +325,34 @@ def test_each_copy_is_read_back_once_a_period_and_no_run_reads_more_than_its_bou
         assert gaps and all(86400 <= gap <= 86400 + late for gap in gaps), "once a period, never before it is due"
 
 
+def test_two_destinations_on_one_collection_are_each_read_back_and_verified(
+    tmp_path: Path, runs_of: Callable[[DemoSite], Kept]
+) -> None:
+    """Two copies of a scan in one read-back group (two destinations of a route on one collection, under two
+    base paths): each copy's chunks are its own, so each is verified, not left unchecked by the other's count."""
+    from palxfel_globus.config_text import render_config
+    from palxfel_globus.demo import config_document
+
+    site = make_site(tmp_path / "site", scans=8, total_bytes=8000, experiments=EXPERIMENTS)
+    document = config_document(site)
+    ue = document["route"][0]
+    facility = {key: value for key, value in ue.items() if key != "match"}
+    second = dict(facility, base_path=facility["base_path"].rstrip("/") + "-second")
+    document["route"][0] = {"match": ue["match"], "destination": [facility, second]}
+    document["scrub"] = SCRUB_ALL
+    site.config_path.write_text(render_config(document, "two destinations, one collection"), encoding="utf-8")
+    runs = runs_of(site)
+    runs.run()
+    runs.run()
+    scan = first(site, "ue_")
+    copies = json.loads((runs.config.function_config()["ledger"] / Path("scrub", "copies", scan.experiment,
+                        f"{scan.name}.json")).read_text(encoding="utf-8"))  # fmt: skip
+    places = copies["places"]
+    assert len(places) == 2 and {place["collection"] for place in places} == {facility["collection"]}
+    assert [place["state"] for place in places] == ["verified", "verified"], places
+    assert all(place.get("checked_at") for place in places)
+
+
 def all_verified(config: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
     """What a group's actions return when every copy matches its manifest."""
     ledger = config["ledger"]
@@ -336,10 +364,10 @@ def all_verified(config: dict[str, Any], group: dict[str, Any]) -> dict[str, Any
     if group["method"] == "compute":
         result = [dict(item, ok=True, manifest_digest=manifest(item)[1]) for item in group["scans"]]
         return {"result": result, "chunks": [], "refused": []}
-    chunks = [
-        dict(copy, status="SUCCEEDED", files=manifest(copy)[0]["file_count"] + bool(copy["manifest"]))
-        for copy in group["copies"]
-    ]
+    chunks = []
+    for copy in group["copies"]:
+        files = manifest(copy)[0]["file_count"] + bool(copy["manifest"])
+        chunks.append(dict(copy, path=copy["source_path"], status="SUCCEEDED", files=files))
     return {"result": None, "chunks": chunks, "refused": []}
 
 
