@@ -89,3 +89,28 @@ def test_defaults_shown_are_the_defaults(
     for words in (("deploy",), ("status",), ("local", "run"), ("scans", "list")):
         shown = " ".join(cli(*words, "--help")[1].split())
         assert "(default: $PALXFEL_GLOBUS_CONFIG or ./palxfel-globus.toml)" in shown, words
+
+
+def test_a_groups_help_lists_every_command_without_typers_renderer() -> None:
+    """`palxfel-globus --help` stays quick: a group's help (usage, text, --help, commands) is drawn with rich
+    alone, never importing typer.rich_utils (0.15 s of imports; scripts/bench.py holds the figure)."""
+    import os
+    import subprocess
+    import sys
+
+    program = (
+        "import runpy, sys\n"
+        "sys.argv = ['palxfel-globus', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('palxfel_globus', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('rich_utils imported:', 'typer.rich_utils' in sys.modules)\n"
+    )
+    wide = dict(os.environ, COLUMNS="1000")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=wide)
+    assert done.returncode == 0 and "rich_utils imported: False" in done.stdout, done.stderr
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        first = " ".join(command.help.split("\n\n")[0].split())
+        assert f"{name} " in done.stdout and first in " ".join(done.stdout.split()), name

@@ -65,7 +65,13 @@ class Command(_FlagsWithoutType, TyperCommand):
 
 
 class Group(_FlagsWithoutType, TyperGroup):
-    """A group of commands with the CLI's help conventions."""
+    """A group of commands with the CLI's help conventions; its help is drawn without typer's renderer (see
+    group_help), so that ``palxfel-globus --help`` stays quick."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from palxfel_globus.cli.group_help import print_group_help
+
+        print_group_help(self, ctx)
 
 
 class CommandGroup(typer.Typer):
