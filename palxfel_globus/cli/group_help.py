@@ -47,10 +47,10 @@ def print_group_help(group: Any, ctx: Any) -> None:
     options = [param for param in group.get_params(ctx) if getattr(param, "opts", None) and not param.hidden]
     if options:
         panel("Options", [_option_row(option) for option in options])
-    names = [name for name in group.list_commands(ctx) if not group.get_command(ctx, name).hidden]
-    if names:
-        commands = [group.get_command(ctx, name) for name in names]
-        panel("Commands", [(name, first_paragraph(command.help or "")) for name, command in zip(names, commands)])
+    commands = [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
+    shown = [(name, first_paragraph(command.help or "")) for name, command in commands if not command.hidden]
+    if shown:
+        panel("Commands", shown)
 
 
 def _option_row(option: Any) -> tuple[str, str, str]:
